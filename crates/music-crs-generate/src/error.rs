@@ -1,0 +1,21 @@
+//! The error type of the generation crate.
+
+/// Errors raised by generators.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A parameter is out of range.
+    #[error("invalid parameter {name}: {reason}")]
+    InvalidParameter {
+        /// The parameter at fault.
+        name: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// Reading a file failed (the message names the path).
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+/// `Result` with the generation [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
