@@ -32,6 +32,7 @@
 //! ```
 
 mod catalog;
+mod embedding;
 mod error;
 mod session;
 pub mod shared;
@@ -39,6 +40,7 @@ mod track;
 mod types;
 
 pub use catalog::Catalog;
+pub use embedding::EmbeddingTable;
 pub use error::{Error, Result};
 pub use session::{
     ConversationGoal, GoalProgress, Message, Role, Session, TurnContext, UserProfile,

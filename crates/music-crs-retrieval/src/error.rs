@@ -15,6 +15,7 @@ pub enum Error {
     /// Reading or writing a file failed (the message names the path).
     #[error(transparent)]
     Io(#[from] std::io::Error),
+    // --- variants of the dense work (issue 5) go below this line ---
 }
 
 /// `Result` with the retrieval [`Error`].
