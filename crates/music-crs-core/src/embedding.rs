@@ -34,13 +34,11 @@ impl EmbeddingTable {
         };
         for (id, vector) in rows {
             let vector = vector.filter(|v| !v.is_empty());
-            if let Some(v) = &vector {
-                if v.len() != dim {
-                    return Err(Error::InvalidValue {
-                        field: format!("{} embedding of {id}", table.kind),
-                        reason: format!("has {} dimensions, expected {dim}", v.len()),
-                    });
-                }
+            if let Some(v) = vector.as_ref().filter(|v| v.len() != dim) {
+                return Err(Error::InvalidValue {
+                    field: format!("{} embedding of {id}", table.kind),
+                    reason: format!("has {} dimensions, expected {dim}", v.len()),
+                });
             }
             if table.by_id.insert(id.clone(), table.ids.len()).is_some() {
                 return Err(Error::InvalidValue {
