@@ -15,7 +15,55 @@ pub enum Error {
     /// Reading or writing a file failed (the message names the path).
     #[error(transparent)]
     Io(#[from] std::io::Error),
+    /// Two documents given to an index share an id.
+    #[error("document id {0:?} appears more than once")]
+    DuplicateDocument(String),
+    /// A music message names a track the catalog lacks (with [`crate::MissingTrack::Error`]).
+    #[error("session {session_id}, turn {turn_number}: track {track_id:?} is not in the catalog")]
+    UnknownTrack {
+        /// The session at fault.
+        session_id: String,
+        /// The turn of the music message.
+        turn_number: u32,
+        /// The unknown track id.
+        track_id: String,
+    },
     // --- variants of the dense work (issue 5) go below this line ---
+    /// A vector or matrix has the wrong number of dimensions.
+    #[error("{what}: expected {expected} dimensions, found {found}")]
+    DimensionMismatch {
+        /// The vector at fault (e.g. a track id or "query 3").
+        what: String,
+        /// The dimensions the index or encoder works with.
+        expected: usize,
+        /// The dimensions given.
+        found: usize,
+    },
+    /// A vector holds NaN or infinite values.
+    #[error("{what}: the vector holds non-finite values")]
+    NonFiniteVector {
+        /// The vector at fault.
+        what: String,
+    },
+    /// A saved index or embedding cache file is truncated, corrupt or of another format.
+    #[error("{}: {reason}", path.display())]
+    CorruptFile {
+        /// The file at fault.
+        path: std::path::PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A sentence-encoder model could not be loaded or run.
+    #[error("encoder model {model}: {reason}")]
+    Model {
+        /// The model directory or hub id.
+        model: String,
+        /// What went wrong (the backend's message).
+        reason: String,
+    },
+    /// The HNSW library reported an error.
+    #[error("hnsw index: {0}")]
+    Hnsw(String),
 }
 
 /// `Result` with the retrieval [`Error`].

@@ -1,16 +1,85 @@
 //! # music-crs-retrieval
 //!
 //! Retrievers for conversational music recommendation behind one object-safe
-//! [`Retriever`] trait.
+//! [`Retriever`] trait: given a turn's [`TurnContext`](music_crs_core::TurnContext), rank
+//! catalog tracks best first.
+//!
+//! - [`Bm25Index`] / [`Bm25Retriever`]: a pure-Rust BM25 that tokenizes and scores exactly
+//!   like bm25s 0.3.16, the library of the official BM25 baseline (lucene variant, k1 1.5,
+//!   b 0.75, f32 scores), over an inverted index with per-posting precomputed weights; batch
+//!   search runs on rayon. Indexes save to and load from a versioned, checksummed file.
+//! - [`QueryRenderer`]: the turn context as query text — the official recipe (history as
+//!   `role: content` lines, played tracks as their lower-cased catalog metadata, then the
+//!   current message), the current message only, or the current message weighted, with
+//!   optional tags, thoughts and conversation goal.
+//! - [`RandomRetriever`] and [`PopularityRetriever`]: the floor every method must beat.
+//! - [`ExcludePlayed`]: drops the tracks already played in the conversation.
+//!
+//! The default build depends on the core crate, serde, regex, rayon and rand only — never on
+//! polars or candle — so other projects can use it as is.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use music_crs_core::{Catalog, Message, Role, Session, Track, TrackField};
+//! use music_crs_retrieval::{
+//!     Bm25Index, Bm25Params, Bm25Retriever, ExcludePlayed, QueryRenderParams, QueryRenderer,
+//!     Retriever,
+//! };
+//!
+//! let catalog = Arc::new(Catalog::new(vec![
+//!     Track::new("t1", "Blue in Green", "Miles Davis"),
+//!     Track::new("t2", "So What", "Miles Davis"),
+//!     Track::new("t3", "Wild Ones", "Flo Rida"),
+//! ])?);
+//! let index = Bm25Index::from_catalog(&catalog, &TrackField::BASELINE, Bm25Params::default())?;
+//! let renderer = QueryRenderer::new(catalog.clone(), QueryRenderParams::default())?;
+//! let bm25 = ExcludePlayed::new(Bm25Retriever::new(index, renderer));
+//!
+//! let session = Session {
+//!     session_id: "s1".into(),
+//!     messages: vec![
+//!         Message::new(1, Role::User, "some Miles Davis please"),
+//!         Message::new(1, Role::Music, "t1"),
+//!         Message::new(1, Role::Assistant, "Here is Blue in Green."),
+//!         Message::new(2, Role::User, "more by him"),
+//!     ],
+//!     ..Session::default()
+//! };
+//! let turn = session.final_turn_context()?;
+//! let hits = bm25.retrieve(&turn, 2)?;
+//! // t1 was played at turn 1, so the other Miles Davis track comes first.
+//! assert_eq!(hits[0].track_id, "t2");
+//! assert!(hits.iter().all(|hit| hit.track_id != "t1"));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! ## Crate features
+//!
+//! - *default*: the trait, query rendering, BM25, random and popularity baselines.
+//! - `dense`: exact and HNSW (hnsw_rs) vector search and pre-extracted embedding channels
+//!   (no candle).
+//! - `bert`: a Candle BERT sentence encoder for dense text retrieval (implies `dense`).
+//! - `hub`: download encoder models from the Hugging Face hub (hf-hub, sync ureq).
 #![warn(missing_docs)]
 
 // Owned by the BM25 work (issue 4): trait, query rendering, BM25, baselines.
+mod baselines;
+mod bm25;
 mod error;
+mod exclude;
+mod hash;
+mod query;
 mod retriever;
+mod tokenizer;
 
 // Owned by the dense work (issue 5): behind the `dense` / `bert` features.
 #[cfg(feature = "dense")]
 pub mod dense;
 
+pub use baselines::{PopularityParams, PopularityRetriever, RandomParams, RandomRetriever};
+pub use bm25::{Bm25Index, Bm25Params, Bm25Retriever, FORMAT_VERSION, INDEX_FILE_NAME};
 pub use error::{Error, Result};
+pub use exclude::ExcludePlayed;
+pub use query::{MissingTrack, QueryMode, QueryRenderParams, QueryRenderer};
 pub use retriever::Retriever;
+pub use tokenizer::{STOPWORDS_EN_TEXT, StopWords, Tokenizer, TokenizerParams};

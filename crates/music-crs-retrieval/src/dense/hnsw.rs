@@ -1,0 +1,439 @@
+//! Approximate cosine search with an hnsw_rs graph, saved and reloaded with hnsw_rs's own dump
+//! format plus a manifest that holds the id map and checksums.
+
+use std::path::Path;
+
+use hnsw_rs::anndists::dist::Distance;
+use hnsw_rs::prelude::{AnnT, Hnsw, HnswIo};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::index::{Neighbour, VectorIndex, check_batch};
+use super::store::{checksum, temp_sibling, write_atomically};
+use super::vectors::{best_first, check_query, check_rows, dot, normalize};
+use crate::{Error, Result};
+
+/// Default neighbours kept per node and layer (HNSW's `M`).
+pub const DEFAULT_MAX_NB_CONNECTION: usize = 16;
+/// Default candidate list size while building.
+pub const DEFAULT_EF_CONSTRUCTION: usize = 200;
+/// Default candidate list size while searching (raised to `k` when smaller).
+pub const DEFAULT_EF_SEARCH: usize = 64;
+/// Default number of layers.
+pub const DEFAULT_MAX_LAYER: usize = 16;
+/// hnsw_rs exits the process when asked for more connections than this.
+pub const MAX_NB_CONNECTION_LIMIT: usize = 256;
+/// hnsw_rs silently caps layers at this number.
+pub const MAX_LAYER_LIMIT: usize = 16;
+
+/// Parameters of an [`HnswIndex`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct HnswParams {
+    /// Neighbours kept per node and layer (`M`), 2..=256.
+    pub max_nb_connection: usize,
+    /// Candidate list size while building; at least 1.
+    pub ef_construction: usize,
+    /// Candidate list size while searching; at least 1 (a search uses `max(ef_search, k)`).
+    pub ef_search: usize,
+    /// Number of layers, 1..=16.
+    pub max_layer: usize,
+}
+
+impl Default for HnswParams {
+    fn default() -> Self {
+        HnswParams {
+            max_nb_connection: DEFAULT_MAX_NB_CONNECTION,
+            ef_construction: DEFAULT_EF_CONSTRUCTION,
+            ef_search: DEFAULT_EF_SEARCH,
+            max_layer: DEFAULT_MAX_LAYER,
+        }
+    }
+}
+
+impl HnswParams {
+    /// Checks every value before hnsw_rs sees it (it calls `process::exit` on more than 256
+    /// connections).
+    pub fn validate(&self) -> Result<()> {
+        let invalid = |name, reason: String| Err(Error::InvalidParameter { name, reason });
+        if !(2..=MAX_NB_CONNECTION_LIMIT).contains(&self.max_nb_connection) {
+            return invalid(
+                "max_nb_connection",
+                format!(
+                    "{} is outside 2..={MAX_NB_CONNECTION_LIMIT}",
+                    self.max_nb_connection
+                ),
+            );
+        }
+        if self.ef_construction == 0 {
+            return invalid("ef_construction", "must be at least 1".into());
+        }
+        if self.ef_search == 0 {
+            return invalid("ef_search", "must be at least 1".into());
+        }
+        if !(1..=MAX_LAYER_LIMIT).contains(&self.max_layer) {
+            return invalid(
+                "max_layer",
+                format!("{} is outside 1..={MAX_LAYER_LIMIT}", self.max_layer),
+            );
+        }
+        Ok(())
+    }
+}
+
+/// Cosine distance between unit vectors for hnsw_rs: `1 - dot`, clamped at 0 because hnsw_rs
+/// asserts non-negative distances and rounding can push `dot` of a vector with itself past 1.
+///
+/// Its own type (rather than anndists' `DistDot`, which asserts the same bound and stays scalar
+/// without anndists' SIMD features) with a vectorisable dot product.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct CosineDistance;
+
+impl Distance<f32> for CosineDistance {
+    fn eval(&self, va: &[f32], vb: &[f32]) -> f32 {
+        (1.0 - dot(va, vb)).max(0.0)
+    }
+}
+
+/// Approximate cosine search over an hnsw_rs graph.
+pub struct HnswIndex {
+    graph: Hnsw<'static, f32, CosineDistance>,
+    dim: usize,
+    ids: Vec<String>,
+    params: HnswParams,
+}
+
+impl std::fmt::Debug for HnswIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HnswIndex")
+            .field("dim", &self.dim)
+            .field("len", &self.ids.len())
+            .field("params", &self.params)
+            .finish_non_exhaustive()
+    }
+}
+
+const BASENAME: &str = "index";
+const MANIFEST: &str = "index.manifest.json";
+const MANIFEST_FORMAT: &str = "music-crs-hnsw";
+const MANIFEST_VERSION: u32 = 1;
+
+#[derive(Serialize, Deserialize)]
+struct Manifest {
+    format: String,
+    version: u32,
+    dim: usize,
+    params: HnswParams,
+    graph_checksum: u64,
+    data_checksum: u64,
+    ids: Vec<String>,
+}
+
+impl HnswIndex {
+    /// Builds the graph over `ids` and their row-major `vectors` (normalised to unit length),
+    /// inserting in parallel on rayon's threads. The graph depends on thread timing, so two
+    /// builds may differ slightly; save and load an index to reuse it exactly.
+    pub fn build(
+        ids: Vec<String>,
+        mut vectors: Vec<f32>,
+        dim: usize,
+        params: HnswParams,
+    ) -> Result<Self> {
+        params.validate()?;
+        check_rows(&vectors, dim, |row| {
+            ids.get(row)
+                .map_or_else(|| format!("row {row}").into(), |id| id.as_str().into())
+        })?;
+        if vectors.len() / dim != ids.len() {
+            return Err(Error::DimensionMismatch {
+                what: format!("{} ids with {} values", ids.len(), vectors.len()),
+                expected: ids.len() * dim,
+                found: vectors.len(),
+            });
+        }
+        vectors.chunks_exact_mut(dim).for_each(|row| {
+            normalize(row);
+        });
+        let mut graph = Hnsw::new(
+            params.max_nb_connection,
+            ids.len().max(1),
+            params.max_layer,
+            params.ef_construction,
+            CosineDistance,
+        );
+        let rows: Vec<(&[f32], usize)> = vectors.chunks_exact(dim).zip(0..).collect();
+        graph.parallel_insert_slice(&rows);
+        graph.set_searching_mode(true);
+        tracing::debug!(rows = ids.len(), dim, ?params, "built hnsw index");
+        Ok(HnswIndex {
+            graph,
+            dim,
+            ids,
+            params,
+        })
+    }
+
+    /// The parameters the index was built with (`ef_search` may since have changed).
+    pub fn params(&self) -> &HnswParams {
+        &self.params
+    }
+
+    /// Changes the search candidate list size (at least 1).
+    pub fn set_ef_search(&mut self, ef_search: usize) -> Result<()> {
+        let params = HnswParams {
+            ef_search,
+            ..self.params.clone()
+        };
+        params.validate()?;
+        self.params = params;
+        Ok(())
+    }
+
+    /// Saves the index into directory `dir` (created if needed): hnsw_rs's dump
+    /// `index.hnsw.graph` and `index.hnsw.data`, and `index.manifest.json` with the
+    /// parameters, the row-to-id map and checksums of both dump files. Files are written
+    /// under temporary names and renamed, the manifest last.
+    pub fn save(&self, dir: &Path) -> Result<()> {
+        fs_err::create_dir_all(dir)?;
+        let staging = temp_sibling(&dir.join("hnsw-dump"));
+        fs_err::create_dir_all(&staging)?;
+        let dumped = self
+            .graph
+            .file_dump(&staging, BASENAME)
+            .map_err(|e| Error::Hnsw(format!("dump into {}: {e}", staging.display())))?;
+        let mut checksums = [0u64; 2];
+        for (slot, ext) in ["hnsw.graph", "hnsw.data"].into_iter().enumerate() {
+            let from = staging.join(format!("{dumped}.{ext}"));
+            let to = dir.join(format!("{BASENAME}.{ext}"));
+            checksums[slot] = checksum(&fs_err::read(&from)?);
+            fs_err::rename(&from, &to)?;
+        }
+        fs_err::remove_dir(&staging)?;
+        let manifest = Manifest {
+            format: MANIFEST_FORMAT.into(),
+            version: MANIFEST_VERSION,
+            dim: self.dim,
+            params: self.params.clone(),
+            graph_checksum: checksums[0],
+            data_checksum: checksums[1],
+            ids: self.ids.clone(),
+        };
+        let json = serde_json::to_vec(&manifest).map_err(|e| Error::CorruptFile {
+            path: dir.join(MANIFEST),
+            reason: format!("cannot serialise the manifest: {e}"),
+        })?;
+        write_atomically(&dir.join(MANIFEST), &json)
+    }
+
+    /// Loads an index saved by [`HnswIndex::save`]. A missing, truncated or altered file is an
+    /// error naming it; the dump files are checked against the manifest's checksums before
+    /// hnsw_rs reads them (hnsw_rs panics on malformed input).
+    ///
+    /// hnsw_rs ties a loaded graph's lifetime to its small loader object, so each load leaks
+    /// that loader (a few hundred bytes); load indexes once per process.
+    pub fn load(dir: &Path) -> Result<Self> {
+        let manifest_path = dir.join(MANIFEST);
+        let corrupt = |path: &Path, reason: String| Error::CorruptFile {
+            path: path.to_path_buf(),
+            reason,
+        };
+        let manifest: Manifest = serde_json::from_slice(&fs_err::read(&manifest_path)?)
+            .map_err(|e| corrupt(&manifest_path, format!("not an index manifest: {e}")))?;
+        if manifest.format != MANIFEST_FORMAT || manifest.version != MANIFEST_VERSION {
+            return Err(corrupt(
+                &manifest_path,
+                format!(
+                    "format {} version {}, expected {MANIFEST_FORMAT} version {MANIFEST_VERSION}",
+                    manifest.format, manifest.version
+                ),
+            ));
+        }
+        manifest.params.validate()?;
+        for (ext, expected) in [
+            ("hnsw.graph", manifest.graph_checksum),
+            ("hnsw.data", manifest.data_checksum),
+        ] {
+            let path = dir.join(format!("{BASENAME}.{ext}"));
+            if checksum(&fs_err::read(&path)?) != expected {
+                return Err(corrupt(
+                    &path,
+                    "checksum differs from the manifest (corrupt, truncated or from another save)"
+                        .into(),
+                ));
+            }
+        }
+        // The loader must outlive the graph it returns ('a: 'b in hnsw_rs), hence the leak.
+        let loader: &'static mut HnswIo = Box::leak(Box::new(HnswIo::new(dir, BASENAME)));
+        let mut graph: Hnsw<'static, f32, CosineDistance> = loader
+            .load_hnsw()
+            .map_err(|e| Error::Hnsw(format!("reload from {}: {e}", dir.display())))?;
+        if graph.get_nb_point() != manifest.ids.len() {
+            return Err(corrupt(
+                &manifest_path,
+                format!(
+                    "lists {} ids but the graph holds {} points",
+                    manifest.ids.len(),
+                    graph.get_nb_point()
+                ),
+            ));
+        }
+        graph.set_searching_mode(true);
+        Ok(HnswIndex {
+            graph,
+            dim: manifest.dim,
+            ids: manifest.ids,
+            params: manifest.params,
+        })
+    }
+
+    fn search_unit(&self, query: &[f32], k: usize) -> Vec<Neighbour> {
+        if k == 0 || self.ids.is_empty() {
+            return Vec::new();
+        }
+        let ef = self.params.ef_search.max(k);
+        let mut hits: Vec<(usize, f32)> = self
+            .graph
+            .search(query, k, ef)
+            .into_iter()
+            .filter(|n| n.d_id < self.ids.len())
+            .map(|n| (n.d_id, 1.0 - n.distance))
+            .collect();
+        hits.sort_unstable_by(best_first);
+        hits.into_iter()
+            .map(|(row, score)| Neighbour { row, score })
+            .collect()
+    }
+
+    fn unit_query(&self, query: &[f32], what: impl Fn() -> String) -> Result<Vec<f32>> {
+        check_query(query, self.dim, what)?;
+        let mut q = query.to_vec();
+        normalize(&mut q);
+        Ok(q)
+    }
+}
+
+impl VectorIndex for HnswIndex {
+    fn name(&self) -> &str {
+        "hnsw"
+    }
+
+    fn dim(&self) -> usize {
+        self.dim
+    }
+
+    fn ids(&self) -> &[String] {
+        &self.ids
+    }
+
+    fn search(&self, query: &[f32], k: usize) -> Result<Vec<Neighbour>> {
+        let q = self.unit_query(query, || "query".into())?;
+        Ok(self.search_unit(&q, k))
+    }
+
+    fn search_batch(&self, queries: &[f32], k: usize) -> Result<Vec<Vec<Neighbour>>> {
+        check_batch(queries, self.dim)?;
+        queries
+            .par_chunks(self.dim)
+            .enumerate()
+            .map(|(i, query)| {
+                let q = self.unit_query(query, || format!("query {i}"))?;
+                Ok(self.search_unit(&q, k))
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn grid() -> (Vec<String>, Vec<f32>) {
+        let mut ids = Vec::new();
+        let mut data = Vec::new();
+        for i in 0..200 {
+            let angle = i as f32 * 0.031;
+            ids.push(format!("t{i}"));
+            data.extend_from_slice(&[angle.cos(), angle.sin(), 0.1]);
+        }
+        (ids, data)
+    }
+
+    #[test]
+    fn params_are_validated_before_hnsw_rs() {
+        assert!(HnswParams::default().validate().is_ok());
+        for bad in [
+            HnswParams {
+                max_nb_connection: 257,
+                ..HnswParams::default()
+            },
+            HnswParams {
+                max_nb_connection: 1,
+                ..HnswParams::default()
+            },
+            HnswParams {
+                ef_search: 0,
+                ..HnswParams::default()
+            },
+            HnswParams {
+                max_layer: 17,
+                ..HnswParams::default()
+            },
+        ] {
+            assert!(HnswIndex::build(vec![], vec![], 2, bad).is_err());
+        }
+    }
+
+    #[test]
+    fn finds_the_nearest_rows_and_saves() {
+        let (ids, data) = grid();
+        let index = HnswIndex::build(ids, data.clone(), 3, HnswParams::default()).unwrap();
+        let hits = index.search(&data[30..33], 3).unwrap();
+        assert_eq!(hits[0].row, 10);
+        assert!(hits[0].score > 0.999);
+        let mut rows: Vec<usize> = hits.iter().map(|h| h.row).collect();
+        rows.sort_unstable();
+        assert_eq!(rows, vec![9, 10, 11]);
+
+        let dir = tempfile::tempdir().unwrap();
+        index.save(dir.path()).unwrap();
+        let loaded = HnswIndex::load(dir.path()).unwrap();
+        assert_eq!(loaded.ids(), index.ids());
+        assert_eq!(loaded.params(), index.params());
+        for query in data.chunks(3).step_by(17) {
+            assert_eq!(
+                loaded.search(query, 5).unwrap(),
+                index.search(query, 5).unwrap()
+            );
+        }
+    }
+
+    #[test]
+    fn corrupt_dumps_are_named_errors() {
+        let (ids, data) = grid();
+        let index = HnswIndex::build(ids, data, 3, HnswParams::default()).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        index.save(dir.path()).unwrap();
+
+        let graph = dir.path().join("index.hnsw.graph");
+        let mut bytes = std::fs::read(&graph).unwrap();
+        let middle = bytes.len() / 2;
+        bytes[middle] ^= 0xff;
+        std::fs::write(&graph, &bytes).unwrap();
+        let err = HnswIndex::load(dir.path()).unwrap_err();
+        assert!(matches!(err, Error::CorruptFile { .. }), "{err}");
+        assert!(err.to_string().contains("index.hnsw.graph"), "{err}");
+
+        std::fs::write(dir.path().join(MANIFEST), b"{not json").unwrap();
+        let err = HnswIndex::load(dir.path()).unwrap_err();
+        assert!(err.to_string().contains(MANIFEST), "{err}");
+
+        let missing = HnswIndex::load(&dir.path().join("absent")).unwrap_err();
+        assert!(missing.to_string().contains("absent"), "{missing}");
+    }
+
+    #[test]
+    fn empty_index_answers_nothing() {
+        let index = HnswIndex::build(vec![], vec![], 4, HnswParams::default()).unwrap();
+        assert!(index.search(&[1.0, 0.0, 0.0, 0.0], 5).unwrap().is_empty());
+    }
+}

@@ -1,0 +1,390 @@
+//! The [`VectorIndex`] trait, exact search, and the serde-friendly choice between exact and
+//! HNSW search.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use ndarray::{ArrayView2, s};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::hnsw::{HnswIndex, HnswParams};
+use super::store::VectorFile;
+use super::vectors::{check_query, check_rows, dot, normalize, top_k};
+use crate::{Error, Result};
+
+/// One search hit: a row of the index and its cosine similarity to the query.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Neighbour {
+    /// The row in the index; [`VectorIndex::ids`] maps it to an id.
+    pub row: usize,
+    /// Cosine similarity in `[-1, 1]`; higher is closer.
+    pub score: f32,
+}
+
+/// Nearest-neighbour search by cosine similarity over labelled vectors.
+///
+/// Object-safe and `Send + Sync`. Results are best first, ties broken by lower row. Queries
+/// need not be normalised (indexes normalise them); a query of the wrong dimension or with
+/// non-finite values is an error.
+pub trait VectorIndex: Send + Sync {
+    /// A short name for logs (`"exact"`, `"hnsw"`).
+    fn name(&self) -> &str;
+
+    /// Dimensions per vector.
+    fn dim(&self) -> usize;
+
+    /// The id of each row.
+    fn ids(&self) -> &[String];
+
+    /// Number of indexed vectors.
+    fn len(&self) -> usize {
+        self.ids().len()
+    }
+
+    /// True when nothing is indexed.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The `k` nearest rows to one query.
+    fn search(&self, query: &[f32], k: usize) -> Result<Vec<Neighbour>>;
+
+    /// The `k` nearest rows to each query of a row-major `queries` matrix (`n * dim` values),
+    /// in input order. The default loops over [`VectorIndex::search`].
+    fn search_batch(&self, queries: &[f32], k: usize) -> Result<Vec<Vec<Neighbour>>> {
+        check_batch(queries, self.dim())?;
+        queries
+            .chunks_exact(self.dim())
+            .map(|query| self.search(query, k))
+            .collect()
+    }
+}
+
+macro_rules! forward_index {
+    ($($ty:ty),*) => {$(
+        impl<I: VectorIndex + ?Sized> VectorIndex for $ty {
+            fn name(&self) -> &str {
+                (**self).name()
+            }
+            fn dim(&self) -> usize {
+                (**self).dim()
+            }
+            fn ids(&self) -> &[String] {
+                (**self).ids()
+            }
+            fn search(&self, query: &[f32], k: usize) -> Result<Vec<Neighbour>> {
+                (**self).search(query, k)
+            }
+            fn search_batch(&self, queries: &[f32], k: usize) -> Result<Vec<Vec<Neighbour>>> {
+                (**self).search_batch(queries, k)
+            }
+        }
+    )*};
+}
+
+forward_index!(&I, Box<I>, Arc<I>);
+
+pub(crate) fn check_batch(queries: &[f32], dim: usize) -> Result<()> {
+    if dim == 0 || queries.len() % dim != 0 {
+        return Err(Error::DimensionMismatch {
+            what: format!("a query matrix of {} values", queries.len()),
+            expected: dim,
+            found: if dim == 0 { 0 } else { queries.len() % dim },
+        });
+    }
+    Ok(())
+}
+
+/// Which index to build over a set of vectors.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum IndexParams {
+    /// Exact search: every vector is scored (best for up to ~50k vectors queried a few
+    /// thousand times).
+    #[default]
+    Exact,
+    /// Approximate search with an HNSW graph.
+    Hnsw(HnswParams),
+}
+
+impl IndexParams {
+    /// Checks the parameters (HNSW limits) before anything is built.
+    pub fn validate(&self) -> Result<()> {
+        match self {
+            IndexParams::Exact => Ok(()),
+            IndexParams::Hnsw(params) => params.validate(),
+        }
+    }
+
+    /// Builds the chosen index over `ids` and their row-major `vectors`.
+    pub fn build(
+        &self,
+        ids: Vec<String>,
+        vectors: Vec<f32>,
+        dim: usize,
+    ) -> Result<Box<dyn VectorIndex>> {
+        self.validate()?;
+        Ok(match self {
+            IndexParams::Exact => Box::new(ExactIndex::build(ids, vectors, dim)?),
+            IndexParams::Hnsw(params) => {
+                Box::new(HnswIndex::build(ids, vectors, dim, params.clone())?)
+            }
+        })
+    }
+}
+
+/// Exact cosine search: every indexed vector is scored.
+///
+/// Batches are scored with one matrix product per block of queries (ndarray's GEMM), the
+/// blocks spread over rayon's threads; a single query splits the rows over threads.
+#[derive(Debug, Clone)]
+pub struct ExactIndex {
+    dim: usize,
+    ids: Vec<String>,
+    /// Unit-length rows, row-major.
+    data: Vec<f32>,
+}
+
+/// Queries scored per matrix product in [`ExactIndex::search_batch`]: large enough for GEMM
+/// to pay off, small enough that the score block (`QUERY_BLOCK x n`) stays in a few MB.
+const QUERY_BLOCK: usize = 32;
+/// Rows per parallel task for one query.
+const ROW_CHUNK: usize = 4096;
+
+impl ExactIndex {
+    /// Indexes `ids` with their row-major `vectors` (`ids.len() * dim` values), normalised to
+    /// unit length. Non-finite values and a wrong length are errors naming the row.
+    pub fn build(ids: Vec<String>, mut vectors: Vec<f32>, dim: usize) -> Result<Self> {
+        Self::check(&ids, &vectors, dim)?;
+        vectors.chunks_exact_mut(dim).for_each(|row| {
+            normalize(row);
+        });
+        Ok(ExactIndex {
+            dim,
+            ids,
+            data: vectors,
+        })
+    }
+
+    fn check(ids: &[String], vectors: &[f32], dim: usize) -> Result<()> {
+        check_rows(vectors, dim, |row| {
+            ids.get(row)
+                .map_or_else(|| format!("row {row}").into(), |id| id.as_str().into())
+        })?;
+        if vectors.len() / dim != ids.len() {
+            return Err(Error::DimensionMismatch {
+                what: format!("{} ids with {} values", ids.len(), vectors.len()),
+                expected: ids.len() * dim,
+                found: vectors.len(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The unit-length vector of a row.
+    pub fn vector(&self, row: usize) -> Option<&[f32]> {
+        self.data.get(row * self.dim..(row + 1) * self.dim)
+    }
+
+    /// Saves the ids and vectors (a [`VectorFile`] with key `exact-index`).
+    pub fn save(&self, path: &Path) -> Result<()> {
+        VectorFile {
+            key: EXACT_KEY.into(),
+            dim: self.dim,
+            ids: self.ids.clone(),
+            data: self.data.clone(),
+        }
+        .save(path)
+    }
+
+    /// Loads an index written by [`ExactIndex::save`].
+    pub fn load(path: &Path) -> Result<Self> {
+        let file = VectorFile::load(path)?;
+        if file.key != EXACT_KEY {
+            return Err(Error::CorruptFile {
+                path: path.to_path_buf(),
+                reason: format!("holds {:?}, not an exact index", file.key),
+            });
+        }
+        // Saved rows are unit length already; normalising again would shift the last bits.
+        ExactIndex::check(&file.ids, &file.data, file.dim)?;
+        Ok(ExactIndex {
+            dim: file.dim,
+            ids: file.ids,
+            data: file.data,
+        })
+    }
+
+    fn query_unit(&self, query: &[f32], what: impl Fn() -> String) -> Result<Vec<f32>> {
+        check_query(query, self.dim, what)?;
+        let mut q = query.to_vec();
+        normalize(&mut q);
+        Ok(q)
+    }
+}
+
+const EXACT_KEY: &str = "exact-index";
+
+impl VectorIndex for ExactIndex {
+    fn name(&self) -> &str {
+        "exact"
+    }
+
+    fn dim(&self) -> usize {
+        self.dim
+    }
+
+    fn ids(&self) -> &[String] {
+        &self.ids
+    }
+
+    fn search(&self, query: &[f32], k: usize) -> Result<Vec<Neighbour>> {
+        let q = self.query_unit(query, || "query".into())?;
+        let partial: Vec<Vec<(usize, f32)>> = self
+            .data
+            .par_chunks(ROW_CHUNK * self.dim)
+            .enumerate()
+            .map(|(chunk, rows)| {
+                let first = chunk * ROW_CHUNK;
+                top_k(
+                    rows.chunks_exact(self.dim)
+                        .enumerate()
+                        .map(|(i, row)| (first + i, dot(&q, row))),
+                    k,
+                )
+            })
+            .collect();
+        Ok(to_neighbours(top_k(partial.into_iter().flatten(), k)))
+    }
+
+    fn search_batch(&self, queries: &[f32], k: usize) -> Result<Vec<Vec<Neighbour>>> {
+        check_batch(queries, self.dim)?;
+        let n = self.ids.len();
+        let matrix = ArrayView2::from_shape((n, self.dim), &self.data).map_err(|e| {
+            Error::InvalidParameter {
+                name: "index matrix",
+                reason: e.to_string(),
+            }
+        })?;
+        let blocks: Vec<Result<Vec<Vec<Neighbour>>>> = queries
+            .par_chunks(QUERY_BLOCK * self.dim)
+            .enumerate()
+            .map(|(block, chunk)| {
+                let mut unit = Vec::with_capacity(chunk.len());
+                for (i, query) in chunk.chunks_exact(self.dim).enumerate() {
+                    unit.extend(
+                        self.query_unit(query, || format!("query {}", block * QUERY_BLOCK + i))?,
+                    );
+                }
+                let rows = unit.len() / self.dim;
+                let q = ArrayView2::from_shape((rows, self.dim), &unit).map_err(|e| {
+                    Error::InvalidParameter {
+                        name: "queries",
+                        reason: e.to_string(),
+                    }
+                })?;
+                let scores = q.dot(&matrix.t());
+                Ok((0..rows)
+                    .map(|r| {
+                        let row = scores.slice(s![r, ..]);
+                        to_neighbours(top_k(row.iter().copied().enumerate(), k))
+                    })
+                    .collect())
+            })
+            .collect();
+        let mut out = Vec::with_capacity(queries.len() / self.dim);
+        for block in blocks {
+            out.extend(block?);
+        }
+        Ok(out)
+    }
+}
+
+fn to_neighbours(pairs: Vec<(usize, f32)>) -> Vec<Neighbour> {
+    pairs
+        .into_iter()
+        .map(|(row, score)| Neighbour { row, score })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn index() -> ExactIndex {
+        ExactIndex::build(
+            vec!["x".into(), "y".into(), "xy".into(), "neg".into()],
+            vec![1.0, 0.0, 0.0, 2.0, 1.0, 1.0, -1.0, 0.0],
+            2,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn exact_ranks_by_cosine() {
+        let hits = index().search(&[3.0, 0.1], 3).unwrap();
+        let rows: Vec<usize> = hits.iter().map(|h| h.row).collect();
+        assert_eq!(rows, vec![0, 2, 1]);
+        assert!((hits[0].score - 0.99944).abs() < 1e-3);
+    }
+
+    #[test]
+    fn batch_matches_single_queries() {
+        let index = index();
+        let queries = [0.2, 1.0, -1.0, -0.1, 0.5, 0.5];
+        let batch = index.search_batch(&queries, 4).unwrap();
+        assert_eq!(batch.len(), 3);
+        for (i, query) in queries.chunks(2).enumerate() {
+            let single = index.search(query, 4).unwrap();
+            let rows = |v: &[Neighbour]| v.iter().map(|n| n.row).collect::<Vec<_>>();
+            assert_eq!(rows(&batch[i]), rows(&single));
+            for (a, b) in batch[i].iter().zip(&single) {
+                assert!((a.score - b.score).abs() < 1e-5);
+            }
+        }
+    }
+
+    #[test]
+    fn bad_queries_and_rows_are_errors() {
+        let index = index();
+        assert!(matches!(
+            index.search(&[1.0], 2),
+            Err(Error::DimensionMismatch { .. })
+        ));
+        assert!(matches!(
+            index.search(&[f32::NAN, 1.0], 2),
+            Err(Error::NonFiniteVector { .. })
+        ));
+        assert!(index.search_batch(&[1.0, 2.0, 3.0], 2).is_err());
+        let err = ExactIndex::build(vec!["a".into(), "b".into()], vec![1.0, f32::INFINITY], 1)
+            .unwrap_err();
+        assert!(err.to_string().contains('b'), "{err}");
+        assert!(ExactIndex::build(vec!["a".into()], vec![1.0, 2.0, 3.0, 4.0], 2).is_err());
+    }
+
+    #[test]
+    fn save_and_load_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("exact.bin");
+        let index = index();
+        index.save(&path).unwrap();
+        let loaded = ExactIndex::load(&path).unwrap();
+        assert_eq!(loaded.ids(), index.ids());
+        assert_eq!(
+            loaded.search(&[0.3, 0.4], 4).unwrap(),
+            index.search(&[0.3, 0.4], 4).unwrap()
+        );
+    }
+
+    #[test]
+    fn index_params_serde_and_validation() {
+        let json = serde_json::to_string(&IndexParams::Exact).unwrap();
+        assert_eq!(json, r#"{"kind":"exact"}"#);
+        let hnsw: IndexParams =
+            serde_json::from_str(r#"{"kind":"hnsw","max_nb_connection":300}"#).unwrap();
+        assert!(hnsw.validate().is_err());
+        assert!(hnsw.build(vec![], vec![], 2).is_err());
+    }
+}

@@ -1,0 +1,161 @@
+//! Small vector helpers shared by the indexes and retrievers: dot products, normalisation,
+//! checks and top-k selection.
+
+use std::cmp::Ordering;
+
+use crate::{Error, Result};
+
+/// The dot product of two equally long slices.
+///
+/// Sixteen independent accumulators let the compiler vectorise the loop even on the baseline
+/// x86-64 target (float addition is not associative, so a single accumulator stays scalar).
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    debug_assert_eq!(a.len(), b.len());
+    const LANES: usize = 16;
+    let mut acc = [0f32; LANES];
+    let (chunks_a, tail_a) = a.as_chunks::<LANES>();
+    let (chunks_b, tail_b) = b.as_chunks::<LANES>();
+    for (ca, cb) in chunks_a.iter().zip(chunks_b) {
+        for ((sum, x), y) in acc.iter_mut().zip(ca).zip(cb) {
+            *sum += x * y;
+        }
+    }
+    let tail: f32 = tail_a.iter().zip(tail_b).map(|(x, y)| x * y).sum();
+    acc.iter().sum::<f32>() + tail
+}
+
+/// Scales `v` to unit length in place; a zero vector is left as it is. Returns the old norm.
+pub fn normalize(v: &mut [f32]) -> f32 {
+    let norm = dot(v, v).sqrt();
+    if norm > 0.0 {
+        v.iter_mut().for_each(|x| *x /= norm);
+    }
+    norm
+}
+
+/// Checks a flat row-major matrix: its length is a multiple of `dim` and every value finite.
+/// `name` names each row in errors (e.g. the track id).
+pub(crate) fn check_rows<'a>(
+    data: &[f32],
+    dim: usize,
+    name: impl Fn(usize) -> std::borrow::Cow<'a, str>,
+) -> Result<()> {
+    if dim == 0 {
+        return Err(Error::InvalidParameter {
+            name: "dim",
+            reason: "vectors must have at least one dimension".into(),
+        });
+    }
+    if data.len() % dim != 0 {
+        return Err(Error::DimensionMismatch {
+            what: format!("a matrix of {} values", data.len()),
+            expected: dim,
+            found: data.len() % dim,
+        });
+    }
+    for (row, values) in data.chunks_exact(dim).enumerate() {
+        if values.iter().any(|x| !x.is_finite()) {
+            return Err(Error::NonFiniteVector {
+                what: name(row).into_owned(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Checks one query vector against an index's dimension.
+pub(crate) fn check_query(query: &[f32], dim: usize, what: impl Fn() -> String) -> Result<()> {
+    if query.len() != dim {
+        return Err(Error::DimensionMismatch {
+            what: what(),
+            expected: dim,
+            found: query.len(),
+        });
+    }
+    if query.iter().any(|x| !x.is_finite()) {
+        return Err(Error::NonFiniteVector { what: what() });
+    }
+    Ok(())
+}
+
+/// Orders (row, score) pairs best first: higher score, then lower row (deterministic ties).
+pub(crate) fn best_first(a: &(usize, f32), b: &(usize, f32)) -> Ordering {
+    b.1.total_cmp(&a.1).then(a.0.cmp(&b.0))
+}
+
+/// The `k` best (row, score) pairs of `scores`, best first, ties by lower row.
+pub(crate) fn top_k(scores: impl IntoIterator<Item = (usize, f32)>, k: usize) -> Vec<(usize, f32)> {
+    if k == 0 {
+        return Vec::new();
+    }
+    let mut kept: Vec<(usize, f32)> = Vec::with_capacity(2 * k);
+    // Keep a buffer of up to 2k candidates and cut it back to k with a linear-time selection:
+    // amortised O(n) without a heap's per-element branches.
+    for pair in scores {
+        kept.push(pair);
+        if kept.len() == 2 * k {
+            kept.select_nth_unstable_by(k - 1, best_first);
+            kept.truncate(k);
+        }
+    }
+    if kept.len() > k {
+        kept.select_nth_unstable_by(k - 1, best_first);
+        kept.truncate(k);
+    }
+    kept.sort_unstable_by(best_first);
+    kept
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dot_matches_naive_sum_for_odd_lengths() {
+        for len in [0, 1, 7, 16, 33, 384] {
+            let a: Vec<f32> = (0..len).map(|i| (i as f32 * 0.37).sin()).collect();
+            let b: Vec<f32> = (0..len).map(|i| (i as f32 * 0.11).cos()).collect();
+            let naive: f32 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
+            assert!((dot(&a, &b) - naive).abs() < 1e-4, "len {len}");
+        }
+    }
+
+    #[test]
+    fn normalize_gives_unit_length_and_keeps_zero() {
+        let mut v = vec![3.0, 4.0];
+        assert_eq!(normalize(&mut v), 5.0);
+        assert!((dot(&v, &v) - 1.0).abs() < 1e-6);
+        let mut zero = vec![0.0; 3];
+        normalize(&mut zero);
+        assert_eq!(zero, vec![0.0; 3]);
+    }
+
+    #[test]
+    fn top_k_is_sorted_with_row_ties() {
+        let scores = vec![(0, 0.5), (1, 0.9), (2, 0.5), (3, 0.1), (4, 0.9), (5, 0.7)];
+        assert_eq!(
+            top_k(scores.clone(), 4),
+            vec![(1, 0.9), (4, 0.9), (5, 0.7), (0, 0.5)]
+        );
+        assert_eq!(top_k(scores.clone(), 10).len(), 6);
+        assert!(top_k(scores, 0).is_empty());
+    }
+
+    #[test]
+    fn top_k_matches_full_sort_on_many_values() {
+        let scores: Vec<(usize, f32)> = (0..1000)
+            .map(|i| (i, ((i * 7919) % 1000) as f32 / 13.0))
+            .collect();
+        let mut sorted = scores.clone();
+        sorted.sort_by(best_first);
+        sorted.truncate(20);
+        assert_eq!(top_k(scores, 20), sorted);
+    }
+
+    #[test]
+    fn bad_rows_are_named() {
+        let err = check_rows(&[1.0, f32::NAN], 1, |row| format!("row {row}").into()).unwrap_err();
+        assert!(err.to_string().contains("row 1"), "{err}");
+        assert!(check_rows(&[1.0, 2.0, 3.0], 2, |_| "x".into()).is_err());
+    }
+}
