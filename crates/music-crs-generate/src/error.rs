@@ -1,5 +1,7 @@
 //! The error type of the generation crate.
 
+use std::path::PathBuf;
+
 /// Errors raised by generators.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -15,6 +17,72 @@ pub enum Error {
     /// Reading a file failed (the message names the path).
     #[error(transparent)]
     Io(#[from] std::io::Error),
+    /// A model file is missing.
+    #[error("{what} not found: {} (looked for it in {})", path.display(), looked_in.display())]
+    MissingFile {
+        /// What the file is (e.g. `"tokenizer.json"`, `"GGUF model file"`).
+        what: String,
+        /// The path tried.
+        path: PathBuf,
+        /// The directory or source searched.
+        looked_in: PathBuf,
+    },
+    /// A model file exists but cannot be used (bad JSON, bad weights, unknown layout).
+    #[error("{}: {reason}", path.display())]
+    BadModelFile {
+        /// The file at fault.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The model or its tensors failed while running (a wrapped candle error).
+    #[error("model error while {context}: {message}")]
+    Model {
+        /// What was being done.
+        context: String,
+        /// The underlying message.
+        message: String,
+    },
+    /// Encoding or decoding text failed (a wrapped tokenizers error).
+    #[error("tokenizer error while {context}: {message}")]
+    Tokenizer {
+        /// What was being done.
+        context: String,
+        /// The underlying message.
+        message: String,
+    },
+    /// Downloading from the Hugging Face hub failed.
+    #[error("hub download of {file} from {repo} failed: {message}")]
+    Hub {
+        /// The model repository.
+        repo: String,
+        /// The file requested.
+        file: String,
+        /// The underlying message.
+        message: String,
+    },
+    /// The prompt does not fit the model's context even without history.
+    #[error(
+        "session {session_id}, turn {turn_number}: the prompt needs {tokens} tokens, more than the {limit} the model allows"
+    )]
+    PromptTooLong {
+        /// The session.
+        session_id: String,
+        /// The turn.
+        turn_number: u32,
+        /// Prompt tokens plus room for the reply.
+        tokens: usize,
+        /// The context limit.
+        limit: usize,
+    },
+    /// The configuration asks for something this build was compiled without.
+    #[error("{what} needs the `{feature}` feature of music-crs-generate")]
+    FeatureDisabled {
+        /// The cargo feature to enable.
+        feature: &'static str,
+        /// What needed it.
+        what: String,
+    },
 }
 
 /// `Result` with the generation [`Error`].

@@ -1,10 +1,81 @@
 //! # music-crs-generate
 //!
-//! Reply generation behind one object-safe [`Generator`] trait.
+//! The second stage of the music-crs pipeline: the natural-language reply that explains a
+//! recommendation, behind one object-safe, `Send + Sync` [`Generator`] trait.
+//!
+//! - [`TemplateGenerator`] (always available, the offline default) writes grounded, varied
+//!   replies without a model: title and artist, a tag/era/album detail, an echo of what the
+//!   listener asked for, an apology when the track plainly misses, and an invitation to go on.
+//! - `LlamaGenerator` (feature `llama`) runs a Llama-architecture chat model on CPU with
+//!   Candle: safetensors checkpoints (e.g. the baseline's `meta-llama/Llama-3.2-1B-Instruct`,
+//!   downloaded with the `hub` feature) or GGUF files, prompted exactly as the official
+//!   baseline prompts (see [`prompt`]).
+//!
+//! [`GeneratorConfig`] describes either as serde data and [`build_generator`] builds it.
+//!
+//! ```
+//! use music_crs_core::{GenerationRequest, Track, TurnContext};
+//! use music_crs_generate::{Generator, TemplateGenerator};
+//!
+//! let mut track = Track::new("t1", "Peace Piece", "Bill Evans");
+//! track.tag_list = vec!["jazz".into(), "piano".into()];
+//! let request = GenerationRequest {
+//!     context: TurnContext::from_message("I want something calm for a rainy evening"),
+//!     recommended: vec![track],
+//!     played: vec![],
+//! };
+//! let generator = TemplateGenerator::default();
+//! let reply = generator.generate(&request)?;
+//! assert!(reply.contains("Peace Piece") && reply.contains("Bill Evans"));
+//! assert_eq!(reply, generator.generate(&request)?); // deterministic
+//! # Ok::<(), music_crs_generate::Error>(())
+//! ```
+//!
+//! ## Crate features
+//!
+//! - `llama`: the Candle Llama backend (`LlamaGenerator`): candle-core, candle-nn,
+//!   candle-transformers and tokenizers. Local safetensors directories and GGUF files.
+//! - `hub`: also download safetensors models from the Hugging Face hub (hf-hub, sync ureq).
+//!   Without `llama` it only adds the dependency.
 #![warn(missing_docs)]
 
+pub mod chat_template;
+mod config;
 mod error;
 mod generator;
+#[cfg(feature = "llama")]
+pub mod llama;
+pub mod prompt;
+mod request_cues;
+mod template;
 
+pub use chat_template::ChatTemplate;
+pub use config::{
+    DEFAULT_HUB_MODEL, DEFAULT_LLAMA_SEED, DEFAULT_MAX_CONTEXT_TOKENS, DEFAULT_MAX_NEW_TOKENS,
+    DEFAULT_TEMPERATURE, DEFAULT_TOP_P, GeneratorConfig, LlamaConfig, LlamaParams, ModelSource,
+    WeightDtype, build_generator,
+};
 pub use error::{Error, Result};
 pub use generator::Generator;
+#[cfg(feature = "llama")]
+pub use llama::LlamaGenerator;
+pub use prompt::{ChatMessage, ChatRole, PromptParams};
+pub use template::{
+    DEFAULT_ALTERNATIVE_RATE, DEFAULT_OPENER_RATE, DEFAULT_TEMPLATE_SEED, TemplateGenerator,
+    TemplateParams,
+};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send_sync<T: Send + Sync>() {}
+
+    #[test]
+    fn generators_are_send_sync_and_object_safe() {
+        assert_send_sync::<TemplateGenerator>();
+        assert_send_sync::<Box<dyn Generator>>();
+        #[cfg(feature = "llama")]
+        assert_send_sync::<LlamaGenerator>();
+    }
+}

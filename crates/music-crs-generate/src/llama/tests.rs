@@ -1,0 +1,362 @@
+//! Tests of the Llama backend: a tiny random-weight checkpoint written to a temp dir (the
+//! safetensors path), and the real SmolLM2-135M GGUF from `shared/` (the GGUF path).
+
+use std::path::{Path, PathBuf};
+
+use candle_core::{DType, Device};
+use candle_nn::{VarBuilder, VarMap};
+use music_crs_core::shared::shared_path;
+use music_crs_core::{GenerationRequest, Track, TurnContext};
+use tokenizers::models::bpe::{BPE, Vocab};
+use tokenizers::pre_tokenizers::byte_level::ByteLevel;
+use tokenizers::{AddedToken, Tokenizer};
+
+use super::*;
+use crate::prompt::ChatRole;
+
+const SMOL_GGUF: &str = "models/SmolLM2-135M-Instruct/SmolLM2-135M-Instruct.Q4_1.gguf";
+const SMOL_TOKENIZER: &str = "models/SmolLM2-135M-Instruct/tokenizer.json";
+
+/// Byte-level BPE over the 256 byte symbols (no merges) plus two ChatML tokens.
+fn tiny_tokenizer() -> Tokenizer {
+    let mut alphabet: Vec<char> = ByteLevel::alphabet().into_iter().collect();
+    alphabet.sort_unstable();
+    let mut vocab: Vocab = alphabet
+        .into_iter()
+        .enumerate()
+        .map(|(id, c)| (c.to_string(), id as u32))
+        .collect();
+    vocab.insert("<|im_start|>".into(), 256);
+    vocab.insert("<|im_end|>".into(), 257);
+    let bpe = BPE::builder()
+        .vocab_and_merges(vocab, vec![])
+        .build()
+        .unwrap();
+    let mut tokenizer = Tokenizer::new(bpe);
+    tokenizer.with_pre_tokenizer(Some(ByteLevel::new(false, true, true)));
+    tokenizer.with_decoder(Some(tokenizers::decoders::byte_level::ByteLevel::default()));
+    tokenizer
+        .add_special_tokens([
+            AddedToken::from("<|im_start|>", true),
+            AddedToken::from("<|im_end|>", true),
+        ])
+        .unwrap();
+    tokenizer
+}
+
+/// Writes a 2-layer random-weight Llama checkpoint and returns its directory.
+fn write_tiny_llama(dir: &Path) -> PathBuf {
+    let config = serde_json::json!({
+        "architectures": ["LlamaForCausalLM"],
+        "hidden_size": 32,
+        "intermediate_size": 64,
+        "vocab_size": 258,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
+        "rms_norm_eps": 1e-5,
+        "rope_theta": 10000.0,
+        "max_position_embeddings": 2048,
+        "bos_token_id": 256,
+        "eos_token_id": 257,
+        "tie_word_embeddings": false
+    });
+    fs_err::write(dir.join("config.json"), config.to_string()).unwrap();
+    let raw: candle_transformers::models::llama::LlamaConfig =
+        serde_json::from_value(config).unwrap();
+    let varmap = VarMap::new();
+    let builder = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
+    // Llama::load asks the var map for every tensor, which creates them with random values.
+    full::Llama::load(builder, &raw.into_config(false)).unwrap();
+    varmap.save(dir.join("model.safetensors")).unwrap();
+    tiny_tokenizer()
+        .save(dir.join("tokenizer.json"), false)
+        .unwrap();
+    let tokenizer_config = serde_json::json!({
+        "chat_template": "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+    });
+    fs_err::write(
+        dir.join("tokenizer_config.json"),
+        tokenizer_config.to_string(),
+    )
+    .unwrap();
+    dir.to_path_buf()
+}
+
+fn request(session: &str, message: &str) -> GenerationRequest {
+    let mut context = TurnContext::from_message(message);
+    context.session_id = session.into();
+    let mut track = Track::new("t1", "Peace Piece", "Bill Evans");
+    track.album_name = vec!["Everybody Digs Bill Evans".into()];
+    track.release_date = Some("1959-01-01".into());
+    GenerationRequest {
+        context,
+        recommended: vec![track],
+        played: vec![],
+    }
+}
+
+#[test]
+fn tiny_safetensors_llama_generates_deterministically() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_tiny_llama(dir.path());
+    let params = LlamaParams {
+        max_new_tokens: 12,
+        ..LlamaParams::default()
+    };
+    let generator = LlamaGenerator::from_dir(&path, params).unwrap();
+    assert!(matches!(
+        generator.chat_template(),
+        ChatTemplate::ChatMl { .. }
+    ));
+    assert_eq!(generator.end_tokens(), &[257]);
+    let req = request("s1", "calm jazz please");
+    let first = generator.generate_with_stats(&req).unwrap();
+    let second = generator.generate_with_stats(&req).unwrap();
+    assert_eq!(first.text, second.text);
+    assert!(first.generated_tokens <= 12);
+    assert!(first.prompt_tokens > 100, "{}", first.prompt_tokens);
+    assert!(!first.text.contains("<|im_"), "{}", first.text);
+    // The trait reply is never empty (template fallback when the model ends at once).
+    assert!(!generator.generate(&req).unwrap().is_empty());
+    // Another session seeds sampling differently; over a few sessions replies differ.
+    let replies: std::collections::HashSet<String> = (0..4)
+        .map(|i| {
+            generator
+                .generate_with_stats(&request(&format!("s{i}"), "calm jazz"))
+                .unwrap()
+                .text
+        })
+        .collect();
+    assert!(replies.len() > 1, "{replies:?}");
+    // Greedy decoding ignores the seed.
+    let greedy = LlamaGenerator::from_dir(
+        &path,
+        LlamaParams {
+            max_new_tokens: 8,
+            ..LlamaParams::greedy()
+        },
+    )
+    .unwrap();
+    let a = greedy.generate_with_stats(&request("a", "x")).unwrap();
+    let b = greedy.generate_with_stats(&request("b", "x")).unwrap();
+    assert_eq!(a.text, b.text);
+}
+
+#[test]
+fn long_history_is_trimmed_to_fit_the_context() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_tiny_llama(dir.path());
+    let params = LlamaParams {
+        max_new_tokens: 4,
+        max_context_tokens: 1600,
+        ..LlamaParams::greedy()
+    };
+    let generator = LlamaGenerator::from_dir(&path, params).unwrap();
+    let mut req = request("s", "more");
+    req.context.turn_number = 8;
+    for turn in 1..8 {
+        req.context.history.push(music_crs_core::Message::new(
+            turn,
+            music_crs_core::Role::User,
+            "x".repeat(200),
+        ));
+    }
+    let completion = generator.generate_with_stats(&req).unwrap();
+    let mut bare = req.clone();
+    bare.context.history.clear();
+    let base = generator.generate_with_stats(&bare).unwrap().prompt_tokens;
+    assert!(
+        completion.prompt_tokens + 4 <= 1600,
+        "{}",
+        completion.prompt_tokens
+    );
+    // The newest history that fits is kept (one 200-byte message here).
+    assert!(
+        completion.prompt_tokens >= base + 200,
+        "{} vs {base}",
+        completion.prompt_tokens
+    );
+    req.context.history.clear();
+    req.context.user_message = "y".repeat(2000);
+    let err = generator.generate_with_stats(&req).unwrap_err().to_string();
+    assert!(
+        err.contains("session s, turn 8") && err.contains("1600"),
+        "{err}"
+    );
+}
+
+#[test]
+fn missing_and_broken_files_name_the_file_and_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = LlamaGenerator::from_dir(dir.path(), LlamaParams::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("config.json") && err.contains(&dir.path().display().to_string()),
+        "{err}"
+    );
+
+    let path = write_tiny_llama(dir.path());
+    fs_err::remove_file(path.join("tokenizer.json")).unwrap();
+    let err = LlamaGenerator::from_dir(&path, LlamaParams::default())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("tokenizer.json not found"), "{err}");
+
+    let path = write_tiny_llama(dir.path());
+    fs_err::remove_file(path.join("model.safetensors")).unwrap();
+    let err = LlamaGenerator::from_dir(&path, LlamaParams::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("model.safetensors") && err.contains(&path.display().to_string()),
+        "{err}"
+    );
+
+    let path = write_tiny_llama(dir.path());
+    fs_err::write(path.join("model.safetensors"), b"not weights").unwrap();
+    let err = LlamaGenerator::from_dir(&path, LlamaParams::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("model.safetensors") && err.contains("safetensors"),
+        "{err}"
+    );
+
+    // A tensor of the wrong shape is an error, not a panic inside candle.
+    let path = write_tiny_llama(dir.path());
+    let mut config: serde_json::Value =
+        serde_json::from_str(&fs_err::read_to_string(path.join("config.json")).unwrap()).unwrap();
+    config["intermediate_size"] = 48.into();
+    fs_err::write(path.join("config.json"), config.to_string()).unwrap();
+    let err = LlamaGenerator::from_dir(&path, LlamaParams::default())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("mlp") && err.contains("shape"), "{err}");
+
+    let gguf = dir.path().join("nope.gguf");
+    let err = LlamaGenerator::from_gguf(&gguf, None, LlamaParams::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("GGUF model file not found") && err.contains("nope.gguf"),
+        "{err}"
+    );
+
+    fs_err::write(&gguf, b"GGUF but not really").unwrap();
+    let err = LlamaGenerator::from_gguf(&gguf, None, LlamaParams::default())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("nope.gguf") && err.contains("GGUF"), "{err}");
+
+    let source = ModelSource::Gguf {
+        path: dir.path().join("x.gguf"),
+        tokenizer: None,
+    };
+    assert!(
+        crate::build_generator(&crate::GeneratorConfig::Llama(crate::LlamaConfig {
+            model: source,
+            params: LlamaParams::default(),
+        }))
+        .is_err()
+    );
+}
+
+/// The ids of a fixed ChatML conversation, derived independently: the chat template of
+/// SmolLM2's tokenizer_config.json rendered with Python jinja2, encoded with the Python
+/// `tokenizers` package (add_special_tokens=False) and SmolLM2's tokenizer.json.
+const CHATML_IDS: &[u32] = &[
+    1, 9690, 198, 2683, 359, 354, 4507, 2477, 12185, 11173, 30, 198, 15939, 357, 1890, 30, 2, 198,
+    1, 4093, 198, 20522, 1488, 9071, 327, 253, 24536, 9053, 28, 5196, 32293, 315, 428, 7342, 99,
+    47, 2, 198, 1, 520, 9531, 198, 16922, 79, 311, 42, 252, 33, 28, 4320, 79, 1245, 42, 4033, 3800,
+    28, 6949, 79, 1245, 42, 3093, 577, 487, 28, 21613, 79, 1245, 42, 14786, 2047, 99, 3093, 577,
+    487, 28, 4706, 79, 2759, 42, 216, 33, 41, 37, 41, 29, 32, 33, 29, 32, 33, 2, 198, 1, 520, 9531,
+    198,
+];
+
+fn chatml_conversation() -> Vec<ChatMessage> {
+    vec![
+        ChatMessage::new(
+            ChatRole::System,
+            "You are an expert music recommendation assistant.\nKeep it short.",
+        ),
+        ChatMessage::new(
+            ChatRole::User,
+            "Play something calm for a rainy evening, maybe Sigur Rós?",
+        ),
+        ChatMessage::new(
+            ChatRole::Assistant,
+            "track_id: t1, track_name: peace piece, artist_name: bill evans, album_name: everybody digs bill evans, release_date: 1959-01-01",
+        ),
+    ]
+}
+
+#[test]
+fn smollm2_chatml_prompt_ids_match_the_reference() {
+    let Some(gguf) = shared_path(SMOL_GGUF) else {
+        return;
+    };
+    let Some(json) = shared_path(SMOL_TOKENIZER) else {
+        return;
+    };
+    let params = LlamaParams {
+        max_new_tokens: 8,
+        ..LlamaParams::greedy()
+    };
+    // Tokenizer and template both rebuilt from the GGUF's own metadata.
+    let from_gguf = LlamaGenerator::from_gguf(&gguf, None, params.clone()).unwrap();
+    assert!(matches!(
+        from_gguf.chat_template(),
+        ChatTemplate::ChatMl { .. }
+    ));
+    assert_eq!(from_gguf.end_tokens(), &[0, 2]);
+    assert_eq!(
+        from_gguf.prompt_ids(&chatml_conversation()).unwrap(),
+        CHATML_IDS
+    );
+    // And with the tokenizer.json beside it.
+    let with_json = LlamaGenerator::from_gguf(&gguf, Some(&json), params).unwrap();
+    assert_eq!(
+        with_json.prompt_ids(&chatml_conversation()).unwrap(),
+        CHATML_IDS
+    );
+}
+
+#[test]
+fn smollm2_writes_a_deterministic_english_reply() {
+    let Some(gguf) = shared_path(SMOL_GGUF) else {
+        return;
+    };
+    let params = LlamaParams {
+        max_new_tokens: 40,
+        ..LlamaParams::default()
+    };
+    let generator = LlamaGenerator::from_gguf(&gguf, None, params).unwrap();
+    let req = request(
+        "session-1",
+        "I want something mellow for a rainy evening, maybe jazz piano.",
+    );
+    let first = generator.generate_with_stats(&req).unwrap();
+    let second = generator.generate_with_stats(&req).unwrap();
+    println!(
+        "SmolLM2 reply ({} tokens): {}",
+        first.generated_tokens, first.text
+    );
+    assert_eq!(first.text, second.text);
+    assert!(!first.text.is_empty());
+    assert!(first.generated_tokens <= 40);
+    let letters: Vec<char> = first.text.chars().filter(|c| c.is_alphabetic()).collect();
+    let ascii = letters.iter().filter(|c| c.is_ascii()).count();
+    assert!(
+        letters.len() >= 10 && ascii * 10 >= letters.len() * 9,
+        "{}",
+        first.text
+    );
+    let lower = format!(" {} ", first.text.to_lowercase());
+    let english = [
+        " the ", " a ", " you ", " is ", " this ", " and ", " i ", " it ",
+    ];
+    assert!(english.iter().any(|w| lower.contains(w)), "{}", first.text);
+    assert!(!first.text.contains("<|im_"), "{}", first.text);
+}
