@@ -86,7 +86,7 @@ macro_rules! forward_index {
 forward_index!(&I, Box<I>, Arc<I>);
 
 pub(crate) fn check_batch(queries: &[f32], dim: usize) -> Result<()> {
-    if dim == 0 || queries.len() % dim != 0 {
+    if dim == 0 || !queries.len().is_multiple_of(dim) {
         return Err(Error::DimensionMismatch {
             what: format!("a query matrix of {} values", queries.len()),
             expected: dim,

@@ -46,7 +46,7 @@ pub(crate) fn check_rows<'a>(
             reason: "vectors must have at least one dimension".into(),
         });
     }
-    if data.len() % dim != 0 {
+    if !data.len().is_multiple_of(dim) {
         return Err(Error::DimensionMismatch {
             what: format!("a matrix of {} values", data.len()),
             expected: dim,
