@@ -1,0 +1,40 @@
+//! Shared fixtures: a demo dataset generated once per test run into a temporary directory
+//! (the same generator and parameters as `music-crs demo-data`, so the tests do not depend
+//! on the state of `data/demo`).
+
+use std::path::Path;
+use std::sync::OnceLock;
+
+use music_crs::config::{SplitKind, local_dataset};
+use music_crs::core::TurnContext;
+use music_crs::{CrsConfig, RunData};
+use music_crs_data::demo::{DemoDataset, DemoParams};
+use tempfile::TempDir;
+
+/// The demo dataset's root, generated the first time a test asks for it.
+pub fn demo_root() -> &'static Path {
+    static DEMO: OnceLock<TempDir> = OnceLock::new();
+    DEMO.get_or_init(|| {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        DemoDataset::generate(&DemoParams::default())
+            .and_then(|demo| demo.write(dir.path()))
+            .expect("the demo dataset is written");
+        dir
+    })
+    .path()
+}
+
+/// The default method over the demo dataset's `split`.
+pub fn demo_config(split: &str, kind: SplitKind) -> CrsConfig {
+    CrsConfig {
+        dataset: local_dataset(demo_root(), split, kind),
+        ..CrsConfig::default()
+    }
+}
+
+/// Loads a config's data and its turns to predict.
+pub fn load(config: &CrsConfig) -> (RunData, Vec<TurnContext>) {
+    let data = RunData::load(&config.dataset).expect("the dataset loads");
+    let turns = data.turns().expect("the turns to predict");
+    (data, turns)
+}

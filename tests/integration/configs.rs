@@ -1,0 +1,78 @@
+//! Every config shipped in `config/` parses and validates; the default one is the built-in
+//! default.
+
+use music_crs::CrsConfig;
+use music_crs::config::{DEFAULT_CONFIG_PATH, RetrieverKind};
+use music_crs_generate::GeneratorConfig;
+
+#[test]
+fn every_shipped_config_parses_and_validates() {
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir("config").unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            let config = CrsConfig::load(&path).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(
+                path.file_stem().unwrap().to_string_lossy(),
+                config.tid,
+                "{}: the tid names the file",
+                path.display()
+            );
+            config.dataset.to_spec().unwrap();
+            names.push(config.tid);
+        }
+    }
+    names.sort();
+    for required in [
+        "random",
+        "popularity",
+        "bm25_template",
+        "bm25_llama_testset",
+        "bm25_llama_blindset",
+        "bert_llama_testset",
+        "bert_llama_blindset",
+        "demo_bm25_smollm2",
+        "demo_bert_template",
+    ] {
+        assert!(
+            names.iter().any(|n| n == required),
+            "config/{required}.toml is missing"
+        );
+    }
+}
+
+#[test]
+fn default_config_file_is_the_built_in_default() {
+    let shipped = CrsConfig::load(DEFAULT_CONFIG_PATH).unwrap();
+    assert_eq!(shipped, CrsConfig::default());
+}
+
+#[test]
+fn baseline_configs_use_the_official_recipe() {
+    for name in [
+        "bm25_llama_testset",
+        "bm25_llama_blindset",
+        "bm25_llama_blindset_b",
+    ] {
+        let config = CrsConfig::load(format!("config/{name}.toml")).unwrap();
+        assert_eq!(config.retriever.kind, RetrieverKind::Bm25);
+        assert_eq!(
+            config.retriever.fields,
+            music_crs_core::TrackField::BASELINE
+        );
+        assert!(!config.retriever.exclude_played);
+        assert!(config.retriever.query.baseline_exact);
+        let GeneratorConfig::Llama(llama) = &config.generator else {
+            panic!("{name}: not a llama generator");
+        };
+        assert_eq!(
+            llama.model,
+            music_crs_generate::ModelSource::Hub {
+                repo: "meta-llama/Llama-3.2-1B-Instruct".into(),
+                revision: None
+            }
+        );
+    }
+    let bert = CrsConfig::load("config/bert_llama_testset.toml").unwrap();
+    assert_eq!(bert.retriever.model.as_deref(), Some("bert-base-uncased"));
+}

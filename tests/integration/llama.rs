@@ -1,0 +1,49 @@
+//! LLM replies end to end (`--features llama`): SmolLM2-135M-Instruct (GGUF) from
+//! `../shared/models` answers a few demo turns through the whole pipeline.
+
+use music_crs::CrsConfig;
+use music_crs::build_crs;
+use music_crs::config::{GeneratorConfig, ModelSource, SplitKind};
+use music_crs_core::shared::shared_path;
+
+use crate::common::{demo_config, load};
+
+#[test]
+fn smollm2_config_replies_on_demo_turns() {
+    let Some(gguf) = shared_path("models/SmolLM2-135M-Instruct/SmolLM2-135M-Instruct.Q4_1.gguf")
+    else {
+        return;
+    };
+    let Some(tokenizer) = shared_path("models/SmolLM2-135M-Instruct/tokenizer.json") else {
+        return;
+    };
+    let shipped = CrsConfig::load("config/demo_bm25_smollm2.toml").unwrap();
+    let GeneratorConfig::Llama(mut llama) = shipped.generator else {
+        panic!("demo_bm25_smollm2 is not a llama config");
+    };
+    llama.model = ModelSource::Gguf {
+        path: gguf,
+        tokenizer: Some(tokenizer),
+    };
+    llama.params.max_new_tokens = 16;
+    let config = CrsConfig {
+        generator: GeneratorConfig::Llama(llama),
+        ..demo_config("test", SplitKind::Full)
+    };
+    let (data, mut turns) = load(&config);
+    turns.truncate(2);
+    let crs = build_crs(&config, &data).unwrap();
+    assert_eq!(crs.retriever_name(), "bm25");
+    let predictions = crs.predict(&turns).unwrap();
+    assert_eq!(predictions.len(), 2);
+    for prediction in &predictions {
+        assert!(!prediction.predicted_response.trim().is_empty());
+        assert_eq!(prediction.predicted_track_ids.len(), 20);
+    }
+    // Greedy decoding: the same turn gives the same reply.
+    let again = crs.predict(&turns[..1]).unwrap();
+    assert_eq!(
+        again[0].predicted_response,
+        predictions[0].predicted_response
+    );
+}

@@ -1,0 +1,12 @@
+//! Integration tests of the `music-crs` package: the pipeline end to end on generated demo
+//! data and on the real samples of `../shared`, every shipped config, the CLI, and parity of
+//! the query text with the official baseline. One test binary (see `Cargo.toml`).
+
+mod cli;
+mod common;
+mod configs;
+mod demo;
+#[cfg(feature = "llama")]
+mod llama;
+mod parity;
+mod samples;
