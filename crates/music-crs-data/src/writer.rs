@@ -9,10 +9,10 @@
 //!   turn_number: int64}>. Blind files ([`write_blind_sessions`]) have neither `session_date`
 //!   nor `goal_progress_assessments`, as on the hub.
 //! - tracks: `track_id`; `track_name`, `artist_name`, `album_name`, `tag_list` as
-//!   list<string>; `popularity` float64; `release_date` string; `artist_id`, `album_id`
-//!   list<string>; `duration` int64 milliseconds; `ISRC` list<string>.
+//!   `list<string>`; `popularity` float64; `release_date` string; `artist_id`, `album_id`
+//!   `list<string>`; `duration` int64 milliseconds; `ISRC` `list<string>`.
 //! - users: `user_id`, `age` int64, `age_group`, `country_code`, `country_name`, `gender`.
-//! - embeddings: the id column, then one list<float32> column per embedding kind, named by
+//! - embeddings: the id column, then one `list<float32>` column per embedding kind, named by
 //!   [`EmbeddingTable::kind`]; a missing vector is an empty list.
 //!
 //! A missing message thought is written as the empty string, as the hub does. Every file is
@@ -69,7 +69,7 @@ pub fn write_users(path: impl AsRef<Path>, users: &[UserProfile]) -> Result<()> 
 }
 
 /// Writes embedding tables as one file: `id_column` (e.g. `track_id` or `user_id`), then one
-/// list<float32> column per table named by its kind.
+/// `list<float32>` column per table named by its kind.
 ///
 /// Rows are the ids of the first table in order, then ids only later tables hold; an id a
 /// table lacks, or holds without a vector, gets an empty list. Two tables of the same kind

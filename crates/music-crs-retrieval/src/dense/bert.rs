@@ -25,7 +25,7 @@ pub struct BertParams {
     /// Token pooling.
     pub pooling: Pooling,
     /// Longest input in tokens; `None` reads `max_seq_length` of `sentence_bert_config.json`,
-    /// else the model's position table size (capped at [`DEFAULT_MAX_LENGTH`]).
+    /// else the model's position table size (capped at 512 tokens, `DEFAULT_MAX_LENGTH`).
     pub max_length: Option<usize>,
     /// Scale every vector to unit length.
     pub normalize: bool,
