@@ -13,6 +13,7 @@ use music_crs_retrieval::{
 use tracing::info;
 
 use crate::config::{QueryConfig, QueryMode, RetrieverConfig, RetrieverKind};
+use crate::rank::RankData;
 use crate::{Crs, CrsConfig, Error, Result, RunData};
 
 /// Builds the recommender a config describes over loaded data: its retriever (wrapped to
@@ -78,7 +79,8 @@ pub fn build_retriever(config: &CrsConfig, data: &RunData) -> Result<Box<dyn Ret
             let params = PopularityParams::default();
             match &settings.popularity_split {
                 Some(split) => {
-                    let sessions = load_popularity_sessions(config, split)?;
+                    let sessions =
+                        load_split_sessions(config, split, "retriever.popularity_split")?;
                     Box::new(PopularityRetriever::from_sessions(&sessions, params)?)
                 }
                 None => Box::new(PopularityRetriever::from_catalog_popularity(
@@ -88,6 +90,18 @@ pub fn build_retriever(config: &CrsConfig, data: &RunData) -> Result<Box<dyn Ret
         }
         RetrieverKind::Bm25 => Box::new(build_bm25(settings, catalog)?),
         RetrieverKind::Bert => build_bert(settings, catalog)?,
+        RetrieverKind::Channels => {
+            let rank_data = RankData::load(config, catalog.clone())?;
+            crate::rank::build_channels(settings, &rank_data)?
+        }
+        RetrieverKind::Ranked => {
+            // Before loading anything: a missing model is the likely mistake.
+            if let Some(path) = settings.ranker_model_path() {
+                crate::rank::require_model(&path)?;
+            }
+            let rank_data = RankData::load(config, catalog.clone())?;
+            Box::new(crate::rank::build_ranked(settings, &rank_data)?)
+        }
     };
     info!(
         retriever = retriever.name(),
@@ -141,11 +155,13 @@ pub fn query_params(query: &QueryConfig) -> QueryRenderParams {
     params
 }
 
-/// The sessions of another split of the conversations source (e.g. `train`), whose music
-/// messages the popularity retriever counts.
-fn load_popularity_sessions(
+/// The sessions of another split of the conversations source (e.g. `train`): the music
+/// messages the popularity retriever counts, the channels' counts and the ranker's training
+/// turns. `key` names the setting in errors.
+pub(crate) fn load_split_sessions(
     config: &CrsConfig,
     split: &str,
+    key: &str,
 ) -> Result<Vec<music_crs_core::Session>> {
     let spec = config.dataset.to_spec()?;
     let part = PartSpec::new(spec.conversations.source.clone(), split);
@@ -153,7 +169,7 @@ fn load_popularity_sessions(
         && path.is_file()
     {
         return Err(Error::InvalidSetting {
-            key: "retriever.popularity_split".into(),
+            key: key.into(),
             reason: format!(
                 "the conversations source {} is a single file: it has no {split:?} split",
                 path.display()

@@ -34,6 +34,9 @@ pub use music_crs_data::{DatasetConfig, PartOverride, Preset, SplitKind};
 pub use music_crs_generate::{
     GeneratorConfig, LlamaConfig, LlamaParams, ModelSource, TemplateParams,
 };
+pub use music_crs_rank::{
+    ChannelConfig, DEFAULT_CHANNEL_DEPTH, FeatureSpec, FusionParams, RankerParams,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::{Error, Result};
@@ -48,6 +51,10 @@ pub const DEFAULT_TID: &str = "bm25_template";
 pub const DEFAULT_DEMO_DIR: &str = music_crs_data::DEMO_DIR;
 /// Tracks predicted per turn.
 pub const DEFAULT_TOP_K: usize = MAX_PREDICTED_TRACKS;
+/// The split of the conversations source that channels count and the ranker learns from.
+pub const DEFAULT_TRAIN_SPLIT: &str = "train";
+/// The weight of a channel in a `channels` fusion when the config gives none.
+pub const DEFAULT_CHANNEL_WEIGHT: f32 = 1.0;
 
 /// A whole method: what to predict, how to retrieve and how to reply.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -163,6 +170,11 @@ pub enum RetrieverKind {
     Bm25,
     /// A BERT sentence encoder over catalog text (needs the `bert` feature).
     Bert,
+    /// Weighted reciprocal-rank fusion of the `[[retriever.channels]]` (`music-crs-rank`).
+    Channels,
+    /// The channels' candidates ordered by a trained LambdaMART model (`retriever.model`,
+    /// written by `music-crs train-ranker`).
+    Ranked,
 }
 
 impl RetrieverKind {
@@ -173,8 +185,34 @@ impl RetrieverKind {
             RetrieverKind::Popularity => "popularity",
             RetrieverKind::Bm25 => "bm25",
             RetrieverKind::Bert => "bert",
+            RetrieverKind::Channels => "channels",
+            RetrieverKind::Ranked => "ranked",
         }
     }
+
+    /// Whether the kind reads `[[retriever.channels]]` (and the train split).
+    pub fn uses_channels(self) -> bool {
+        matches!(self, RetrieverKind::Channels | RetrieverKind::Ranked)
+    }
+}
+
+/// One candidate channel of a `channels` or `ranked` retriever (`[[retriever.channels]]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelEntry {
+    /// Unique name; the ranker's features are named after it.
+    pub name: String,
+    /// Weight of its reciprocal ranks in the fusion (`channels`; default 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight: Option<f32>,
+    /// Tracks it proposes per turn (`ranked`; default 100). A `channels` fusion asks every
+    /// channel for `[retriever.fusion] depth` tracks instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub depth: Option<usize>,
+    /// The channel, as `music-crs-rank` describes it: `{ kind = "continuity" }`,
+    /// `"co_occurrence"`, `"popularity_prior"`, `"bm25"`, `"item_neighbours"`,
+    /// `"user_similarity"` or `"fusion"`, with that kind's parameters.
+    pub channel: ChannelConfig,
 }
 
 /// Which part of the conversation a text query holds.
@@ -245,7 +283,8 @@ pub struct RetrieverConfig {
     /// Seed (`random`).
     #[serde(default)]
     pub seed: Option<u64>,
-    /// Encoder model: a local directory or a hub id (`bert`).
+    /// Encoder model: a local directory or a hub id (`bert`); the ranker model file, e.g.
+    /// `exp/models/<tid>.json` (`ranked`).
     #[serde(default)]
     pub model: Option<String>,
     /// Texts encoded per batch (`bert`).
@@ -255,6 +294,22 @@ pub struct RetrieverConfig {
     /// instead of using the catalog's `popularity` column (`popularity`).
     #[serde(default)]
     pub popularity_split: Option<String>,
+    /// The split of the conversations source whose sessions the channels count (co-occurrence,
+    /// play counts) and the ranker learns from (`channels`, `ranked`; default `train`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train_split: Option<String>,
+    /// The candidate channels (`channels`, `ranked`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub channels: Vec<ChannelEntry>,
+    /// RRF constant and the tracks asked of each channel (`channels`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fusion: Option<FusionParams>,
+    /// Embedding similarities among the ranker's features (`ranked`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub features: Option<FeatureSpec>,
+    /// LambdaMART training parameters, read by `music-crs train-ranker` (`ranked`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub training: Option<RankerParams>,
 }
 
 impl Default for RetrieverConfig {
@@ -272,6 +327,11 @@ impl Default for RetrieverConfig {
             model: None,
             batch_size: None,
             popularity_split: None,
+            train_split: None,
+            channels: Vec::new(),
+            fusion: None,
+            features: None,
+            training: None,
         }
     }
 }
@@ -333,9 +393,43 @@ impl RetrieverConfig {
         only_for(
             "model",
             self.model.is_some(),
-            kind == RetrieverKind::Bert,
-            "\"bert\"",
+            matches!(kind, RetrieverKind::Bert | RetrieverKind::Ranked),
+            "\"bert\" or \"ranked\"",
         )?;
+        let channel_kinds = "\"channels\" or \"ranked\"";
+        only_for(
+            "channels",
+            !self.channels.is_empty(),
+            kind.uses_channels(),
+            channel_kinds,
+        )?;
+        only_for(
+            "train_split",
+            self.train_split.is_some(),
+            kind.uses_channels(),
+            channel_kinds,
+        )?;
+        only_for(
+            "fusion",
+            self.fusion.is_some(),
+            kind == RetrieverKind::Channels,
+            "\"channels\"",
+        )?;
+        only_for(
+            "features",
+            self.features.is_some(),
+            kind == RetrieverKind::Ranked,
+            "\"ranked\"",
+        )?;
+        only_for(
+            "training",
+            self.training.is_some(),
+            kind == RetrieverKind::Ranked,
+            "\"ranked\"",
+        )?;
+        if kind.uses_channels() {
+            self.validate_channels()?;
+        }
         only_for(
             "popularity_split",
             self.popularity_split.is_some(),
@@ -355,6 +449,13 @@ impl RetrieverConfig {
             return Err(invalid(
                 "retriever.model",
                 "kind \"bert\" needs an encoder (a local directory or hub id)",
+            ));
+        }
+        if kind == RetrieverKind::Ranked && self.model.as_deref().is_none_or(str::is_empty) {
+            return Err(invalid(
+                "retriever.model",
+                "kind \"ranked\" needs the model file `music-crs train-ranker` writes \
+                 (e.g. \"exp/models/<tid>.json\")",
             ));
         }
         if self
@@ -383,10 +484,89 @@ impl RetrieverConfig {
         }
         Ok(())
     }
+
+    /// The ranker model file of a `ranked` retriever.
+    pub fn ranker_model_path(&self) -> Option<PathBuf> {
+        (self.kind == RetrieverKind::Ranked)
+            .then(|| self.model.as_ref().map(PathBuf::from))
+            .flatten()
+    }
+
+    /// The train split the channels read (`train_split`, default `train`).
+    pub fn train_split(&self) -> &str {
+        self.train_split.as_deref().unwrap_or(DEFAULT_TRAIN_SPLIT)
+    }
+
+    /// Checks the channel list and the rank crate's parameter tables.
+    fn validate_channels(&self) -> Result<()> {
+        let kind = self.kind;
+        if self.channels.is_empty() {
+            return Err(invalid(
+                "retriever.channels",
+                format!(
+                    "kind {:?} needs at least one [[retriever.channels]] entry",
+                    kind.as_str()
+                ),
+            ));
+        }
+        if self.train_split.as_deref().is_some_and(str::is_empty) {
+            return Err(invalid("retriever.train_split", "must not be empty"));
+        }
+        let mut names = std::collections::HashSet::new();
+        for (i, entry) in self.channels.iter().enumerate() {
+            let key = |field: &str| format!("retriever.channels[{i}].{field}");
+            if entry.name.trim().is_empty() {
+                return Err(invalid(&key("name"), "must not be empty"));
+            }
+            if !names.insert(entry.name.as_str()) {
+                return Err(invalid(
+                    &key("name"),
+                    format!("{:?} names two channels", entry.name),
+                ));
+            }
+            match (kind, entry.weight, entry.depth) {
+                (RetrieverKind::Ranked, Some(_), _) => {
+                    return Err(invalid(
+                        &key("weight"),
+                        "applies to kind \"channels\" only: the ranker learns the weights",
+                    ));
+                }
+                (RetrieverKind::Channels, _, Some(_)) => {
+                    return Err(invalid(
+                        &key("depth"),
+                        "applies to kind \"ranked\" only: a fusion asks every channel for \
+                         `[retriever.fusion] depth` tracks",
+                    ));
+                }
+                _ => {}
+            }
+            if entry.weight.is_some_and(|w| !(w.is_finite() && w >= 0.0)) {
+                return Err(invalid(
+                    &key("weight"),
+                    "must be a finite non-negative number",
+                ));
+            }
+            if entry.depth == Some(0) {
+                return Err(invalid(&key("depth"), "must be at least 1"));
+            }
+        }
+        if let Some(fusion) = &self.fusion {
+            fusion
+                .validate()
+                .map_err(|e| invalid("retriever.fusion", e.to_string()))?;
+        }
+        if let Some(training) = &self.training {
+            training
+                .validate()
+                .map_err(|e| invalid("retriever.training", e.to_string()))?;
+        }
+        Ok(())
+    }
 }
 
 /// The dataset section for a local root laid out like `data/demo`
-/// (`<root>/{conversations,tracks,users}/data/<split>-*.parquet`), predicting `split`.
+/// (`<root>/{conversations,tracks,users,track_embeddings,user_embeddings}/data/<split>-*.parquet`),
+/// predicting `split`. Embedding parts are read only by retrievers that need them.
 pub fn local_dataset(root: &Path, split: &str, split_kind: SplitKind) -> DatasetConfig {
     let spec = music_crs_data::DatasetSpec::local_layout(root, split, split_kind);
     let part = |part: &music_crs_data::PartSpec| PartOverride {
@@ -399,8 +579,8 @@ pub fn local_dataset(root: &Path, split: &str, split_kind: SplitKind) -> Dataset
         conversations: part(&spec.conversations),
         tracks: part(&spec.tracks),
         users: spec.users.as_ref().map(part).unwrap_or_default(),
-        track_embeddings: PartOverride::default(),
-        user_embeddings: PartOverride::default(),
+        track_embeddings: spec.track_embeddings.as_ref().map(part).unwrap_or_default(),
+        user_embeddings: spec.user_embeddings.as_ref().map(part).unwrap_or_default(),
     }
 }
 
@@ -533,6 +713,154 @@ preset = "demo-test"
             .unwrap_err()
             .to_string();
         assert!(err.contains("track_nam"), "{err}");
+    }
+
+    const CHANNELS: &str = r#"
+[[retriever.channels]]
+name = "continuity"
+channel = { kind = "continuity" }
+[[retriever.channels]]
+name = "next"
+channel = { kind = "co_occurrence", mode = "next" }
+"#;
+
+    fn with_retriever(lines: &str, channels: &str) -> Result<CrsConfig> {
+        let text = format!("{MINIMAL}\n[retriever]\n{lines}\n{channels}");
+        CrsConfig::from_toml_str(&text, "rank.toml")
+    }
+
+    fn error_of(lines: &str, channels: &str) -> String {
+        with_retriever(lines, channels).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn channels_and_ranked_kinds_parse() {
+        let fusion = with_retriever(
+            "kind = \"channels\"\nfusion = { rrf_k = 30.0 }",
+            &CHANNELS.replace("name = \"next\"", "name = \"next\"\nweight = 0.5"),
+        )
+        .unwrap();
+        let settings = &fusion.retriever;
+        assert_eq!(settings.kind, RetrieverKind::Channels);
+        assert_eq!(settings.channels.len(), 2);
+        assert_eq!(settings.channels[1].weight, Some(0.5));
+        assert_eq!(settings.fusion.as_ref().unwrap().rrf_k, 30.0);
+        assert_eq!(settings.train_split(), DEFAULT_TRAIN_SPLIT);
+        assert_eq!(settings.ranker_model_path(), None);
+
+        let ranked = with_retriever(
+            "kind = \"ranked\"\nmodel = \"exp/models/r.json\"\ntrain_split = \"train+extra\"\n\
+             features = { similarity_kinds = [\"image-siglip2\"] }\ntraining = { trees = 7 }",
+            &CHANNELS.replace("name = \"next\"", "name = \"next\"\ndepth = 30"),
+        )
+        .unwrap();
+        let settings = &ranked.retriever;
+        assert_eq!(
+            settings.ranker_model_path().unwrap(),
+            Path::new("exp/models/r.json")
+        );
+        assert_eq!(settings.train_split(), "train+extra");
+        assert_eq!(settings.training.as_ref().unwrap().trees, 7);
+        assert_eq!(settings.channels[1].depth, Some(30));
+        let text = toml::to_string(&ranked).unwrap();
+        assert_eq!(CrsConfig::from_toml_str(&text, "r.toml").unwrap(), ranked);
+    }
+
+    #[test]
+    fn channel_settings_of_another_kind_are_rejected() {
+        let ranked = "kind = \"ranked\"\nmodel = \"m.json\"";
+        for (lines, channels, key) in [
+            ("kind = \"bm25\"", CHANNELS, "retriever.channels"),
+            (
+                "kind = \"bm25\"\ntrain_split = \"train\"",
+                "",
+                "retriever.train_split",
+            ),
+            (ranked, "", "retriever.channels"),
+            ("kind = \"channels\"", "", "retriever.channels"),
+            ("kind = \"ranked\"", CHANNELS, "retriever.model"),
+            (
+                "kind = \"channels\"\nmodel = \"m.json\"",
+                CHANNELS,
+                "retriever.model",
+            ),
+            (
+                "kind = \"channels\"\ntraining = { trees = 3 }",
+                CHANNELS,
+                "retriever.training",
+            ),
+            (
+                "kind = \"channels\"\nfeatures = { user_kind = \"cf-bpr\" }",
+                CHANNELS,
+                "retriever.features",
+            ),
+            (
+                &format!("{ranked}\nfusion = {{ rrf_k = 1.0 }}"),
+                CHANNELS,
+                "retriever.fusion",
+            ),
+            (
+                ranked,
+                &CHANNELS.replace("name = \"next\"", "name = \"next\"\nweight = 2.0"),
+                "retriever.channels[1].weight",
+            ),
+            (
+                "kind = \"channels\"",
+                &CHANNELS.replace("name = \"next\"", "name = \"next\"\ndepth = 5"),
+                "retriever.channels[1].depth",
+            ),
+            (
+                ranked,
+                &CHANNELS.replace("name = \"next\"", "name = \"continuity\""),
+                "retriever.channels[1].name",
+            ),
+            (
+                &format!("{ranked}\ntraining = {{ max_bins = 1000 }}"),
+                CHANNELS,
+                "retriever.training",
+            ),
+            (
+                "kind = \"channels\"\nfusion = { depth = 0 }",
+                CHANNELS,
+                "retriever.fusion",
+            ),
+        ] {
+            let err = error_of(lines, channels);
+            assert!(err.contains(key), "{lines} / {channels}: {err}");
+        }
+    }
+
+    #[test]
+    fn unknown_keys_in_channel_tables_are_errors() {
+        let ranked = "kind = \"ranked\"\nmodel = \"m.json\"";
+        for (lines, channels, needle) in [
+            (
+                ranked,
+                CHANNELS.replace("name = \"next\"", "name = \"next\"\ndepht = 3"),
+                "depht",
+            ),
+            (
+                ranked,
+                CHANNELS.replace("mode = \"next\"", "mood = \"next\""),
+                "mood",
+            ),
+            (
+                ranked,
+                CHANNELS.replace("kind = \"continuity\"", "kind = \"telepathy\""),
+                "telepathy",
+            ),
+            (
+                "kind = \"ranked\"\nmodel = \"m.json\"\ntraining = { treez = 3 }",
+                CHANNELS.to_string(),
+                "treez",
+            ),
+        ] {
+            let err = error_of(lines, &channels);
+            assert!(
+                err.contains(needle) && err.contains("rank.toml"),
+                "{needle}: {err}"
+            );
+        }
     }
 
     #[test]

@@ -53,6 +53,18 @@ pub enum Error {
     /// A generator failed.
     #[error(transparent)]
     Generate(#[from] music_crs_generate::Error),
+    /// A `ranked` config names a model file that does not exist yet.
+    #[error(
+        "ranker model {} does not exist: train it first with `music-crs train-ranker --config <this config>`",
+        path.display()
+    )]
+    RankerModelMissing {
+        /// The model file the config names (`retriever.model`).
+        path: PathBuf,
+    },
+    /// Building channels, training or applying the ranker failed.
+    #[error(transparent)]
+    Rank(#[from] music_crs_rank::Error),
     /// Scoring or validating predictions failed.
     #[error(transparent)]
     Metrics(#[from] music_crs_metrics::Error),

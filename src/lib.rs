@@ -12,8 +12,12 @@
 //!   parallel), giving challenge [`Prediction`](music_crs_core::Prediction) rows;
 //!   [`Conversation`] keeps a live chat's history.
 //! - [`output`]: atomic writing of prediction files and coverage checks for blind sets.
+//! - The `channels` and `ranked` retrievers of `music-crs-rank` ([`RankData`],
+//!   [`build_channels`], [`build_ranked`]) and [`train_ranker`], which writes the model a
+//!   `ranked` config names.
 //!
-//! The binary (`music-crs run | evaluate | validate | demo-data | chat`) wraps these.
+//! The binary (`music-crs run | train-ranker | evaluate | validate | demo-data | chat`) wraps
+//! these.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -65,6 +69,7 @@ mod data;
 mod error;
 pub mod output;
 mod pipeline;
+mod rank;
 
 pub use build::{
     build_bm25, build_crs, build_generator, build_retriever, query_params, query_renderer,
@@ -74,6 +79,10 @@ pub use conversation::Conversation;
 pub use data::RunData;
 pub use error::{Error, Result};
 pub use pipeline::{Crs, DEFAULT_BATCH_SIZE, Reply};
+pub use rank::{
+    RankData, build_channels, build_ranked, embedding_kinds, fusion_config, ranker_config,
+    train_ranker,
+};
 
 pub use music_crs_core as core;
 pub use music_crs_generate::Generator;

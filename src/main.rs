@@ -3,24 +3,29 @@
 //!
 //! With no arguments it runs `config/bm25_template.toml` (BM25 + template replies) on the demo
 //! dataset's `test` split, writes `exp/inference/bm25_template.json` and prints the scores.
+//! `train-ranker` trains the LambdaMART model a `ranked` config names.
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use music_crs::config::{
     CrsConfig, DEFAULT_CONFIG_PATH, GeneratorConfig, LlamaConfig, LlamaParams, ModelSource, Preset,
-    RetrieverKind, SplitKind,
+    RetrieverKind, SplitKind, local_dataset,
 };
-use music_crs::{Conversation, Crs, Reply, RunData};
+use music_crs::{Conversation, Crs, RankData, Reply, RunData};
 use music_crs_metrics::{
     DEFAULT_CATALOG_SIZE, EvaluationParams, Evaluator, GroundTruth, PredictionFile, Validator,
 };
-use tracing::info;
-use tracing_subscriber::EnvFilter;
+use tracing::field::{Field, Visit};
+use tracing::{Event, Subscriber, info};
+use tracing_subscriber::layer::{Context as LayerContext, Layer, SubscriberExt};
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, filter};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -43,6 +48,9 @@ struct Cli {
 enum Command {
     /// Predict every turn of a split and score it when the split has gold tracks.
     Run(RunArgs),
+    /// Train the LambdaMART ranker of a `ranked` config on the train split of its dataset and
+    /// write the model file the config names.
+    TrainRanker(TrainRankerArgs),
     /// Score a prediction file against a ground truth.
     Evaluate(EvaluateArgs),
     /// Check a prediction file and list every problem (non-zero exit when invalid).
@@ -59,6 +67,11 @@ struct DatasetArgs {
     /// The method's config file [default: config/bm25_template.toml].
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
+    /// Read every part from a local dataset root laid out like data/demo
+    /// (conversations/, tracks/, users/, track_embeddings/, user_embeddings/), keeping the
+    /// config's splits.
+    #[arg(long, value_name = "DIR")]
+    data: Option<PathBuf>,
     /// Start from this dataset preset instead of the config's (demo-test, demo-blind,
     /// challenge-dev, challenge-blind-a, challenge-blind-b, ...).
     #[arg(long, value_name = "NAME")]
@@ -99,6 +112,10 @@ impl DatasetArgs {
                 CrsConfig::default()
             }
         };
+        if let Some(root) = &self.data {
+            let spec = config.dataset.to_spec()?;
+            config.dataset = local_dataset(root, &spec.conversations.split, spec.split_kind);
+        }
         let dataset = &mut config.dataset;
         if let Some(preset) = self.preset {
             dataset.preset = Some(preset);
@@ -123,6 +140,7 @@ impl DatasetArgs {
     /// True when any dataset option was given.
     fn any(&self) -> bool {
         self.config.is_some()
+            || self.data.is_some()
             || self.preset.is_some()
             || self.conversations.is_some()
             || self.split.is_some()
@@ -166,6 +184,12 @@ struct RunArgs {
     /// Prediction file [default: exp/inference/<tid>.json].
     #[arg(short, long, value_name = "FILE")]
     output: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct TrainRankerArgs {
+    #[command(flatten)]
+    dataset: DatasetArgs,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -224,6 +248,21 @@ struct DemoDataArgs {
     /// Generator seed.
     #[arg(long)]
     seed: Option<u64>,
+    /// Catalog size [default: the demo's 3,000].
+    #[arg(long)]
+    tracks: Option<usize>,
+    /// Number of listeners.
+    #[arg(long)]
+    users: Option<usize>,
+    /// Sessions in the `train` split.
+    #[arg(long)]
+    train: Option<usize>,
+    /// Sessions in the `test` split (e.g. 1,000 for a dev-sized split of 8,000 turns).
+    #[arg(long)]
+    test: Option<usize>,
+    /// Sessions in the `blind` split.
+    #[arg(long)]
+    blind: Option<usize>,
 }
 
 #[derive(Debug, Args)]
@@ -251,6 +290,7 @@ fn main() {
         .unwrap_or_else(|| Command::Run(RunArgs::default()))
     {
         Command::Run(args) => run(args, quiet, started),
+        Command::TrainRanker(args) => train_ranker(args, quiet, started),
         Command::Evaluate(args) => evaluate(args),
         Command::Validate(args) => validate(args),
         Command::DemoData(args) => demo_data(args),
@@ -273,11 +313,111 @@ fn init_logging(quiet: bool, verbose: u8) {
         (false, _) => "trace",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+    let logs = tracing_subscriber::fmt::layer()
+        .with_writer(|| LogWriter)
         .with_target(false)
+        .with_filter(filter);
+    // Sees the rank crate's progress events whatever the log level.
+    let progress = RankProgress.with_filter(filter::filter_fn(|meta| {
+        meta.target().starts_with("music_crs_rank") && *meta.level() <= tracing::Level::INFO
+    }));
+    tracing_subscriber::registry()
+        .with(logs)
+        .with(progress)
         .init();
+}
+
+/// The progress bar being drawn, if any: log lines are printed above it rather than through it.
+static ACTIVE_BAR: Mutex<Option<ProgressBar>> = Mutex::new(None);
+
+fn active_bar() -> Option<ProgressBar> {
+    ACTIVE_BAR.lock().ok().and_then(|bar| bar.clone())
+}
+
+fn set_active_bar(bar: Option<&ProgressBar>) {
+    if let Ok(mut slot) = ACTIVE_BAR.lock() {
+        *slot = bar.cloned();
+    }
+}
+
+/// Writes log lines to stderr, suspending the active progress bar around each.
+struct LogWriter;
+
+impl Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match active_bar() {
+            Some(bar) => bar.suspend(|| std::io::stderr().write_all(buf))?,
+            None => std::io::stderr().write_all(buf)?,
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
+}
+
+/// Turns the rank crate's training events (`done`/`of` while candidates are gathered, `tree`
+/// while boosting) into the message of the active progress bar.
+struct RankProgress;
+
+#[derive(Default)]
+struct ProgressFields {
+    done: Option<u64>,
+    of: Option<u64>,
+    tree: Option<u64>,
+    turns: Option<u64>,
+    message: String,
+}
+
+impl Visit for ProgressFields {
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        match field.name() {
+            "done" => self.done = Some(value),
+            "of" => self.of = Some(value),
+            "tree" => self.tree = Some(value),
+            "turns" => self.turns = Some(value),
+            _ => {}
+        }
+    }
+
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        if let Ok(value) = u64::try_from(value) {
+            self.record_u64(field, value);
+        }
+    }
+
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == "message" {
+            self.message = value.to_string();
+        }
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "message" {
+            self.message = format!("{value:?}");
+        }
+    }
+}
+
+impl<S: Subscriber> Layer<S> for RankProgress {
+    fn on_event(&self, event: &Event<'_>, _: LayerContext<'_, S>) {
+        let Some(bar) = active_bar() else { return };
+        let mut fields = ProgressFields::default();
+        event.record(&mut fields);
+        let message = if let (Some(done), Some(of)) = (fields.done, fields.of) {
+            format!("gathering candidates and features: {done}/{of} turns")
+        } else if let Some(tree) = fields.tree {
+            format!("boosting: tree {tree}")
+        } else if let Some(turns) = fields.turns {
+            format!("gathering candidates and features for {turns} turns")
+        } else if !fields.message.is_empty() {
+            fields.message
+        } else {
+            return;
+        };
+        bar.set_message(message);
+    }
 }
 
 fn run(args: RunArgs, quiet: bool, started: Instant) -> Result<i32> {
@@ -286,6 +426,7 @@ fn run(args: RunArgs, quiet: bool, started: Instant) -> Result<i32> {
     config
         .validate()
         .context("the config with command-line overrides is invalid")?;
+    require_ranker_model(&config, &args.dataset)?;
     info!(tid = %config.tid, "loading {}", config.dataset.to_spec()?.conversations);
     let dataset = RunData::load(&config.dataset)?;
     let mut turns = dataset.turns()?;
@@ -307,9 +448,12 @@ fn run(args: RunArgs, quiet: bool, started: Instant) -> Result<i32> {
     );
 
     let bar = progress_bar(turns.len() as u64, quiet);
+    set_active_bar(Some(&bar));
     let predict_start = Instant::now();
-    let predictions = crs.predict_with_progress(&turns, &|n| bar.inc(n as u64))?;
+    let predictions = crs.predict_with_progress(&turns, &|n| bar.inc(n as u64));
+    set_active_bar(None);
     bar.finish_and_clear();
+    let predictions = predictions?;
     info!(
         "predicted {} turns in {:.2}s",
         predictions.len(),
@@ -365,6 +509,118 @@ fn run(args: RunArgs, quiet: bool, started: Instant) -> Result<i32> {
         started.elapsed().as_secs_f64()
     );
     Ok(code)
+}
+
+/// Stops a `ranked` run before any loading when its model file is missing, naming the
+/// command that writes it.
+fn require_ranker_model(config: &CrsConfig, dataset: &DatasetArgs) -> Result<()> {
+    let Some(model) = config.retriever.ranker_model_path() else {
+        return Ok(());
+    };
+    if model.exists() {
+        return Ok(());
+    }
+    let config_path = dataset
+        .config
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG_PATH));
+    let data = dataset
+        .data
+        .as_ref()
+        .map(|root| format!(" --data {}", root.display()))
+        .unwrap_or_default();
+    bail!(
+        "ranker model {} does not exist: run `music-crs train-ranker --config {}{data}` first",
+        model.display(),
+        config_path.display()
+    )
+}
+
+fn train_ranker(args: TrainRankerArgs, quiet: bool, started: Instant) -> Result<i32> {
+    let config = args.dataset.load_config()?;
+    config
+        .validate()
+        .context("the config with command-line overrides is invalid")?;
+    let Some(model_path) = config.retriever.ranker_model_path() else {
+        bail!(
+            "train-ranker needs a config with `[retriever] kind = \"ranked\"` and its `model` \
+             file; {} has kind {:?}",
+            args.dataset
+                .config
+                .as_deref()
+                .unwrap_or(Path::new(DEFAULT_CONFIG_PATH))
+                .display(),
+            config.retriever.kind.as_str()
+        );
+    };
+    let spec = config.dataset.to_spec()?;
+    info!(
+        tid = %config.tid,
+        "loading the catalog {} and the {:?} split of {}",
+        spec.tracks,
+        config.retriever.train_split(),
+        spec.conversations.source
+    );
+    let data = RunData::load_catalog_and_users(&config.dataset)?;
+    let rank_data = RankData::load(&config, data.catalog.clone())?;
+    info!(
+        tracks = data.catalog.len(),
+        train_sessions = rank_data.train_sessions.len(),
+        "data loaded in {:.2}s",
+        started.elapsed().as_secs_f64()
+    );
+
+    let bar = spinner(quiet);
+    bar.set_message("building channels");
+    set_active_bar(Some(&bar));
+    let train_start = Instant::now();
+    let model = music_crs::train_ranker(&config, &rank_data);
+    set_active_bar(None);
+    bar.finish_and_clear();
+    let model = model?;
+    let train_seconds = train_start.elapsed().as_secs_f64();
+    let summary = model.summary();
+    println!(
+        "wrote ranker model to {} ({} trees over {} features) in {train_seconds:.1}s",
+        model_path.display(),
+        model.tree_count(),
+        model.feature_names().len()
+    );
+    println!(
+        "training: {} turns drawn ({} train / {} validation with the target among the \
+         candidates), {} rows; candidate recall {:.3}; {:.1}s candidates and features, {:.1}s \
+         boosting",
+        summary.turns,
+        summary.train_queries,
+        summary.valid_queries,
+        summary.train_rows,
+        summary.candidate_recall,
+        summary.feature_seconds,
+        summary.boosting_seconds
+    );
+    println!(
+        "validation nDCG@{}: model {:.4}, candidate union RRF {:.4}",
+        model.params().ndcg_k,
+        summary.valid_ndcg_model,
+        summary.valid_ndcg_union
+    );
+    println!(
+        "total wall time: {:.2}s (load included)",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(0)
+}
+
+fn spinner(quiet: bool) -> ProgressBar {
+    if quiet || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new_spinner();
+    let style = ProgressStyle::with_template("{spinner} [{elapsed_precise}] {msg}")
+        .unwrap_or_else(|_| ProgressStyle::default_spinner());
+    bar.set_style(style);
+    bar.enable_steady_tick(Duration::from_millis(200));
+    bar
 }
 
 fn apply_run_overrides(config: &mut CrsConfig, args: &RunArgs) -> Result<()> {
@@ -546,6 +802,18 @@ fn demo_data(args: DemoDataArgs) -> Result<i32> {
     if let Some(seed) = args.seed {
         params.seed = seed;
     }
+    // Larger sizes make challenge-scale synthetic data for timing (the demo ships the defaults).
+    for (value, field) in [
+        (args.tracks, &mut params.num_tracks),
+        (args.users, &mut params.num_users),
+        (args.train, &mut params.num_train_sessions),
+        (args.test, &mut params.num_test_sessions),
+        (args.blind, &mut params.num_blind_sessions),
+    ] {
+        if let Some(value) = value {
+            *field = value;
+        }
+    }
     let demo = music_crs_data::demo::DemoDataset::generate(&params)?;
     let files = demo
         .write(&args.out)
@@ -567,6 +835,7 @@ fn demo_data(args: DemoDataArgs) -> Result<i32> {
 
 fn chat(args: ChatArgs) -> Result<i32> {
     let config = args.dataset.load_config()?;
+    require_ranker_model(&config, &args.dataset)?;
     let dataset = RunData::load_catalog_and_users(&config.dataset)?;
     let crs = music_crs::build_crs(&config, &dataset)?;
     let mut conversation = Conversation::new("chat", args.user_id.clone());

@@ -33,6 +33,9 @@ fn every_shipped_config_parses_and_validates() {
         "bert_llama_blindset",
         "demo_bm25_smollm2",
         "demo_bert_template",
+        "demo_channels_fusion",
+        "demo_ranked",
+        "challenge_ranked",
     ] {
         assert!(
             names.iter().any(|n| n == required),
@@ -75,4 +78,46 @@ fn baseline_configs_use_the_official_recipe() {
     }
     let bert = CrsConfig::load("config/bert_llama_testset.toml").unwrap();
     assert_eq!(bert.retriever.model.as_deref(), Some("bert-base-uncased"));
+}
+
+#[test]
+fn ranker_configs_share_the_ablation_channels() {
+    let names = |config: &CrsConfig| -> Vec<String> {
+        config
+            .retriever
+            .channels
+            .iter()
+            .map(|c| c.name.clone())
+            .collect()
+    };
+    let fusion = CrsConfig::load("config/demo_channels_fusion.toml").unwrap();
+    let demo = CrsConfig::load("config/demo_ranked.toml").unwrap();
+    let challenge = CrsConfig::load("config/challenge_ranked.toml").unwrap();
+    assert_eq!(fusion.retriever.kind, RetrieverKind::Channels);
+    assert_eq!(demo.retriever.kind, RetrieverKind::Ranked);
+    assert_eq!(challenge.retriever.kind, RetrieverKind::Ranked);
+    assert_eq!(names(&demo).len(), 13);
+    assert_eq!(names(&fusion), names(&demo));
+    assert_eq!(names(&challenge), names(&demo));
+    assert!(!names(&demo).iter().any(|n| n == "bm25_baseline"));
+    assert_eq!(
+        demo.retriever.ranker_model_path().unwrap(),
+        std::path::Path::new("exp/models/demo_ranked.json")
+    );
+    assert_eq!(
+        challenge.retriever.ranker_model_path().unwrap(),
+        std::path::Path::new("exp/models/challenge_ranked.json")
+    );
+    // Trained on the challenge's train split, evaluated on its test split (the dev set).
+    let spec = challenge.dataset.to_spec().unwrap();
+    assert_eq!(
+        spec.conversations.source,
+        "talkpl-ai/TalkPlayData-Challenge-Dataset"
+    );
+    assert_eq!(spec.conversations.split, "test");
+    assert_eq!(challenge.retriever.train_split(), "train");
+    assert!(spec.track_embeddings.is_some() && spec.user_embeddings.is_some());
+    let (tracks, users) = music_crs::embedding_kinds(&challenge.retriever);
+    assert_eq!(tracks.len(), 6, "{tracks:?}");
+    assert_eq!(users, ["cf-bpr"]);
 }

@@ -1,6 +1,7 @@
 //! Integration tests of the `music-crs` package: the pipeline end to end on generated demo
-//! data and on the real samples of `../shared`, every shipped config, the CLI, and parity of
-//! the query text with the official baseline. One test binary (see `Cargo.toml`).
+//! data and on the real samples of `../shared`, every shipped config, the CLI, parity of the
+//! query text with the official baseline, and the channels and the learned ranker. One test
+//! binary (see `Cargo.toml`).
 
 mod cli;
 mod common;
@@ -9,4 +10,5 @@ mod demo;
 #[cfg(feature = "llama")]
 mod llama;
 mod parity;
+mod ranked;
 mod samples;

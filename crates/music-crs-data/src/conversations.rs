@@ -5,6 +5,7 @@ use std::path::Path;
 use music_crs_core::{ConversationGoal, GoalProgress, Message, Role, Session, UserProfile};
 
 use crate::columns::{Col, Frame, ParquetFile};
+use crate::users::{USER_ID_COLUMN, USER_STRING_COLUMNS};
 use crate::{Error, Result};
 
 /// Columns a conversations file must have.
@@ -103,18 +104,6 @@ fn field_strings(col: &Col<'_>, field: &str) -> Result<Vec<Option<String>>> {
     }
 }
 
-/// The string fields of a profile, in the order [`profiles_of`] reads them.
-const PROFILE_STRING_FIELDS: [&str; 8] = [
-    "user_id",
-    "age_group",
-    "country_code",
-    "country_name",
-    "gender",
-    "preferred_language",
-    "preferred_musical_culture",
-    "user_split",
-];
-
 /// Profiles of a `user_profile` struct column.
 pub(crate) fn profiles_of(col: &Col<'_>) -> Result<Vec<Option<UserProfile>>> {
     col.check_struct()?;
@@ -124,23 +113,25 @@ pub(crate) fn profiles_of(col: &Col<'_>) -> Result<Vec<Option<UserProfile>>> {
         Some(f) => f.ints()?,
         None => vec![None; n],
     };
-    let mut columns = Vec::with_capacity(PROFILE_STRING_FIELDS.len());
-    for name in PROFILE_STRING_FIELDS {
+    let user_ids = field_strings(col, USER_ID_COLUMN)?;
+    // The struct's other string fields are the User-Metadata table's columns.
+    let mut columns = Vec::with_capacity(USER_STRING_COLUMNS.len());
+    for name in USER_STRING_COLUMNS {
         columns.push(field_strings(col, name)?.into_iter());
     }
     let mut next = |field: usize| columns[field].next().flatten();
     let mut out = Vec::with_capacity(n);
-    for (row, age) in ages.into_iter().enumerate() {
+    for (row, (age, user_id)) in ages.into_iter().zip(user_ids).enumerate() {
         let profile = UserProfile {
-            user_id: next(0),
+            user_id,
             age,
-            age_group: next(1),
-            country_code: next(2),
-            country_name: next(3),
-            gender: next(4),
-            preferred_language: next(5),
-            preferred_musical_culture: next(6),
-            user_split: next(7),
+            age_group: next(0),
+            country_code: next(1),
+            country_name: next(2),
+            gender: next(3),
+            preferred_language: next(4),
+            preferred_musical_culture: next(5),
+            user_split: next(6),
         };
         let empty = profile.is_empty() && profile.user_id.is_none() && profile.user_split.is_none();
         out.push((!nulls[row] && !empty).then_some(profile));

@@ -21,6 +21,12 @@ pub const DEFAULT_TOP_P: f64 = 0.9;
 pub const DEFAULT_LLAMA_SEED: u64 = 299_792_458;
 /// Default cap on prompt plus reply tokens (older history is dropped to fit).
 pub const DEFAULT_MAX_CONTEXT_TOKENS: usize = 4096;
+/// Default repeat penalty: 1.0, off, as in the baseline.
+pub const DEFAULT_REPEAT_PENALTY: f32 = 1.0;
+/// Default window of the repeat penalty, in generated tokens.
+pub const DEFAULT_REPEAT_LAST_N: usize = 64;
+/// Default number of saved prompt-prefix KV states (see [`LlamaParams::prefix_cache_entries`]).
+pub const DEFAULT_PREFIX_CACHE_ENTRIES: usize = 8;
 
 /// Where a Llama model comes from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -124,12 +130,21 @@ pub struct LlamaParams {
     pub top_p: Option<f64>,
     /// Base seed, mixed with session id and turn per reply.
     pub seed: u64,
-    /// Penalty on tokens already generated (1.0 = off, as in the baseline).
+    /// Penalty on tokens already generated (1.0 = off, as in the baseline): positive logits
+    /// of those tokens are divided by it, negative ones multiplied. Values above 1 (commonly
+    /// 1.1 to 1.3; not tuned here) are the usual remedy for a small model looping on a phrase
+    /// under greedy decoding. Unlike llama.cpp, prompt tokens are not penalized (the reply
+    /// should name the track).
     pub repeat_penalty: f32,
-    /// How many recent tokens the penalty looks at.
+    /// How many of the most recent generated tokens the penalty looks at.
     pub repeat_last_n: usize,
     /// Cap on prompt plus reply tokens; older history is dropped to fit.
     pub max_context_tokens: usize,
+    /// How many prompt-prefix KV states to keep for reuse by later calls (the system message
+    /// and the history up to the last user message; least recently used dropped first).
+    /// Each holds the KV cache of its tokens (SmolLM2-135M: ~46 KB per token, so ~46 MB for
+    /// a 1,000-token prefix). 0 turns reuse off and reads each prompt in one forward pass.
+    pub prefix_cache_entries: usize,
     /// Weight precision for safetensors checkpoints.
     pub dtype: WeightDtype,
     /// Overrides the chat template read from the model's own files.
@@ -145,9 +160,10 @@ impl Default for LlamaParams {
             temperature: DEFAULT_TEMPERATURE,
             top_p: Some(DEFAULT_TOP_P),
             seed: DEFAULT_LLAMA_SEED,
-            repeat_penalty: 1.0,
-            repeat_last_n: 64,
+            repeat_penalty: DEFAULT_REPEAT_PENALTY,
+            repeat_last_n: DEFAULT_REPEAT_LAST_N,
             max_context_tokens: DEFAULT_MAX_CONTEXT_TOKENS,
+            prefix_cache_entries: DEFAULT_PREFIX_CACHE_ENTRIES,
             dtype: WeightDtype::F32,
             chat_template: None,
             prompt: PromptParams::default(),

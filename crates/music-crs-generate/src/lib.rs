@@ -52,6 +52,7 @@ mod template;
 pub use chat_template::ChatTemplate;
 pub use config::{
     DEFAULT_HUB_MODEL, DEFAULT_LLAMA_SEED, DEFAULT_MAX_CONTEXT_TOKENS, DEFAULT_MAX_NEW_TOKENS,
+    DEFAULT_PREFIX_CACHE_ENTRIES, DEFAULT_REPEAT_LAST_N, DEFAULT_REPEAT_PENALTY,
     DEFAULT_TEMPERATURE, DEFAULT_TOP_P, GeneratorConfig, LlamaConfig, LlamaParams, ModelSource,
     WeightDtype, build_generator,
 };

@@ -63,6 +63,39 @@ const MOODS: &[&str] = &[
     "underground",
     "obscure",
     "popular",
+    "rebellious",
+    "anthemic",
+    "gritty",
+    "bittersweet",
+    "feel-good",
+    "confident",
+    "laid-back",
+    "introspective",
+    "sensual",
+    "soulful",
+    "sophisticated",
+    "late-night",
+    "swinging",
+    "hypnotic",
+    "euphoric",
+    "futuristic",
+    "pulsing",
+    "meditative",
+    "intimate",
+    "serene",
+    "dramatic",
+    "majestic",
+    "contemplative",
+    "sunny",
+    "passionate",
+    "festive",
+    "heartfelt",
+    "easygoing",
+    "rootsy",
+    "wistful",
+    "positive",
+    "hazy",
+    "playful",
 ];
 
 /// Genres (matched against track tags to notice a plain miss).
@@ -136,6 +169,29 @@ const GENRES: &[&str] = &[
     "fado",
     "swing",
     "bebop",
+    "indie rock",
+    "indie pop",
+    "dream pop",
+    "post-punk",
+    "synth-pop",
+    "dance-pop",
+    "electropop",
+    "neo-soul",
+    "cool jazz",
+    "jazz fusion",
+    "drone",
+    "new age",
+    "downtempo",
+    "baroque",
+    "minimalism",
+    "thrash metal",
+    "doom metal",
+    "metalcore",
+    "motown",
+    "dub",
+    "honky tonk",
+    "classic rock",
+    "idm",
 ];
 
 /// Activities and moments, with the phrase used to echo them.
@@ -202,7 +258,8 @@ const STOPWORDS: &[&str] = &[
     "time", "ones", "lot", "way", "know", "think", "sure", "right", "well", "though", "i'll",
     "you're", "that's", "let's", "go", "make", "made", "enjoy", "enjoyed", "similar",
     "recommendation", "recommendations", "suggestion", "suggestions", "artist", "artists",
-    "band", "bands", "album", "albums", "playlist", "list", "new", "different",
+    "band", "bands", "album", "albums", "playlist", "list", "new", "different", "stay", "stick",
+    "start", "help", "remember", "record", "records",
 ];
 
 /// Words that end the phrase after "something" / "anything".
@@ -319,7 +376,8 @@ fn find_terms<'a>(
             found.push((position, term));
         }
     }
-    found.sort();
+    // At one position the longer term wins ("indie rock" over "indie").
+    found.sort_by_key(|&(position, term)| (position, std::cmp::Reverse(term.len()), term));
     found
 }
 
@@ -343,13 +401,61 @@ impl RequestCues {
             .first()
             .map(|(_, g)| g.to_string());
         RequestCues {
-            echo: something_phrase(&raw, &words)
-                .or_else(|| lexicon_phrase(&words, genre.as_deref()))
-                .or_else(|| content_run(&raw, &words)),
+            echo: echo_phrase(&raw, &words),
             artist: named_artist(&raw, &words).or_else(|| same_artist(message, last_played)),
             genre,
         }
     }
+}
+
+/// The phrase to echo. A message often opens with a reaction to the last track ("Nice, they
+/// never disappoint.") before the request, so sentences are read from the last one back;
+/// the lexicon-based readers are tried on every sentence before the fallback run of words.
+fn echo_phrase(raw: &[&str], words: &[String]) -> Option<String> {
+    let mut sentences: Vec<(usize, usize)> = Vec::new();
+    let mut start = 0;
+    for (i, word) in raw.iter().enumerate() {
+        if word.ends_with(['.', '!', '?']) || i + 1 == raw.len() {
+            sentences.push((start, i + 1));
+            start = i + 1;
+        }
+    }
+    let span = |&(from, to): &(usize, usize)| (&raw[from..to], &words[from..to]);
+    sentences
+        .iter()
+        .rev()
+        .map(span)
+        .find_map(|(raw, words)| {
+            let genre = find_terms(words, GENRES.iter().copied())
+                .first()
+                .map(|(_, g)| *g);
+            something_phrase(raw, words)
+                .or_else(|| more_phrase(raw, words))
+                .or_else(|| lexicon_phrase(words, genre))
+        })
+        .or_else(|| {
+            sentences
+                .iter()
+                .rev()
+                .map(span)
+                .find_map(|(raw, words)| content_run(raw, words))
+        })
+}
+
+/// "somewhere more upbeat", "a bit more mellow" → "something more upbeat": a quality asked
+/// for in comparison with the last track.
+fn more_phrase(raw: &[&str], words: &[String]) -> Option<String> {
+    let at = words.iter().position(|w| w == "more")?;
+    let next = words.get(at + 1)?;
+    let written = raw.get(at + 1)?;
+    let lowercase = written
+        .trim_start_matches(|c: char| !c.is_alphanumeric())
+        .chars()
+        .next()
+        .is_some_and(char::is_lowercase);
+    let noun = REQUEST_NOUNS.contains(&next.as_str()) || GENRES.contains(&next.as_str());
+    (lowercase && !noun && !is_stopword(next) && !ends_clause(raw[at]))
+        .then(|| format!("something more {next}"))
 }
 
 /// "something mellow for a rainy evening": the words after "something"/"anything" up to
@@ -561,6 +667,29 @@ mod tests {
         assert_eq!(cues.echo.as_deref(), Some("Tokyo city-lights"));
         let cues = RequestCues::read("more please", None);
         assert_eq!(cues.echo, None);
+    }
+
+    #[test]
+    fn echo_reads_the_request_after_a_reaction() {
+        let cues = RequestCues::read(
+            "Nice, Renée Vance never disappoints. Can we go somewhere more gritty?",
+            None,
+        );
+        assert_eq!(cues.echo.as_deref(), Some("something more gritty"));
+        let cues = RequestCues::read(
+            "\"Hidden Ghosts\" was exactly what I needed. How about some dream pop?",
+            None,
+        );
+        assert_eq!(cues.echo.as_deref(), Some("dream pop"));
+        assert_eq!(cues.genre.as_deref(), Some("dream pop"));
+        let cues = RequestCues::read("Love this one! Keep the indie rock going.", None);
+        assert_eq!(cues.genre.as_deref(), Some("indie rock"));
+        // A capitalised word after "more" is a name, not a quality.
+        let cues = RequestCues::read("More Ines Vance, but from a different album.", None);
+        assert_ne!(cues.echo.as_deref(), Some("something more Ines"));
+        // A trailing thank-you says nothing; the request before it is echoed.
+        let cues = RequestCues::read("Play something upbeat. Thanks!", None);
+        assert_eq!(cues.echo.as_deref(), Some("something upbeat"));
     }
 
     #[test]

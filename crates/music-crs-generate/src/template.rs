@@ -3,9 +3,11 @@
 //! Every reply names the recommended title and artist, adds a tag, era or album when the
 //! catalog has one, echoes what the listener asked for, apologises when the track plainly
 //! misses the request (another artist than the one named, another genre than the one asked
-//! for), and invites the next turn. Phrasing is drawn from banks of variants with a random
-//! generator seeded from the configured seed, the session id, the turn and the track, so a
-//! reply never depends on the order of calls.
+//! for), and invites the next turn. Each sentence comes from a small phrase grammar
+//! (`template/phrases.rs`): independent choices of wording, of how the track is introduced and
+//! of which catalog facts are told multiply into many phrasings without padding. Choices are
+//! drawn with a random generator seeded from the configured seed, the session id, the turn,
+//! the track and the message, so a reply never depends on the order of calls.
 
 use music_crs_core::{GenerationRequest, Track};
 use rand::{Rng, SeedableRng, seq::IndexedRandom};
@@ -15,10 +17,13 @@ use serde::{Deserialize, Serialize};
 use crate::request_cues::{RequestCues, artist_matches, normalize_name, plainly_not_genre};
 use crate::{Error, Generator, Result};
 
+mod grammar;
+mod phrases;
+
 /// Default seed of [`TemplateParams`].
 pub const DEFAULT_TEMPLATE_SEED: u64 = 2026;
 /// Default share of replies that also name the runner-up track.
-pub const DEFAULT_ALTERNATIVE_RATE: f64 = 0.35;
+pub const DEFAULT_ALTERNATIVE_RATE: f64 = 0.2;
 /// Default share of replies that open with a short exclamation.
 pub const DEFAULT_OPENER_RATE: f64 = 0.5;
 
@@ -93,9 +98,16 @@ impl TemplateGenerator {
                 context.user_message.as_bytes(),
             ],
         ));
-        let cues = RequestCues::read(&context.user_message, request.played.last());
+        let last_played = request.played.last();
+        let cues = RequestCues::read(&context.user_message, last_played);
         let reply = match track {
-            Some(track) => self.track_reply(&mut rng, track, request.recommended.get(1), &cues),
+            Some(track) => self.track_reply(
+                &mut rng,
+                track,
+                request.recommended.get(1),
+                last_played,
+                &cues,
+            ),
             None => no_track_reply(&mut rng, &cues),
         };
         let reply = reply.trim().to_string();
@@ -112,42 +124,71 @@ impl TemplateGenerator {
         rng: &mut ChaCha8Rng,
         track: &Track,
         runner_up: Option<&Track>,
+        last_played: Option<&Track>,
         cues: &RequestCues,
     ) -> String {
-        let slots = Slots::new(track, runner_up, cues, rng);
+        let mut slots = Slots::for_track(track, runner_up, last_played, cues, rng);
         let miss = miss_of(track, cues);
         let mut sentences: Vec<String> = Vec::new();
         match &miss {
-            Some(Miss::Artist(name)) => {
-                sentences.push(slots.fill(pick(rng, ARTIST_APOLOGIES), Some(name)));
-            }
-            Some(Miss::Genre(genre)) => {
-                sentences.push(slots.fill(pick(rng, GENRE_APOLOGIES), Some(genre)));
+            Some(miss) => {
+                let (name, bank) = match miss {
+                    Miss::Artist(name) => (name, phrases::ARTIST_APOLOGIES),
+                    Miss::Genre(name) => (name, phrases::GENRE_APOLOGIES),
+                };
+                slots.a_miss = Some(with_article(name));
+                slots.miss = Some(name.clone());
+                // The apology already quotes the request; echoing it again would sound odd.
+                slots.echo = None;
+                sentences.extend(slots.say(rng, bank));
             }
             None if rng.random_bool(self.params.opener_rate) => {
-                sentences.push(pick(rng, OPENERS).to_string());
+                sentences.extend(slots.say(rng, phrases::OPENERS));
             }
             None => {}
         }
-        // A miss already quotes the request; echoing it again would sound odd.
-        let core_bank = if slots.echo.is_some() && miss.is_none() {
-            ECHO_CORES
+        // The core names the track; when the listener's phrase is known it must echo it.
+        let echoes = slots.echo.is_some();
+        let fits = |pattern: &&str| pattern.contains("{echo}") == echoes;
+        let fused = rng.random_bool(FUSED_CORE_RATE);
+        let core = if fused {
+            slots.say_where(rng, phrases::FUSED_CORES, fits)
         } else {
-            PLAIN_CORES
+            None
         };
-        sentences.push(slots.fill(pick(rng, core_bank), None));
-        if let Some(detail) = detail_sentence(rng, &slots) {
-            sentences.push(detail);
+        let fused = core.is_some();
+        let core = core.or_else(|| {
+            let bank = if echoes {
+                phrases::ECHO_CORES
+            } else {
+                phrases::PLAIN_CORES
+            };
+            slots.say(rng, bank)
+        });
+        // PLAIN_CORES always fill (title and artist always have a value).
+        let core = core.unwrap_or_else(|| format!("Try \"{}\" by {}.", slots.title, slots.artist));
+        slots.forget_mentioned(&core);
+        sentences.push(core);
+
+        let mut facts: Vec<String> = Vec::new();
+        if !fused || rng.random_bool(0.3) {
+            facts.extend(slots.say(rng, phrases::DETAILS));
         }
+        if (slots.asked_genre.is_some() || slots.asked_artist.is_some()) && rng.random_bool(0.5) {
+            facts.extend(slots.say(rng, phrases::CONFIRMATIONS));
+        }
+        if slots.prev_title.is_some() && rng.random_bool(FOLLOW_UP_RATE) {
+            facts.extend(slots.say(rng, phrases::FOLLOW_UPS));
+        }
+        // The facts come in either order, so no two-sentence run is fixed.
+        if facts.len() > 1 && rng.random_bool(0.5) {
+            facts.reverse();
+        }
+        sentences.extend(facts);
         if slots.alt_title.is_some() && rng.random_bool(self.params.alternative_rate) {
-            sentences.push(slots.fill(pick(rng, ALTERNATIVES), None));
+            sentences.extend(slots.say(rng, phrases::ALTERNATIVES));
         }
-        let invitations: Vec<&str> = INVITATIONS
-            .iter()
-            .copied()
-            .filter(|t| slots.can_fill(t))
-            .collect();
-        sentences.push(slots.fill(pick(rng, &invitations), None));
+        sentences.extend(slots.say(rng, phrases::INVITATIONS));
         sentences.join(" ")
     }
 }
@@ -162,6 +203,11 @@ impl Generator for TemplateGenerator {
     }
 }
 
+/// Share of replies whose first sentence already carries a tag, year or album.
+const FUSED_CORE_RATE: f64 = 0.3;
+/// Share of replies (when a track was played before) that tie the pick to it.
+const FOLLOW_UP_RATE: f64 = 0.15;
+
 /// Why the track plainly misses the request.
 enum Miss {
     Artist(String),
@@ -169,11 +215,16 @@ enum Miss {
 }
 
 fn miss_of(track: &Track, cues: &RequestCues) -> Option<Miss> {
-    if let Some(artist) = &cues.artist
-        && !artist_matches(artist, track)
-        && !normalize_name(&track.name()).contains(&normalize_name(artist))
-    {
-        return Some(Miss::Artist(artist.clone()));
+    if let Some(artist) = &cues.artist {
+        let wanted = normalize_name(artist);
+        // "Another one from <album>" names the album, not an artist; the title may hold a
+        // featured artist.
+        let named_elsewhere = [track.name(), track.album()]
+            .iter()
+            .any(|text| !wanted.is_empty() && normalize_name(text).contains(&wanted));
+        if !artist_matches(artist, track) && !named_elsewhere {
+            return Some(Miss::Artist(artist.clone()));
+        }
     }
     match &cues.genre {
         Some(genre) if plainly_not_genre(genre, track) => Some(Miss::Genre(genre.clone())),
@@ -200,129 +251,210 @@ pub(crate) fn mix_seed(seed: u64, parts: &[&[u8]]) -> u64 {
     z ^ (z >> 31)
 }
 
-fn pick<'a>(rng: &mut ChaCha8Rng, bank: &[&'a str]) -> &'a str {
-    bank.choose(rng).copied().unwrap_or_default()
-}
-
-/// Values a template may reference as `{name}`.
+/// Values a pattern may reference as `{name}`; `None` when the catalog or request lacks it.
+#[derive(Default)]
 struct Slots {
     title: String,
     artist: String,
-    /// "Adele's", "The Beatles'".
-    artist_possessive: String,
+    /// "Adele's", "The Beatles'"; `None` when the artist is unknown.
+    artist_possessive: Option<String>,
+    /// "the Adele", or the name itself when it starts with "The".
+    the_artist: Option<String>,
+    album: Option<String>,
+    /// Usable tags not yet said, strongest first after a seeded shuffle of the top few.
+    tags: Vec<String>,
     /// The first tag with its indefinite article ("an upbeat", "a jazz").
     a_tag: Option<String>,
-    album: Option<String>,
-    tag: Option<String>,
-    tag2: Option<String>,
+    /// The second tag with its article.
+    a_tag2: Option<String>,
     year: Option<String>,
     decade: Option<String>,
     echo: Option<String>,
+    miss: Option<String>,
+    a_miss: Option<String>,
+    asked_genre: Option<String>,
+    asked_artist: Option<String>,
+    prev_title: Option<String>,
     alt_title: Option<String>,
     alt_artist: Option<String>,
+    alt_artist_possessive: Option<String>,
 }
 
-impl Slots {
-    fn new(
-        track: &Track,
-        runner_up: Option<&Track>,
-        cues: &RequestCues,
-        rng: &mut ChaCha8Rng,
-    ) -> Self {
-        let title = non_empty(track.name()).unwrap_or_else(|| "this track".to_string());
-        let artist = non_empty(track.artist()).unwrap_or_else(|| "an artist I love".to_string());
-        let mut tags = usable_tags(track);
-        // Two distinct tags drawn from the first few (the catalog lists the strongest first).
-        tags.truncate(6);
-        let first = (!tags.is_empty()).then(|| tags.remove(rng.random_range(0..tags.len())));
-        let second = (!tags.is_empty()).then(|| tags.remove(rng.random_range(0..tags.len())));
-        let year = track.release_year();
-        Slots {
-            artist_possessive: possessive(&artist),
-            a_tag: first.as_deref().map(with_article),
-            title,
-            artist,
-            album: non_empty(track.album())
-                .filter(|a| normalize_name(a) != normalize_name(&track.name())),
-            tag: first,
-            tag2: second,
-            year: year.map(|y| y.to_string()),
-            decade: year.map(|y| format!("{}s", y - y % 10)),
-            echo: cues.echo.clone(),
-            alt_title: runner_up.and_then(|t| non_empty(t.name())),
-            alt_artist: runner_up.and_then(|t| non_empty(t.artist())),
-        }
-    }
+/// The names [`Slots`] answers besides `title` and `artist` (used by a test of the banks).
+#[cfg(test)]
+const SLOT_NAMES: &[&str] = &[
+    "artist_s",
+    "the_artist",
+    "album",
+    "tag",
+    "tag2",
+    "a_tag",
+    "a_tag2",
+    "year",
+    "decade",
+    "echo",
+    "miss",
+    "a_miss",
+    "asked_genre",
+    "asked_artist",
+    "prev_title",
+    "alt_title",
+    "alt_artist",
+    "alt_artist_s",
+];
 
+impl grammar::Values for Slots {
     fn value(&self, name: &str) -> Option<&str> {
         match name {
             "title" => Some(&self.title),
             "artist" => Some(&self.artist),
+            "artist_s" => self.artist_possessive.as_deref(),
+            "the_artist" => self.the_artist.as_deref(),
             "album" => self.album.as_deref(),
-            "tag" => self.tag.as_deref(),
-            "tag2" => self.tag2.as_deref(),
+            "tag" => self.tags.first().map(String::as_str),
+            "tag2" => self.tags.get(1).map(String::as_str),
+            "a_tag" => self.a_tag.as_deref(),
+            "a_tag2" => self.a_tag2.as_deref(),
             "year" => self.year.as_deref(),
             "decade" => self.decade.as_deref(),
             "echo" => self.echo.as_deref(),
-            "artist_s" => Some(&self.artist_possessive),
-            "a_tag" => self.a_tag.as_deref(),
+            "miss" => self.miss.as_deref(),
+            "a_miss" => self.a_miss.as_deref(),
+            "asked_genre" => self.asked_genre.as_deref(),
+            "asked_artist" => self.asked_artist.as_deref(),
+            "prev_title" => self.prev_title.as_deref(),
             "alt_title" => self.alt_title.as_deref(),
-            "alt_artist" => self
-                .alt_artist
-                .as_deref()
-                .or(self.alt_title.as_ref().map(|_| "another artist")),
+            "alt_artist" => self.alt_artist.as_deref(),
+            "alt_artist_s" => self.alt_artist_possessive.as_deref(),
             _ => None,
         }
     }
 
-    /// True when every `{name}` of the template has a value.
-    fn can_fill(&self, template: &str) -> bool {
-        placeholders(template).all(|name| name == "miss" || self.value(name).is_some())
+    fn pattern(&self, name: &str) -> Option<&'static str> {
+        match name {
+            "track" => Some(phrases::TRACK),
+            "track_bare" => Some(phrases::TRACK_BARE),
+            "alt_track" => Some(phrases::ALT_TRACK),
+            _ => None,
+        }
     }
 
-    /// The template with its `{name}`s replaced in one pass (so braces inside catalog text
-    /// are never read as placeholders). `{miss}` is the artist or genre missed.
-    fn fill(&self, template: &str, miss: Option<&str>) -> String {
-        let mut out = String::with_capacity(template.len() + 64);
-        let mut rest = template;
-        while let Some(open) = rest.find('{') {
-            out.push_str(&rest[..open]);
-            let after = &rest[open + 1..];
-            match after.find('}') {
-                Some(close) => {
-                    let name = &after[..close];
-                    let value = if name == "miss" {
-                        miss
-                    } else {
-                        self.value(name)
-                    };
-                    let value = value.unwrap_or_default();
-                    if out.is_empty() && name == "echo" {
-                        // The listener's phrase opens the sentence: capitalise it.
-                        let mut chars = value.chars();
-                        out.extend(chars.next().into_iter().flat_map(char::to_uppercase));
-                        out.push_str(chars.as_str());
-                    } else {
-                        out.push_str(value);
-                    }
-                    rest = &after[close + 1..];
-                }
-                None => {
-                    out.push_str(&rest[open..]);
-                    rest = "";
-                }
-            }
-        }
-        out.push_str(rest);
-        out
+    fn capitalise(&self, name: &str) -> bool {
+        // Made by the template or typed by the listener; catalog names keep their case.
+        matches!(name, "echo" | "the_artist")
     }
 }
 
-fn placeholders(template: &str) -> impl Iterator<Item = &str> {
-    template
-        .split('{')
-        .skip(1)
-        .filter_map(|part| part.split_once('}').map(|(name, _)| name))
+impl Slots {
+    fn for_track(
+        track: &Track,
+        runner_up: Option<&Track>,
+        last_played: Option<&Track>,
+        cues: &RequestCues,
+        rng: &mut ChaCha8Rng,
+    ) -> Self {
+        let title = non_empty(track.name());
+        let artist = non_empty(track.artist());
+        let mut tags = usable_tags(track);
+        // Tags drawn in a seeded order from the first few (the catalog lists the strongest first).
+        tags.truncate(6);
+        let mut drawn = Vec::with_capacity(tags.len());
+        while !tags.is_empty() {
+            drawn.push(tags.remove(rng.random_range(0..tags.len())));
+        }
+        let year = track.release_year();
+        let asked_genre = cues.genre.clone().filter(|genre| {
+            let wanted = normalize_name(genre);
+            track
+                .tag_list
+                .iter()
+                .any(|tag| normalize_name(tag) == wanted)
+        });
+        let asked_artist = cues
+            .artist
+            .as_ref()
+            .filter(|name| artist_matches(name, track))
+            .and(artist.clone());
+        let alt_title = runner_up.and_then(|t| non_empty(t.name()));
+        let alt_artist = alt_title
+            .as_ref()
+            .and(runner_up.and_then(|t| non_empty(t.artist())));
+        let mut slots = Slots {
+            artist_possessive: artist.as_deref().map(possessive),
+            the_artist: artist.as_deref().map(|name| {
+                if name.to_lowercase().starts_with("the ") {
+                    name.to_string()
+                } else {
+                    format!("the {name}")
+                }
+            }),
+            title: title.unwrap_or_else(|| "this track".to_string()),
+            artist: artist.unwrap_or_else(|| "an artist I love".to_string()),
+            album: non_empty(track.album())
+                .filter(|a| normalize_name(a) != normalize_name(&track.name())),
+            tags: drawn,
+            year: year.map(|y| y.to_string()),
+            decade: year.map(|y| format!("{}s", y - y % 10)),
+            echo: cues.echo.clone(),
+            asked_genre,
+            asked_artist,
+            prev_title: last_played
+                .and_then(|t| non_empty(t.name()))
+                .filter(|prev| normalize_name(prev) != normalize_name(&track.name())),
+            alt_artist_possessive: alt_artist.as_deref().map(possessive),
+            alt_title,
+            alt_artist,
+            ..Slots::default()
+        };
+        slots.refresh_article();
+        slots
+    }
+
+    fn refresh_article(&mut self) {
+        self.a_tag = self.tags.first().map(|tag| with_article(tag));
+        self.a_tag2 = self.tags.get(1).map(|tag| with_article(tag));
+    }
+
+    /// One expansion of a random pattern of `bank` that can be filled; `None` when none can.
+    fn say(&self, rng: &mut ChaCha8Rng, bank: &[&str]) -> Option<String> {
+        self.say_where(rng, bank, |_| true)
+    }
+
+    /// As [`Slots::say`], among the patterns `keep` accepts.
+    fn say_where(
+        &self,
+        rng: &mut ChaCha8Rng,
+        bank: &[&str],
+        keep: impl Fn(&&str) -> bool,
+    ) -> Option<String> {
+        let open: Vec<&str> = bank
+            .iter()
+            .copied()
+            .filter(|pattern| keep(pattern) && grammar::variant_count(pattern, self) > 0.0)
+            .collect();
+        let pattern = open.choose(rng)?;
+        grammar::expand(pattern, self, rng)
+    }
+
+    /// Drops the facts `sentence` already states, so later sentences add new ones.
+    fn forget_mentioned(&mut self, sentence: &str) {
+        if self.album.as_deref().is_some_and(|a| sentence.contains(a)) {
+            self.album = None;
+        }
+        if self.year.as_deref().is_some_and(|y| sentence.contains(y))
+            || self.decade.as_deref().is_some_and(|d| sentence.contains(d))
+        {
+            self.year = None;
+            self.decade = None;
+        }
+        let before = self.tags.len();
+        // The title itself may contain a tag word; only tags outside the title count.
+        let said = sentence.replace(&self.title, "");
+        self.tags.retain(|tag| !said.contains(tag.as_str()));
+        if self.tags.len() != before {
+            self.refresh_article();
+        }
+    }
 }
 
 fn possessive(name: &str) -> String {
@@ -333,12 +465,22 @@ fn possessive(name: &str) -> String {
     }
 }
 
-/// "an upbeat", "an 80s", "a jazz": the article by the first letter (good enough for tags).
+/// "an upbeat", "an 80s", "a jazz", "an r&b": the article by the first sound, roughly.
 fn with_article(word: &str) -> String {
-    let vowel = word
-        .chars()
-        .next()
-        .is_some_and(|c| "aeiouAEIOU8".contains(c));
+    let lower = word.to_lowercase();
+    // Spelled-out letters ("r&b" is "ar and bee") and a "you" sound ("uk garage").
+    let vowel = if lower.starts_with("r&") || lower.starts_with("mc") {
+        true
+    } else if ["uk", "uni", "euro", "use"]
+        .iter()
+        .any(|w| lower.starts_with(w))
+    {
+        false
+    } else {
+        word.chars()
+            .next()
+            .is_some_and(|c| "aeiouAEIOU8".contains(c))
+    };
     format!("{} {word}", if vowel { "an" } else { "a" })
 }
 
@@ -353,9 +495,19 @@ const OFFENSIVE: &[&str] = &[
     "porn", "tranny", "dyke", "kike", "spic", "chink", "gook", "wetback", "hitler",
 ];
 
-/// Tags worth saying aloud: short, not the artist's own name, not personal bookmarks.
+/// "1990s", "90s", "'80s": era tags, which the release year says better.
+fn is_era_tag(tag: &str) -> bool {
+    let digits = tag.trim_start_matches('\'').trim_end_matches('s');
+    (digits.len() == 2 || digits.len() == 4)
+        && digits.chars().all(|c| c.is_ascii_digit())
+        && digits.ends_with('0')
+}
+
+/// Tags worth saying aloud: short, not the artist's own name, not personal bookmarks, not
+/// an era when the release year is known.
 fn usable_tags(track: &Track) -> Vec<String> {
     let artist = normalize_name(&track.artist());
+    let has_year = track.release_year().is_some();
     let mut seen = Vec::new();
     track
         .tag_list
@@ -382,6 +534,7 @@ fn usable_tags(track: &Track) -> Vec<String> {
                 && key != artist
                 && !personal
                 && !offensive
+                && !(has_year && is_era_tag(tag))
                 && !seen.contains(&key);
             if keep {
                 seen.push(key);
@@ -392,265 +545,15 @@ fn usable_tags(track: &Track) -> Vec<String> {
         .collect()
 }
 
-/// One sentence about the track's tags, era or album, when the catalog has any.
-fn detail_sentence(rng: &mut ChaCha8Rng, slots: &Slots) -> Option<String> {
-    let candidates: Vec<&str> = DETAILS
-        .iter()
-        .copied()
-        .filter(|t| slots.can_fill(t))
-        .collect();
-    if candidates.is_empty() {
-        return None;
-    }
-    Some(slots.fill(pick(rng, &candidates), None))
-}
-
 fn no_track_reply(rng: &mut ChaCha8Rng, cues: &RequestCues) -> String {
     let slots = Slots {
-        title: String::new(),
-        artist: String::new(),
-        artist_possessive: String::new(),
-        a_tag: None,
-        album: None,
-        tag: None,
-        tag2: None,
-        year: None,
-        decade: None,
         echo: cues.echo.clone(),
-        alt_title: None,
-        alt_artist: None,
+        ..Slots::default()
     };
-    let bank: Vec<&str> = NO_TRACK
-        .iter()
-        .copied()
-        .filter(|t| slots.can_fill(t))
-        .collect();
-    slots.fill(pick(rng, &bank), None)
+    slots
+        .say(rng, phrases::NO_TRACK)
+        .unwrap_or_else(|| "Sorry, I couldn't find a match. What would you like to hear?".into())
 }
-
-const OPENERS: &[&str] = &[
-    "Good call!",
-    "Nice one.",
-    "Love this request.",
-    "Oh, I have just the thing.",
-    "Happy to help!",
-    "You're in luck.",
-    "I've got something for that.",
-    "Fun request!",
-    "Say no more.",
-    "Coming right up.",
-    "Ooh, good prompt.",
-    "Sure thing!",
-    "Absolutely.",
-    "Got it.",
-    "Right, let's do it.",
-    "Alright!",
-    "Here we go.",
-    "Great idea.",
-    "On it!",
-    "With pleasure.",
-    "Easy one.",
-    "Count me in.",
-    "Oh, this is a good one.",
-    "Let's see...",
-    "Nice, I like where this is going.",
-    "Okay, here's a thought.",
-    "Oh, fun.",
-    "Love it.",
-    "Let me see what fits.",
-    "I think you'll like this.",
-    "Good timing.",
-    "Okay!",
-    "Perfect, one moment.",
-    "Brilliant.",
-];
-
-const ECHO_CORES: &[&str] = &[
-    "For {echo}, I'd go with \"{title}\" by {artist}.",
-    "Since you asked for {echo}, try \"{title}\" by {artist}.",
-    "\"{title}\" by {artist} fits {echo} nicely.",
-    "With {echo} in mind, I picked \"{title}\" by {artist}.",
-    "You wanted {echo}, so here's {artist} with \"{title}\".",
-    "My pick for {echo}: \"{title}\" by {artist}.",
-    "If {echo} is what you're after, \"{title}\" by {artist} is a strong match.",
-    "Going by {echo}, {artist_s} \"{title}\" feels right.",
-    "\"{title}\" from {artist} answers the call for {echo}.",
-    "Keeping {echo} front and center, here's \"{title}\" by {artist}.",
-    "I found \"{title}\" by {artist} for {echo}.",
-    "This one's for {echo}: \"{title}\" by {artist}.",
-    "When it comes to {echo}, \"{title}\" by {artist} is hard to beat.",
-    "You mentioned {echo}, so I lined up {artist_s} \"{title}\".",
-    "Based on {echo}, I'm recommending \"{title}\" by {artist}.",
-    "{artist_s} \"{title}\" should scratch that itch for {echo}.",
-    "To match {echo}, listen to \"{title}\" by {artist}.",
-    "Thinking about {echo}, \"{title}\" by {artist} came straight to mind.",
-    "For your {echo} request, \"{title}\" by {artist} is the one.",
-    "I'd answer {echo} with \"{title}\" by {artist}.",
-    "Here's a pick for {echo}: {artist_s} \"{title}\".",
-    "{echo}? Then \"{title}\" by {artist} is the move.",
-    "\"{title}\" by {artist} was made for {echo}.",
-    "Tuning into {echo}, I landed on \"{title}\" by {artist}.",
-    "For {echo}, nothing beats {artist_s} \"{title}\" right now.",
-    "I matched {echo} with \"{title}\" by {artist}.",
-    "Your ask for {echo} led me to \"{title}\" by {artist}.",
-    "Try {artist_s} \"{title}\" for {echo}.",
-    "{echo} calls for \"{title}\" by {artist}.",
-    "Leaning into {echo}, here's {artist} and \"{title}\".",
-    "On the {echo} front, \"{title}\" by {artist} delivers.",
-    "Picking up on {echo}, I chose \"{title}\" by {artist}.",
-];
-
-const PLAIN_CORES: &[&str] = &[
-    "Try \"{title}\" by {artist}.",
-    "Here's \"{title}\" by {artist}.",
-    "I'd suggest \"{title}\" by {artist}.",
-    "Next up: \"{title}\" by {artist}.",
-    "How about \"{title}\" by {artist}?",
-    "Give \"{title}\" by {artist} a spin.",
-    "Let me play {artist_s} \"{title}\" for you.",
-    "I picked \"{title}\" by {artist}.",
-    "Queue up \"{title}\" from {artist}.",
-    "Check out \"{title}\" by {artist}.",
-    "You might enjoy \"{title}\" by {artist}.",
-    "Take a listen to {artist_s} \"{title}\".",
-    "I've lined up \"{title}\" by {artist}.",
-    "My recommendation is \"{title}\" by {artist}.",
-    "Have a listen to \"{title}\" from {artist}.",
-    "\"{title}\" by {artist} is my pick.",
-    "Spin \"{title}\" by {artist} next.",
-    "Here comes {artist_s} \"{title}\".",
-    "Let's go with \"{title}\" by {artist}.",
-    "Press play on \"{title}\" by {artist}.",
-    "I'd reach for {artist_s} \"{title}\".",
-    "Now playing: \"{title}\" by {artist}.",
-    "Try this: \"{title}\" from {artist}.",
-    "{artist} has just the song: \"{title}\".",
-];
-
-const DETAILS: &[&str] = &[
-    "It's tagged {tag}.",
-    "Listeners file it under {tag}.",
-    "Think {tag}.",
-    "Expect {a_tag} flavour.",
-    "It carries {a_tag} vibe.",
-    "The {tag} side of it really comes through.",
-    "Fans describe it as {tag}.",
-    "It has that {tag} character.",
-    "It blends {tag} and {tag2}.",
-    "Listeners tag it {tag} and {tag2}.",
-    "Expect {tag} with a touch of {tag2}.",
-    "It sits somewhere between {tag} and {tag2}.",
-    "It mixes {tag} with {tag2} touches.",
-    "Tags like {tag} and {tag2} sum it up.",
-    "It came out in {year}.",
-    "It was released in {year}.",
-    "It dates from {year}.",
-    "A {decade} gem.",
-    "Pure {decade} energy.",
-    "It's from the album {album}.",
-    "You'll find it on {album}.",
-    "It appears on {album}.",
-    "It's {a_tag} track from {year}.",
-    "It's {tag} from {year}, off {album}.",
-    "Released in {year}, it leans {tag}.",
-    "Taken from {album}, it has {a_tag} feel.",
-    "From {album} ({year}), with {a_tag} edge.",
-    "A {decade} {tag} cut.",
-    "It's a {year} release with {tag} and {tag2} tones.",
-    "It comes from {album}, released in {year}.",
-    "Tagged {tag}, it came out in {year}.",
-    "Its tags read {tag} and {tag2}.",
-    "The track leans {tag}.",
-    "There's a strong {tag} streak in it.",
-    "Out in {year} on {album}.",
-    "It closes the gap between {tag} and {tag2}.",
-    "Imagine {tag} meeting {tag2}.",
-    "It's {a_tag} gem from the {decade}.",
-    "{year} gave us this one, from {album}.",
-    "A mix of {tag}, {tag2} and a great hook.",
-    "Part of {album}, a {year} record.",
-    "People call it {tag}.",
-];
-
-const ARTIST_APOLOGIES: &[&str] = &[
-    "Sorry, I couldn't find a {miss} track this time.",
-    "Apologies, this isn't by {miss}, but it's the closest I found.",
-    "I'm sorry, nothing by {miss} came up, so here's something nearby.",
-    "My apologies, the recommender didn't surface {miss} for this one.",
-    "Sorry about that, I don't have {miss} lined up right now.",
-    "Unfortunately it's not {miss}, I'm sorry.",
-    "I couldn't match {miss} exactly, sorry.",
-    "Sorry, {miss} isn't in my picks this time.",
-];
-
-const GENRE_APOLOGIES: &[&str] = &[
-    "Sorry, this one isn't really {miss}, but it may still work.",
-    "Apologies, it's not strictly {miss}.",
-    "I should admit it's not a pure {miss} track, sorry.",
-    "Sorry, my search missed the {miss} mark a little here.",
-    "Fair warning, and apologies: it's not quite {miss}.",
-];
-
-const ALTERNATIVES: &[&str] = &[
-    "If that misses, \"{alt_title}\" by {alt_artist} is another option.",
-    "Another candidate: {alt_artist}'s \"{alt_title}\".",
-    "I also considered \"{alt_title}\" by {alt_artist}.",
-    "Runner-up: \"{alt_title}\" by {alt_artist}.",
-    "\"{alt_title}\" by {alt_artist} is close behind, too.",
-    "You could also try {alt_artist} with \"{alt_title}\".",
-    "Plan B would be \"{alt_title}\" by {alt_artist}.",
-];
-
-const INVITATIONS: &[&str] = &[
-    "Want more like this?",
-    "Shall I find something similar?",
-    "Should I keep this vibe going?",
-    "Would you like a different mood next?",
-    "Want me to switch genres, or stay here?",
-    "Anything you'd like to change?",
-    "Tell me if you want something more upbeat or more mellow.",
-    "Shall I dig up more from {artist}?",
-    "Want another track in this direction?",
-    "Let me know how it lands!",
-    "How does that sound?",
-    "Should I go deeper or try something new?",
-    "Any other artists you'd like me to explore?",
-    "Want a few more picks for the playlist?",
-    "Shall we keep building from here?",
-    "Does this hit the mark?",
-    "I can go older, newer, softer or louder, just say the word.",
-    "Where should we go next?",
-    "Want more {tag} picks?",
-    "Fancy something in a similar style?",
-    "What should we try after this?",
-    "Would you like more from the {decade}?",
-    "Let me know if you want something completely different.",
-    "Happy to adjust if it's not quite right.",
-    "More {artist}, or something fresh?",
-    "Should I stay with {tag} or branch out?",
-    "Want me to queue a few more?",
-    "Should I keep digging in this direction?",
-    "Up for another one?",
-    "Need something faster or slower next?",
-    "Want a deeper cut next time?",
-    "Tell me what to change and I'll adapt.",
-    "Want similar tracks from other artists?",
-    "Should I go more mainstream or more obscure?",
-    "Another {tag} track, maybe?",
-    "Keep going with {artist}?",
-    "Something from another era next?",
-    "Shall I mix in a different genre?",
-    "Your call: more of this or a change?",
-    "Want the next one to be livelier or calmer?",
-];
-
-const NO_TRACK: &[&str] = &[
-    "Sorry, I couldn't find a track for {echo} right now. Could you tell me an artist, a mood or an era to aim for?",
-    "Apologies, nothing in the catalog matched {echo} this time. Can you describe it another way?",
-    "I'm sorry, I came up empty on {echo}. Want to try a different artist or genre?",
-    "Sorry, I couldn't find a good match this time. Could you tell me a bit more about what you'd like to hear?",
-    "Apologies, I don't have a recommendation yet. Which artist, mood or era should I look for?",
-];
 
 #[cfg(test)]
 mod tests {
@@ -659,6 +562,11 @@ mod tests {
     use music_crs_core::{Message, Role, TurnContext};
 
     use super::*;
+
+    /// Pooled Distinct-2 of [`varied_requests`] over three seeds measured 0.2422 when the
+    /// phrase grammar was written; the bound leaves room for wording changes, not for banks
+    /// that shrink back to a few fixed sentences.
+    const MIN_SMALL_VOCABULARY_DISTINCT_2: f64 = 0.22;
 
     fn request(session: &str, turn: u32, message: &str, track: Track) -> GenerationRequest {
         let mut context = TurnContext::from_message(message);
@@ -669,6 +577,29 @@ mod tests {
             recommended: vec![track],
             played: vec![],
         }
+    }
+
+    /// True when the reply ends by inviting the next turn: a question or an explicit offer.
+    fn invites(reply: &str) -> bool {
+        let lower = reply.to_lowercase();
+        let last = lower
+            .trim_end_matches(['.', '!'])
+            .rsplit(['.', '!'])
+            .next()
+            .unwrap_or_default();
+        lower.ends_with('?')
+            || [
+                "let me know",
+                "tell me",
+                "say the word",
+                "your call",
+                "up to you",
+                "happy to",
+                "glad to",
+                "i can",
+            ]
+            .iter()
+            .any(|offer| last.contains(offer))
     }
 
     fn jazz_track() -> Track {
@@ -693,13 +624,7 @@ mod tests {
             assert!(reply.contains("Bill Evans"), "{reply}");
             let detail = ["jazz", "piano", "calm", "1959", "1950s", "Everybody Digs"];
             assert!(detail.iter().any(|d| reply.contains(d)), "{reply}");
-            assert!(
-                reply.contains('?')
-                    || reply.contains("Let me know")
-                    || reply.contains("say the word")
-                    || reply.contains("adjust"),
-                "{reply}"
-            );
+            assert!(invites(&reply), "{reply}");
             assert!(!reply.contains('{'), "{reply}");
         }
         let echoed = (1..=8)
@@ -711,6 +636,7 @@ mod tests {
                         "I want something mellow for a rainy evening",
                         jazz_track(),
                     ))
+                    .to_lowercase()
                     .contains("something mellow for a rainy evening")
             })
             .count();
@@ -843,6 +769,289 @@ mod tests {
                 .reply(&request("s", turn, "more", track.clone()))
                 .to_lowercase();
             assert!(!reply.contains("fag") && !reply.contains("shit"), "{reply}");
+        }
+    }
+
+    /// A small, demo-like catalog: few words, so variety must come from the phrasing.
+    fn varied_tracks() -> Vec<Track> {
+        let titles = [
+            "Lost Mirror",
+            "Under the Naïve Morning",
+            "Fire",
+            "The Café",
+            "Window",
+        ];
+        let artists = [
+            "Ines Vance",
+            "The Electric Skylines",
+            "Björn & the Tides",
+            "DJ Zoë",
+        ];
+        let tags = [
+            "indie rock",
+            "dreamy",
+            "synth",
+            "1990s",
+            "jazz",
+            "piano",
+            "melancholic",
+        ];
+        let mut tracks = Vec::new();
+        for (i, title) in titles.iter().enumerate() {
+            for (j, artist) in artists.iter().enumerate() {
+                let mut track = Track::new(format!("t{i}{j}"), *title, *artist);
+                track.tag_list = tags
+                    .iter()
+                    .cycle()
+                    .skip(i + j)
+                    .take((i + j) % 5)
+                    .map(|t| t.to_string())
+                    .collect();
+                if (i + j) % 3 != 0 {
+                    track.album_name = vec![format!("{} Sessions", titles[(i + 1) % 5])];
+                }
+                if (i + j) % 4 != 1 {
+                    track.release_date = Some(format!("{}-03-01", 1961 + 7 * (i + j)));
+                }
+                tracks.push(track);
+            }
+        }
+        tracks
+    }
+
+    const MESSAGES: &[&str] = &[
+        "I'm looking for some melancholic indie rock. Any ideas?",
+        "Play something by Ines Vance.",
+        "Nice, DJ Zoë never disappoints. Can we go somewhere more dreamy?",
+        "Got any jazz from the 1960s?",
+        "Another one like that?",
+        "Give me something upbeat for a long run, maybe pop.",
+        "",
+        "静かな曲をお願いします",
+    ];
+
+    fn varied_requests() -> Vec<GenerationRequest> {
+        let tracks = varied_tracks();
+        let mut requests = Vec::new();
+        for (n, track) in tracks.iter().enumerate() {
+            for (m, message) in MESSAGES.iter().enumerate() {
+                let mut req = request(&format!("s{n}"), m as u32 + 1, message, track.clone());
+                req.recommended
+                    .push(tracks[(n + m + 1) % tracks.len()].clone());
+                if m > 0 {
+                    req.played = vec![tracks[(n + 3 * m) % tracks.len()].clone()];
+                }
+                requests.push(req);
+            }
+        }
+        requests
+    }
+
+    #[test]
+    fn every_reply_is_grounded_across_seeds_and_requests() {
+        let requests = varied_requests();
+        for seed in 0..6 {
+            let generator = TemplateGenerator::new(TemplateParams {
+                seed,
+                alternative_rate: 0.5,
+                opener_rate: 0.5,
+            })
+            .unwrap();
+            for req in &requests {
+                let reply = generator.reply(req);
+                let track = &req.recommended[0];
+                assert!(
+                    reply.contains(&format!("\"{}\"", track.name()))
+                        && reply.contains(&track.artist()),
+                    "{reply}"
+                );
+                assert!(invites(&reply), "{reply}");
+                assert!(!reply.contains(['{', '}', '[', ']', '|']), "{reply}");
+                assert!(!reply.contains("  ") && !reply.contains(" ."), "{reply}");
+                let no_ellipsis = reply.replace("...", "");
+                assert!(
+                    !reply.contains(" ,") && !no_ellipsis.contains(".."),
+                    "{reply}"
+                );
+                // Every year or decade said is the track's own (an era tag such as "1990s"
+                // is dropped when the release year is known, and may be said otherwise).
+                let year = track.release_year().map(|y| y.to_string());
+                for word in reply.split(|c: char| !c.is_ascii_digit()) {
+                    // Numbers echoed from the message are the listener's, not claims.
+                    if word.len() == 4 && !req.context.user_message.contains(word) {
+                        let own = match year.as_deref() {
+                            Some(y) => y[..3] == word[..3],
+                            None => track.tag_list.iter().any(|t| t.contains(word)),
+                        };
+                        assert!(own, "{word} is not the track's: {reply}");
+                    }
+                }
+                // Albums are all "... Sessions" here, and only the recommended one is named.
+                if track.album_name.is_empty() {
+                    assert!(!reply.contains("Sessions"), "{reply}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_genre_miss_is_always_owned_and_a_match_never_is() {
+        let apologies = ["sorry", "apolog", "unfortunately"];
+        let mut confirmed = 0;
+        for seed in 0..40 {
+            let generator = TemplateGenerator::new(TemplateParams {
+                seed,
+                ..TemplateParams::default()
+            })
+            .unwrap();
+            let miss = generator.reply(&request(
+                "s",
+                3,
+                "Switch it up, some heavy metal?",
+                jazz_track(),
+            ));
+            let lower = miss.to_lowercase();
+            assert!(apologies.iter().any(|a| lower.contains(a)), "{miss}");
+            assert!(
+                lower.contains("metal") && miss.contains("Peace Piece"),
+                "{miss}"
+            );
+            let hit = generator.reply(&request("s", 3, "Switch it up, some jazz?", jazz_track()));
+            let lower = hit.to_lowercase();
+            assert!(!apologies.iter().any(|a| lower.contains(a)), "{hit}");
+            confirmed += usize::from(lower.contains("jazz"));
+        }
+        // The requested genre is echoed or confirmed in every matching reply.
+        assert_eq!(confirmed, 40);
+    }
+
+    #[test]
+    fn same_seed_same_reply_other_seed_other_reply() {
+        let requests = varied_requests();
+        let first = TemplateGenerator::default()
+            .generate_batch(&requests)
+            .unwrap();
+        let again = TemplateGenerator::new(TemplateParams::default())
+            .unwrap()
+            .generate_batch(&requests)
+            .unwrap();
+        assert_eq!(first, again);
+        let other = TemplateGenerator::new(TemplateParams {
+            seed: 99,
+            ..TemplateParams::default()
+        })
+        .unwrap()
+        .generate_batch(&requests)
+        .unwrap();
+        let changed = first.iter().zip(&other).filter(|(a, b)| a != b).count();
+        assert!(
+            changed * 10 >= requests.len() * 9,
+            "{changed} of {}",
+            requests.len()
+        );
+    }
+
+    /// Distinct-2 as the challenge computes it (lowercase, whitespace split, pooled).
+    fn distinct_2(replies: &[String]) -> f64 {
+        let mut total = 0;
+        let mut distinct = HashSet::new();
+        for reply in replies {
+            let words: Vec<String> = reply
+                .to_lowercase()
+                .split_whitespace()
+                .map(String::from)
+                .collect();
+            for pair in words.windows(2) {
+                total += 1;
+                distinct.insert((pair[0].clone(), pair[1].clone()));
+            }
+        }
+        distinct.len() as f64 / total.max(1) as f64
+    }
+
+    #[test]
+    fn phrasing_is_varied_over_a_small_vocabulary() {
+        // 20 tracks x 8 messages over a handful of words; 3 seeds give 480 replies whose
+        // bigrams can only differ through the phrasing.
+        let requests = varied_requests();
+        let mut replies = Vec::new();
+        for seed in 0..3 {
+            let generator = TemplateGenerator::new(TemplateParams {
+                seed,
+                ..TemplateParams::default()
+            })
+            .unwrap();
+            replies.extend(generator.generate_batch(&requests).unwrap());
+        }
+        let score = distinct_2(&replies);
+        println!("Distinct-2 over {} replies: {score:.4}", replies.len());
+        assert!(
+            score >= MIN_SMALL_VOCABULARY_DISTINCT_2,
+            "Distinct-2 {score:.4}"
+        );
+    }
+
+    #[test]
+    fn every_bank_pattern_is_well_formed_and_uses_known_slots() {
+        let some = |v: &str| Some(v.to_string());
+        let slots = Slots {
+            title: "T".into(),
+            artist: "A".into(),
+            artist_possessive: some("A's"),
+            the_artist: some("the A"),
+            album: some("Al"),
+            tags: vec!["x".into(), "y".into()],
+            a_tag: some("an x"),
+            a_tag2: some("a y"),
+            year: some("1999"),
+            decade: some("1990s"),
+            echo: some("e"),
+            miss: some("m"),
+            a_miss: some("an m"),
+            asked_genre: some("g"),
+            asked_artist: some("A"),
+            prev_title: some("P"),
+            alt_title: some("AT"),
+            alt_artist: some("AA"),
+            alt_artist_possessive: some("AA's"),
+        };
+        use grammar::Values;
+        for name in SLOT_NAMES {
+            assert!(slots.value(name).is_some(), "{name} has no value");
+        }
+        let banks: &[&[&str]] = &[
+            &[phrases::TRACK, phrases::TRACK_BARE, phrases::ALT_TRACK],
+            phrases::OPENERS,
+            phrases::ECHO_CORES,
+            phrases::PLAIN_CORES,
+            phrases::FUSED_CORES,
+            phrases::DETAILS,
+            phrases::CONFIRMATIONS,
+            phrases::ARTIST_APOLOGIES,
+            phrases::GENRE_APOLOGIES,
+            phrases::ALTERNATIVES,
+            phrases::FOLLOW_UPS,
+            phrases::INVITATIONS,
+            phrases::NO_TRACK,
+        ];
+        for pattern in banks.iter().flat_map(|bank| bank.iter()) {
+            let (names, balanced) = grammar::slot_names(pattern);
+            assert!(balanced, "{pattern}");
+            for name in names {
+                let known = name == "title"
+                    || name == "artist"
+                    || slots.pattern(name).is_some()
+                    || SLOT_NAMES.contains(&name);
+                assert!(known, "unknown slot {name} in {pattern}");
+            }
+        }
+        // Every core names the track.
+        for pattern in phrases::ECHO_CORES
+            .iter()
+            .chain(phrases::PLAIN_CORES)
+            .chain(phrases::FUSED_CORES)
+        {
+            assert!(pattern.contains("{track"), "{pattern}");
         }
     }
 

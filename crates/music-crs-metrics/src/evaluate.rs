@@ -498,6 +498,8 @@ pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
         Some(parent) if !parent.as_os_str().is_empty() => parent,
         _ => Path::new("."),
     };
+    // A score file usually goes to a fresh exp/ folder; create it rather than fail.
+    std::fs::create_dir_all(folder).map_err(|err| Error::io(folder, err))?;
     let mut temp = tempfile::NamedTempFile::new_in(folder).map_err(|err| Error::io(folder, err))?;
     temp.write_all(bytes)
         .map_err(|err| Error::io(temp.path(), err))?;

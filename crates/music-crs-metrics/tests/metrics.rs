@@ -556,7 +556,7 @@ fn invalid_params_are_refused() {
 }
 
 #[test]
-fn write_official_json_names_the_path_on_failure() {
+fn write_official_json_creates_folders_and_names_the_path_on_failure() {
     let truth = GroundTruth::new(vec![gold("s", 1, &["g"])]).unwrap();
     let scores = evaluate(
         &truth,
@@ -564,8 +564,20 @@ fn write_official_json_names_the_path_on_failure() {
         &params(1),
     )
     .unwrap();
+    // A regular file where a folder should be: no user (root included) can write below it.
+    let out = tempfile::tempdir().unwrap();
+    let blocker = out.path().join("not-a-dir");
+    std::fs::write(&blocker, "x").unwrap();
     let err = scores
-        .write_official_json("/nonexistent/dir/scores.json")
+        .write_official_json(blocker.join("scores.json"))
         .unwrap_err();
-    assert!(err.to_string().contains("/nonexistent/dir"), "{err}");
+    assert!(err.to_string().contains("not-a-dir"), "{err}");
+
+    // A folder that does not exist yet is created.
+    let fresh = out.path().join("exp/scores/dev.json");
+    scores.write_official_json(&fresh).unwrap();
+    assert_eq!(
+        std::fs::read_to_string(&fresh).unwrap(),
+        scores.official_json()
+    );
 }

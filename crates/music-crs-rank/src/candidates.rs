@@ -1,9 +1,11 @@
 //! Named channels and the candidate union they produce for one turn.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
+use std::time::Instant;
 
-use music_crs_core::TurnContext;
+use music_crs_core::{ScoredTrack, TurnContext};
 use music_crs_retrieval::Retriever;
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::{CatalogIndex, Error, Result};
@@ -51,13 +53,33 @@ pub struct ChannelSet {
 pub(crate) struct Candidates {
     /// Catalog positions.
     pub positions: Vec<usize>,
-    /// Per candidate, per channel: the 1-based rank and score, when the channel proposed it.
-    pub hits: Vec<Vec<Option<(u32, f32)>>>,
+    /// Row-major, `channels` per candidate: the channel's 1-based rank and score, when the
+    /// channel proposed the candidate. One flat buffer instead of a vector per candidate.
+    pub hits: Vec<Option<(u32, f32)>>,
+    /// Number of channels.
+    pub channels: usize,
 }
 
 impl Candidates {
     pub(crate) fn len(&self) -> usize {
         self.positions.len()
+    }
+
+    /// Each channel's rank and score of the candidate in `slot`.
+    pub(crate) fn hits_of(&self, slot: usize) -> &[Option<(u32, f32)>] {
+        &self.hits[slot * self.channels..(slot + 1) * self.channels]
+    }
+
+    /// The candidates in `slots`, in that order.
+    pub(crate) fn subset(&self, slots: &[usize]) -> Candidates {
+        Candidates {
+            positions: slots.iter().map(|&s| self.positions[s]).collect(),
+            hits: slots
+                .iter()
+                .flat_map(|&s| self.hits_of(s).iter().copied())
+                .collect(),
+            channels: self.channels,
+        }
     }
 }
 
@@ -100,7 +122,8 @@ impl ChannelSet {
         &self.channels
     }
 
-    /// The candidate union for each query (each channel answers the whole batch).
+    /// The candidate union for each query (each channel answers the whole batch; the unions
+    /// are assembled in parallel over the queries).
     pub(crate) fn candidates_batch(
         &self,
         index: &CatalogIndex,
@@ -109,39 +132,67 @@ impl ChannelSet {
         let per_channel = self
             .channels
             .iter()
-            .map(|c| c.retriever.retrieve_batch(queries, c.depth))
-            .collect::<music_crs_retrieval::Result<Vec<_>>>()?;
-        Ok(queries
-            .iter()
-            .enumerate()
-            .map(|(q, query)| {
-                let played: HashSet<usize> = index
-                    .positions(&query.played_track_ids)
-                    .into_iter()
-                    .collect();
-                let mut slot: HashMap<usize, usize> = HashMap::new();
-                let mut out = Candidates::default();
-                for (c, lists) in per_channel.iter().enumerate() {
-                    for (i, hit) in lists[q].iter().take(self.channels[c].depth).enumerate() {
-                        let Some(position) = index.catalog().index_of(&hit.track_id) else {
-                            continue;
-                        };
-                        if played.contains(&position) {
-                            continue;
-                        }
-                        let s = *slot.entry(position).or_insert_with(|| {
-                            out.positions.push(position);
-                            out.hits.push(vec![None; self.channels.len()]);
-                            out.positions.len() - 1
-                        });
-                        // A channel listing a track twice keeps its best rank.
-                        out.hits[s][c].get_or_insert((i as u32 + 1, hit.score));
-                    }
-                }
-                order_by_rrf(&mut out);
-                out
+            .map(|c| {
+                let started = Instant::now();
+                let lists = c.retriever.retrieve_batch(queries, c.depth);
+                tracing::debug!(
+                    channel = %c.name,
+                    queries = queries.len(),
+                    seconds = started.elapsed().as_secs_f64(),
+                    "channel batch"
+                );
+                lists
             })
-            .collect())
+            .collect::<music_crs_retrieval::Result<Vec<_>>>()?;
+        let started = Instant::now();
+        let unions = queries
+            .par_iter()
+            .enumerate()
+            .map(|(q, query)| self.union(index, query, per_channel.iter().map(|lists| &lists[q])))
+            .collect();
+        tracing::debug!(
+            queries = queries.len(),
+            seconds = started.elapsed().as_secs_f64(),
+            "candidate unions"
+        );
+        Ok(unions)
+    }
+
+    /// The union of one query's channel lists (in channel order).
+    fn union<'a>(
+        &self,
+        index: &CatalogIndex,
+        query: &TurnContext,
+        lists: impl Iterator<Item = &'a Vec<ScoredTrack>>,
+    ) -> Candidates {
+        let channels = self.channels.len();
+        // At most a handful of played tracks: a linear scan beats hashing.
+        let played = index.positions(&query.played_track_ids);
+        let capacity: usize = self.channels.iter().map(|c| c.depth).sum();
+        let mut slot: HashMap<usize, usize> = HashMap::with_capacity(capacity);
+        let mut out = Candidates {
+            positions: Vec::with_capacity(capacity),
+            hits: Vec::with_capacity(capacity * channels),
+            channels,
+        };
+        for (c, list) in lists.enumerate() {
+            for (i, hit) in list.iter().take(self.channels[c].depth).enumerate() {
+                let Some(position) = index.catalog().index_of(&hit.track_id) else {
+                    continue;
+                };
+                if played.contains(&position) {
+                    continue;
+                }
+                let s = *slot.entry(position).or_insert_with(|| {
+                    out.positions.push(position);
+                    out.hits.extend(std::iter::repeat_n(None, channels));
+                    out.positions.len() - 1
+                });
+                // A channel listing a track twice keeps its best rank.
+                out.hits[s * channels + c].get_or_insert((i as u32 + 1, hit.score));
+            }
+        }
+        order_by_rrf(out)
     }
 }
 
@@ -153,14 +204,12 @@ pub(crate) fn union_rrf(hits: &[Option<(u32, f32)>]) -> f32 {
         .sum()
 }
 
-fn order_by_rrf(candidates: &mut Candidates) {
+fn order_by_rrf(candidates: Candidates) -> Candidates {
+    let rrf: Vec<f32> = (0..candidates.len())
+        .map(|s| union_rrf(candidates.hits_of(s)))
+        .collect();
     let mut order: Vec<usize> = (0..candidates.len()).collect();
-    let rrf: Vec<f32> = candidates.hits.iter().map(|h| union_rrf(h)).collect();
     // Stable: equal RRF keeps first-proposed order.
     order.sort_by(|&a, &b| rrf[b].total_cmp(&rrf[a]));
-    candidates.positions = order.iter().map(|&i| candidates.positions[i]).collect();
-    candidates.hits = order
-        .iter()
-        .map(|&i| std::mem::take(&mut candidates.hits[i]))
-        .collect();
+    candidates.subset(&order)
 }

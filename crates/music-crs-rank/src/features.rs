@@ -7,7 +7,7 @@ use music_crs_core::{EmbeddingTable, Role, TurnContext};
 use serde::{Deserialize, Serialize};
 
 use crate::candidates::{Candidates, union_rrf};
-use crate::catalog_index::tokens;
+use crate::catalog_index::{TrackInfo, tokens};
 use crate::{CatalogIndex, ChannelSpec, Error, Result};
 
 /// Which side information the features read: the embedding kinds compared with the played
@@ -219,12 +219,12 @@ impl FeatureExtractor {
         channels: &[ChannelSpec],
         candidates: &Candidates,
     ) -> Vec<f32> {
-        let context = QueryContext::new(&self.index, query);
+        let context = QueryContext::new(self, query);
         let width = self.width(channels.len());
         let mut out = Vec::with_capacity(candidates.len() * width);
         for (slot, &position) in candidates.positions.iter().enumerate() {
             let start = out.len();
-            let hits = &candidates.hits[slot];
+            let hits = candidates.hits_of(slot);
             for (c, spec) in channels.iter().enumerate() {
                 match hits[c] {
                     Some((rank, score)) => out.extend([rank as f32, score, 1.0]),
@@ -234,22 +234,23 @@ impl FeatureExtractor {
             out.push(hits.iter().flatten().count() as f32);
             out.push(union_rrf(hits));
             self.base_features(&context, position, &mut out);
-            for table in &self.similarity {
-                out.extend(similarities(table, &context.played, position));
+            for (table, played) in self.similarity.iter().zip(&context.played_vectors) {
+                out.extend(similarities(table, played, position));
             }
-            if let Some((users, tracks)) = &self.user {
-                out.push(user_similarity(users, tracks, &query.user_id, position));
+            if let Some((_, tracks)) = &self.user {
+                out.push(user_similarity(context.user, tracks, position));
             }
             debug_assert_eq!(out.len() - start, width);
         }
         out
     }
 
-    fn base_features(&self, context: &QueryContext, position: usize, out: &mut Vec<f32>) {
+    fn base_features(&self, context: &QueryContext<'_>, position: usize, out: &mut Vec<f32>) {
         let info = self.index.info(position);
         let year = info.year.map_or(f32::NAN, |y| y as f32);
-        let shares = |a: &[String], b: &[String]| a.iter().any(|k| b.contains(k));
-        let played_infos: Vec<_> = context.played.iter().map(|&p| self.index.info(p)).collect();
+        // Interned ids: a few integer comparisons per played track.
+        let shares = |a: &[u32], b: &[u32]| a.iter().any(|k| b.contains(k));
+        let played_infos = &context.played_infos;
         let artist_played = played_infos
             .iter()
             .filter(|p| shares(&p.artists, &info.artists))
@@ -259,18 +260,19 @@ impl FeatureExtractor {
             .filter(|p| shares(&p.albums, &info.albums))
             .count();
         let last = played_infos.last();
-        let tag_matches = |words: &HashSet<String>| {
+        let tag_matches = |words: &[u32]| {
             info.tags
                 .iter()
-                .filter(|tag| tag.iter().all(|w| words.contains(w)))
+                .filter(|tag| tag.iter().all(|w| words.binary_search(w).is_ok()))
                 .count() as f32
         };
         let message_matches = tag_matches(&context.message_words);
-        let union = info.tag_tokens.union(&context.played_tags).count();
+        let common = sorted_intersection_len(&info.tag_tokens, &context.played_tags);
+        let union = info.tag_tokens.len() + context.played_tags.len() - common;
         let jaccard = if union == 0 {
             f32::NAN
         } else {
-            info.tag_tokens.intersection(&context.played_tags).count() as f32 / union as f32
+            common as f32 / union as f32
         };
         out.extend([
             info.popularity,
@@ -282,9 +284,9 @@ impl FeatureExtractor {
             album_played as f32,
             last.map_or(0.0, |p| shares(&p.artists, &info.artists) as u8 as f32),
             last.map_or(0.0, |p| shares(&p.albums, &info.albums) as u8 as f32),
-            named_in(&info.artist_names, &context.message) as u8 as f32,
-            named_in(&info.titles, &context.message) as u8 as f32,
-            named_in(&info.artist_names, &context.history) as u8 as f32,
+            context.message.names_any(&info.artist_names) as u8 as f32,
+            context.message.names_any(&info.titles) as u8 as f32,
+            context.history.names_any(&info.artist_names) as u8 as f32,
             message_matches,
             if info.tags.is_empty() {
                 f32::NAN
@@ -298,27 +300,56 @@ impl FeatureExtractor {
     }
 }
 
-/// What every candidate of one turn is compared with.
-struct QueryContext {
-    turn_number: u32,
-    played: Vec<usize>,
-    played_mean_year: f32,
-    played_tags: HashSet<String>,
-    /// The current user message, lowercased.
-    message: String,
-    /// Earlier user messages, lowercased.
-    history: String,
-    message_words: HashSet<String>,
-    /// Words of every user message and the listener's goal.
-    conversation_words: HashSet<String>,
+/// Size of the intersection of two sorted, deduplicated lists.
+fn sorted_intersection_len(a: &[u32], b: &[u32]) -> usize {
+    let (mut i, mut j, mut common) = (0, 0, 0);
+    while i < a.len() && j < b.len() {
+        match a[i].cmp(&b[j]) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => {
+                common += 1;
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    common
 }
 
-impl QueryContext {
-    fn new(index: &CatalogIndex, query: &TurnContext) -> Self {
+/// A track's vector and the inverse of its norm.
+type UnitVector<'a> = (&'a [f32], f32);
+
+/// What every candidate of one turn is compared with, computed once per turn.
+struct QueryContext<'a> {
+    turn_number: u32,
+    played: Vec<usize>,
+    played_infos: Vec<&'a TrackInfo>,
+    played_mean_year: f32,
+    /// Tag token ids of the played tracks, sorted and deduplicated.
+    played_tags: Vec<u32>,
+    /// The current user message, lowercased.
+    message: SearchText,
+    /// Earlier user messages, lowercased.
+    history: SearchText,
+    /// Token ids of the message's words that occur in some tag, sorted.
+    message_words: Vec<u32>,
+    /// Likewise for every user message and the listener's goal.
+    conversation_words: Vec<u32>,
+    /// Per similarity table, each played track's vector and inverse norm (oldest first).
+    played_vectors: Vec<Vec<Option<UnitVector<'a>>>>,
+    /// The listener's vector and its inverse norm, when the user kind is read and known.
+    user: Option<UnitVector<'a>>,
+}
+
+impl<'a> QueryContext<'a> {
+    fn new(extractor: &'a FeatureExtractor, query: &'a TurnContext) -> Self {
+        let index: &CatalogIndex = &extractor.index;
         let played = index.positions(&query.played_track_ids);
-        let years: Vec<f32> = played
+        let played_infos: Vec<&TrackInfo> = played.iter().map(|&p| index.info(p)).collect();
+        let years: Vec<f32> = played_infos
             .iter()
-            .filter_map(|&p| index.info(p).year)
+            .filter_map(|info| info.year)
             .map(|y| y as f32)
             .collect();
         let played_mean_year = if years.is_empty() {
@@ -326,10 +357,12 @@ impl QueryContext {
         } else {
             years.iter().sum::<f32>() / years.len() as f32
         };
-        let played_tags = played
+        let mut played_tags: Vec<u32> = played_infos
             .iter()
-            .flat_map(|&p| index.info(p).tag_tokens.iter().cloned())
+            .flat_map(|info| info.tag_tokens.iter().copied())
             .collect();
+        played_tags.sort_unstable();
+        played_tags.dedup();
         let message = query.user_message.to_lowercase();
         let history = query
             .history
@@ -338,26 +371,79 @@ impl QueryContext {
             .map(|m| m.content.to_lowercase())
             .collect::<Vec<_>>()
             .join("\n");
-        let message_words: HashSet<String> = tokens(&message).into_iter().collect();
+        // Words no tag holds can match no tag: only interned tokens are kept.
+        let word_ids = |text: &str| -> Vec<u32> {
+            tokens(text)
+                .iter()
+                .filter_map(|w| index.token_id(w))
+                .collect()
+        };
+        let mut message_words = word_ids(&message);
         let mut conversation_words = message_words.clone();
-        conversation_words.extend(tokens(&history));
+        conversation_words.extend(word_ids(&history));
         if let Some(goal) = query
             .conversation_goal
             .as_ref()
             .and_then(|g| g.listener_goal.as_deref())
         {
-            conversation_words.extend(tokens(goal));
+            conversation_words.extend(word_ids(goal));
         }
+        for words in [&mut message_words, &mut conversation_words] {
+            words.sort_unstable();
+            words.dedup();
+        }
+        let played_vectors = extractor
+            .similarity
+            .iter()
+            .map(|table| played.iter().map(|&p| table.vector(p)).collect())
+            .collect();
+        let user = extractor.user.as_ref().and_then(|(users, _)| {
+            let user = users.get(&query.user_id)?;
+            Some((user, inverse_norm(user)))
+        });
         QueryContext {
             turn_number: query.turn_number,
             played,
+            played_infos,
             played_mean_year,
             played_tags,
-            message,
-            history,
+            message: SearchText::new(message),
+            history: SearchText::new(history),
             message_words,
             conversation_words,
+            played_vectors,
+            user,
         }
+    }
+}
+
+/// A lowercased text searched for whole-word names, with the set of its alphanumeric runs:
+/// a name that starts with an alphanumeric run can only appear as whole words where that run
+/// is one of the text's runs, so most names are ruled out by one hash lookup.
+struct SearchText {
+    text: String,
+    runs: HashSet<String>,
+}
+
+impl SearchText {
+    fn new(text: String) -> Self {
+        let runs = text
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|run| !run.is_empty())
+            .map(str::to_string)
+            .collect();
+        SearchText { text, runs }
+    }
+
+    /// True when one of `names` (lowercased) appears in the text as whole words.
+    fn names_any(&self, names: &[String]) -> bool {
+        names.iter().any(|name| {
+            let first_run = name.split(|c: char| !c.is_alphanumeric()).next();
+            match first_run {
+                Some(run) if !run.is_empty() && !self.runs.contains(run) => false,
+                _ => named_in(std::slice::from_ref(name), &self.text),
+            }
+        })
     }
 }
 
@@ -373,15 +459,20 @@ fn named_in(names: &[String], text: &str) -> bool {
 }
 
 /// Cosine with the last played track, mean and max over played tracks (missing when the
-/// candidate or every played track lacks a vector).
-fn similarities(table: &AlignedTable, played: &[usize], position: usize) -> [f32; 3] {
+/// candidate or every played track lacks a vector). `played` holds the played tracks'
+/// vectors of `table`, oldest first.
+fn similarities(
+    table: &AlignedTable,
+    played: &[Option<(&[f32], f32)>],
+    position: usize,
+) -> [f32; 3] {
     let Some((candidate, candidate_norm)) = table.vector(position) else {
         return [f32::NAN; 3];
     };
     let mut last = f32::NAN;
     let (mut sum, mut max, mut count) = (0.0f32, f32::NEG_INFINITY, 0usize);
-    for &p in played {
-        if let Some((v, norm)) = table.vector(p) {
+    for vector in played {
+        if let Some((v, norm)) = vector {
             let cosine = dot(candidate, v) * candidate_norm * norm;
             last = cosine;
             sum += cosine;
@@ -397,17 +488,12 @@ fn similarities(table: &AlignedTable, played: &[usize], position: usize) -> [f32
     [last, sum / count as f32, max]
 }
 
-fn user_similarity(
-    users: &EmbeddingTable,
-    tracks: &AlignedTable,
-    user_id: &str,
-    position: usize,
-) -> f32 {
-    let (Some(user), Some((track, track_norm))) = (users.get(user_id), tracks.vector(position))
+fn user_similarity(user: Option<(&[f32], f32)>, tracks: &AlignedTable, position: usize) -> f32 {
+    let (Some((user, user_norm)), Some((track, track_norm))) = (user, tracks.vector(position))
     else {
         return f32::NAN;
     };
-    dot(user, track) * inverse_norm(user) * track_norm
+    dot(user, track) * user_norm * track_norm
 }
 
 #[cfg(test)]
@@ -421,6 +507,31 @@ mod tests {
         assert!(named_in(&names, "play some air please"));
         assert!(named_in(&names, "air"));
         assert!(!named_in(&names, "something fair"));
+        // The run prefilter gives the same answers as the plain search.
+        let names = |list: &[&str]| list.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+        for text in [
+            "play some air please",
+            "something fair",
+            "ac/dc and air",
+            "!!! live",
+            "",
+        ] {
+            let search = SearchText::new(text.to_string());
+            for list in [
+                names(&["air"]),
+                names(&["ac/dc"]),
+                names(&["!!!"]),
+                names(&["some air"]),
+                names(&["fair", "x"]),
+                names(&["dc and"]),
+            ] {
+                assert_eq!(
+                    search.names_any(&list),
+                    named_in(&list, text),
+                    "{list:?} in {text:?}"
+                );
+            }
+        }
     }
 
     #[test]
@@ -458,7 +569,8 @@ mod tests {
         query.played_track_ids = vec!["a".into()];
         let candidates = Candidates {
             positions: vec![1],
-            hits: vec![vec![Some((3, 0.5))]],
+            hits: vec![Some((3, 0.5))],
+            channels: 1,
         };
         let row = extractor.extract(&query, &channels, &candidates);
         assert_eq!(row.len(), names.len());
@@ -476,7 +588,8 @@ mod tests {
         // Candidates the channel missed get rank depth + 1 and a missing score.
         let missed = Candidates {
             positions: vec![1],
-            hits: vec![vec![None]],
+            hits: vec![None],
+            channels: 1,
         };
         let row = extractor.extract(&query, &channels, &missed);
         assert_eq!(row[0], 11.0);

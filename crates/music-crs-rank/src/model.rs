@@ -253,9 +253,9 @@ impl RankerModel {
         self.trees.len()
     }
 
-    /// The score of one feature row (higher ranks first).
-    pub(crate) fn score(&self, row: &[f32]) -> f32 {
-        lambdamart::predict(&self.trees, row)
+    /// The scores of row-major feature rows (higher ranks first).
+    pub(crate) fn score_rows(&self, rows: &[f32], width: usize) -> Vec<f32> {
+        lambdamart::predict_rows(&self.trees, rows, width)
     }
 
     /// Writes the model as JSON to a temporary file beside `path`, then renames it over
@@ -325,6 +325,8 @@ impl RankerModel {
 struct TurnRows {
     features: Vec<f32>,
     labels: Vec<f32>,
+    /// How many full-list rows each row stands for.
+    weights: Vec<f32>,
     /// Candidate union order, to score the RRF baseline.
     union_scores: Vec<f32>,
 }
@@ -408,7 +410,7 @@ pub fn train_ranker(
             valid_data.push_query(&turn.features, &turn.labels);
             union_valid.extend(turn.union_scores);
         } else {
-            train_data.push_query(&turn.features, &turn.labels);
+            train_data.push_weighted_query(&turn.features, &turn.labels, &turn.weights);
         }
     }
     if train_data.queries() == 0 {
@@ -436,9 +438,7 @@ pub fn train_ranker(
         );
     });
     let boosting_seconds = boosting.elapsed().as_secs_f64();
-    let valid_scores: Vec<f32> = (0..valid_data.rows())
-        .map(|r| lambdamart::predict(&trees, &valid_data.features[r * width..(r + 1) * width]))
-        .collect();
+    let valid_scores = lambdamart::predict_rows(&trees, &valid_data.features, width);
     let summary = TrainingSummary {
         turns: turns.len(),
         candidate_recall,
@@ -465,8 +465,12 @@ pub fn train_ranker(
 }
 
 /// The rows of one turn, or `None` when its target is not among the candidates (nothing to
-/// learn) or it has no other candidate. Training turns keep the target and a sample of
-/// negatives; validation turns keep every candidate, as at prediction time.
+/// learn) or it has no other candidate. Validation turns keep every candidate, as at
+/// prediction time. Training turns keep the target, the `negatives_per_query / 2` best-ranked
+/// negatives of the candidate union (hard negatives) and a uniform sample of the rest; each
+/// sampled row stands for `rest / sampled` rows of the full list (see
+/// [`QueryData::weights`](crate::lambdamart::QueryData)), so training optimises the ranking of
+/// the whole candidate list that validation and prediction score.
 fn turn_rows(
     features: &FeatureExtractor,
     specs: &[ChannelSpec],
@@ -484,31 +488,30 @@ fn turn_rows(
     if candidates.len() < 2 {
         return None;
     }
-    let mut keep: Vec<usize> = (0..candidates.len()).collect();
+    let mut keep: Vec<(usize, f32)> = (0..candidates.len()).map(|s| (s, 1.0)).collect();
     if training && candidates.len() - 1 > params.negatives_per_query {
-        let negatives: Vec<usize> = keep.iter().copied().filter(|&s| s != gold_slot).collect();
+        let negatives: Vec<usize> = (0..candidates.len()).filter(|&s| s != gold_slot).collect();
         let hard = params.negatives_per_query / 2;
         let mut rest: Vec<usize> = negatives[hard..].to_vec();
+        let rest_len = rest.len();
         rest.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
         rest.truncate(params.negatives_per_query - hard);
-        keep = negatives[..hard].to_vec();
-        keep.extend(rest);
-        keep.push(gold_slot);
-        keep.sort_unstable();
+        let weight = rest_len as f32 / rest.len() as f32;
+        keep = negatives[..hard].iter().map(|&s| (s, 1.0)).collect();
+        keep.extend(rest.into_iter().map(|s| (s, weight)));
+        keep.push((gold_slot, 1.0));
+        keep.sort_unstable_by_key(|&(s, _)| s);
     }
-    let subset = crate::candidates::Candidates {
-        positions: keep.iter().map(|&s| candidates.positions[s]).collect(),
-        hits: keep.iter().map(|&s| candidates.hits[s].clone()).collect(),
-    };
-    let labels = keep
-        .iter()
-        .map(|&s| (s == gold_slot) as u8 as f32)
-        .collect();
-    let union_scores = keep.iter().map(|&s| -(s as f32)).collect();
+    let slots: Vec<usize> = keep.iter().map(|&(s, _)| s).collect();
+    let subset = candidates.subset(&slots);
     Some(TurnRows {
         features: features.extract(query, specs, &subset),
-        labels,
-        union_scores,
+        labels: slots
+            .iter()
+            .map(|&s| (s == gold_slot) as u8 as f32)
+            .collect(),
+        weights: keep.iter().map(|&(_, w)| w).collect(),
+        union_scores: slots.iter().map(|&s| -(s as f32)).collect(),
     })
 }
 

@@ -68,9 +68,10 @@ impl RankedRetriever {
         let specs = self.model.channels();
         let width = self.model.feature_names().len();
         let rows = self.features.extract(query, specs, candidates);
-        let mut scored: Vec<(usize, f32)> = rows
-            .chunks_exact(width)
-            .map(|row| self.model.score(row))
+        let mut scored: Vec<(usize, f32)> = self
+            .model
+            .score_rows(&rows, width)
+            .into_iter()
             .enumerate()
             .collect();
         // Stable: equal scores keep the union's RRF order.

@@ -1,19 +1,22 @@
-//! Encodes a corpus of documents with a BERT sentence encoder and reports the time: the
-//! cost of building dense catalog vectors.
+//! Encodes a corpus of documents with a BERT sentence encoder, with a progress bar, and
+//! reports the time: the cost of building dense catalog vectors.
 //!
 //! ```text
 //! cargo run --release -p music-crs-retrieval --features bert --example encode_corpus -- \
-//!     ../shared/models/all-MiniLM-L6-v2 ../shared/fixtures/bm25/corpus.jsonl [BATCH] [OUT.vec]
+//!     ../shared/models/all-MiniLM-L6-v2 ../shared/fixtures/bm25/corpus.jsonl \
+//!     [--batch N] [--repeat N] [--out OUT.vec]
 //! ```
 //!
 //! The corpus is JSON lines `{"id": ..., "text": ...}` (the shared BM25 fixture holds the 2,520
-//! sample tracks stringified as the baseline does). With `OUT.vec` the vectors are saved as a
-//! `VectorFile`.
+//! sample tracks stringified as the baseline does). `--repeat N` encodes the corpus N times
+//! over, ids suffixed `#i`: a synthetic catalog of the real one's size (19 x 2,520 = 47,880
+//! documents). With `--out` the vectors are saved as a `VectorFile`.
 
 use std::io::BufRead;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
+use indicatif::{ProgressBar, ProgressStyle};
 use music_crs_retrieval::dense::{
     BertEncoder, BertParams, EncodeParams, Encoder, VectorFile, encode_texts,
 };
@@ -24,18 +27,66 @@ struct Doc {
     text: String,
 }
 
+struct Args {
+    model: String,
+    corpus: String,
+    batch_size: usize,
+    repeat: usize,
+    out: Option<String>,
+}
+
+fn parse_args() -> anyhow::Result<Args> {
+    let usage = "usage: encode_corpus MODEL_DIR_OR_HUB_ID CORPUS.jsonl [--batch N] [--repeat N] \
+                 [--out OUT.vec]";
+    let mut positional = Vec::new();
+    let mut batch_size = EncodeParams::default().batch_size;
+    let mut repeat = 1;
+    let mut out = None;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let mut value = |name: &str| args.next().with_context(|| format!("{name} needs a value"));
+        match arg.as_str() {
+            "--batch" => batch_size = value("--batch")?.parse().context("--batch")?,
+            "--repeat" => repeat = value("--repeat")?.parse().context("--repeat")?,
+            "--out" => out = Some(value("--out")?),
+            "-h" | "--help" => bail!("{usage}"),
+            _ => positional.push(arg),
+        }
+    }
+    let [model, corpus] =
+        <[String; 2]>::try_from(positional).map_err(|_| anyhow::anyhow!(usage))?;
+    if repeat == 0 {
+        bail!("--repeat must be at least 1");
+    }
+    Ok(Args {
+        model,
+        corpus,
+        batch_size,
+        repeat,
+        out,
+    })
+}
+
+fn read_corpus(path: &str) -> anyhow::Result<Vec<Doc>> {
+    let file = std::fs::File::open(path).with_context(|| format!("open {path}"))?;
+    let mut docs = Vec::new();
+    for (line_no, line) in std::io::BufReader::new(file).lines().enumerate() {
+        let line = line.with_context(|| format!("read {path}"))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let doc: Doc =
+            serde_json::from_str(&line).with_context(|| format!("{path}, line {}", line_no + 1))?;
+        docs.push(doc);
+    }
+    Ok(docs)
+}
+
 fn main() -> anyhow::Result<()> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let [model, corpus, rest @ ..] = args.as_slice() else {
-        bail!("usage: encode_corpus MODEL_DIR_OR_HUB_ID CORPUS.jsonl [BATCH] [OUT.vec]");
-    };
-    let batch_size = match rest.first() {
-        Some(b) => b.parse().context("BATCH must be a number")?,
-        None => EncodeParams::default().batch_size,
-    };
+    let args = parse_args()?;
 
     let started = Instant::now();
-    let encoder = BertEncoder::load(model, BertParams::default())?;
+    let encoder = BertEncoder::load(&args.model, BertParams::default())?;
     println!(
         "loaded {} ({} dims, max {} tokens) in {:.2} s",
         encoder.model_id(),
@@ -44,44 +95,51 @@ fn main() -> anyhow::Result<()> {
         started.elapsed().as_secs_f64()
     );
 
-    let file = std::fs::File::open(corpus).with_context(|| format!("open {corpus}"))?;
-    let mut docs = Vec::new();
-    for (line_no, line) in std::io::BufReader::new(file).lines().enumerate() {
-        let line = line.with_context(|| format!("read {corpus}"))?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let doc: Doc = serde_json::from_str(&line)
-            .with_context(|| format!("{corpus}, line {}", line_no + 1))?;
-        docs.push(doc);
-    }
+    let sample = read_corpus(&args.corpus)?;
+    let docs: Vec<Doc> = (0..args.repeat)
+        .flat_map(|copy| {
+            sample.iter().map(move |doc| Doc {
+                id: if args.repeat == 1 {
+                    doc.id.clone()
+                } else {
+                    format!("{}#{copy}", doc.id)
+                },
+                text: doc.text.clone(),
+            })
+        })
+        .collect();
     let texts: Vec<&str> = docs.iter().map(|d| d.text.as_str()).collect();
 
-    // Print progress every tenth of the corpus (the CLI shows an indicatif bar instead).
-    let step = (texts.len() / 10).max(1);
-    let progress = |done: usize, total: usize| {
-        if done % step < batch_size || done == total {
-            eprintln!("  {done}/{total}");
-        }
-    };
+    let bar = ProgressBar::new(texts.len() as u64);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} docs ({per_sec}, ETA {eta})",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let progress = |done: usize, _total: usize| bar.set_position(done as u64);
     let started = Instant::now();
     let data = encode_texts(
         &encoder,
         &texts,
-        &EncodeParams { batch_size },
+        &EncodeParams {
+            batch_size: args.batch_size,
+        },
         Some(&progress),
     )?;
     let secs = started.elapsed().as_secs_f64();
+    bar.finish_and_clear();
     println!(
-        "encoded {} documents in {secs:.1} s ({:.1} docs/s, batch {batch_size}, {} rayon threads)",
+        "encoded {} documents in {secs:.1} s ({:.1} docs/s, batch {}, {} rayon threads)",
         texts.len(),
         texts.len() as f64 / secs,
+        args.batch_size,
         rayon::current_num_threads()
     );
 
-    if let Some(out) = rest.get(1) {
+    if let Some(out) = &args.out {
         VectorFile {
-            key: format!("model={};corpus={corpus}", encoder.model_id()),
+            key: format!("model={};corpus={}", encoder.model_id(), args.corpus),
             dim: encoder.dim(),
             ids: docs.into_iter().map(|d| d.id).collect(),
             data,

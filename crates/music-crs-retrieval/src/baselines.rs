@@ -278,6 +278,14 @@ mod tests {
         }
     }
 
+    fn ranked_ids(retriever: &PopularityRetriever) -> Vec<&str> {
+        retriever
+            .ranked()
+            .iter()
+            .map(|t| t.track_id.as_str())
+            .collect()
+    }
+
     #[test]
     fn popularity_counts_music_messages_with_first_seen_ties() {
         let sessions = vec![
@@ -288,13 +296,8 @@ mod tests {
         let retriever =
             PopularityRetriever::from_sessions(&sessions, PopularityParams { max_tracks: 4 })
                 .unwrap();
-        let ids: Vec<&str> = retriever
-            .ranked()
-            .iter()
-            .map(|t| t.track_id.as_str())
-            .collect();
         // a and c twice (a seen first), then b before d (first appearance).
-        assert_eq!(ids, ["a", "c", "b", "d"]);
+        assert_eq!(ranked_ids(&retriever), ["a", "c", "b", "d"]);
         assert_eq!(retriever.ranked()[0].score, 2.0);
         let hits = retriever.retrieve(&turn("x", 1), 2).unwrap();
         assert_eq!(hits.len(), 2);
@@ -317,11 +320,6 @@ mod tests {
         let retriever =
             PopularityRetriever::from_catalog_popularity(&catalog, PopularityParams::default())
                 .unwrap();
-        let ids: Vec<&str> = retriever
-            .ranked()
-            .iter()
-            .map(|t| t.track_id.as_str())
-            .collect();
-        assert_eq!(ids, ["t1", "t3", "t0"]);
+        assert_eq!(ranked_ids(&retriever), ["t1", "t3", "t0"]);
     }
 }

@@ -2,9 +2,22 @@
 //! safetensors checkpoints (`candle_transformers::models::llama`) or GGUF files
 //! (`candle_transformers::models::quantized_llama`).
 //!
-//! The model is immutable once loaded; each call starts from an empty KV cache (a clone of
-//! the loaded state) and its own seeded sampler, so one [`LlamaGenerator`] serves many
-//! threads without a lock and a reply never depends on what ran before.
+//! The model is immutable once loaded; each call starts from its own KV state and its own
+//! seeded sampler, so one [`LlamaGenerator`] serves many threads and a reply never depends on
+//! what ran before.
+//!
+//! # Prefix reuse
+//!
+//! Prompts of one run share long beginnings: the system message, and within a session the
+//! history up to the previous turn's user message. The prompt is therefore read in chunks
+//! that end at message boundaries, and the KV state after the system message and after the
+//! last user message is kept in a small least-recently-used cache
+//! ([`LlamaParams::prefix_cache_entries`]). A later call whose prompt starts with a saved
+//! chunk clones that state (candle tensors are shared, never written in place) and reads only
+//! the rest. A saved state is reused only where the new prompt is split anyway, so a warm
+//! call runs exactly the same tensor operations as a cold one and gives bit-identical logits;
+//! chunks start at multiples of [`PREFILL_ALIGNMENT`] tokens, where candle's chunked prefill
+//! also matches a single pass over the whole prompt.
 
 mod gguf_tokenizer;
 #[cfg(feature = "hub")]
@@ -12,6 +25,7 @@ mod hub;
 mod weights;
 
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
 use std::time::Instant;
 
 use candle_core::quantized::{GgmlDType, QTensor};
@@ -35,11 +49,13 @@ pub struct Completion {
     pub text: String,
     /// Tokens in the prompt.
     pub prompt_tokens: usize,
+    /// Leading prompt tokens whose KV state came from the prefix cache (not read again).
+    pub reused_prompt_tokens: usize,
     /// Tokens generated (the end token not counted).
     pub generated_tokens: usize,
     /// True when the model emitted an end token (false: `max_new_tokens` reached).
     pub stopped: bool,
-    /// Seconds spent on the prompt (prefill).
+    /// Seconds spent on the prompt (prefill of the tokens not reused).
     pub prompt_seconds: f64,
     /// Seconds spent generating tokens after the prompt.
     pub generation_seconds: f64,
@@ -68,41 +84,134 @@ enum Network {
     Quantized(quantized::ModelWeights),
 }
 
-/// The per-call state: a fresh KV cache.
-enum Session<'a> {
-    Full {
-        model: &'a full::Llama,
-        cache: full::Cache,
-    },
+/// The KV cache of one call. Cloning is cheap: it shares the tensors, which candle never
+/// changes in place (appending makes new ones).
+#[derive(Clone)]
+enum KvState {
+    Full(full::Cache),
+    /// candle keeps the quantized model's cache inside the weights struct; its clone shares
+    /// the weights.
     Quantized(quantized::ModelWeights),
 }
 
 impl Network {
-    fn session(&self) -> Session<'_> {
+    fn empty_state(&self) -> KvState {
         match self {
-            Network::Full { model, cache } => Session::Full {
-                model,
-                cache: cache.clone(),
-            },
+            Network::Full { cache, .. } => KvState::Full(cache.clone()),
             Network::Quantized(weights) => {
                 let mut weights = weights.clone();
                 weights.clear_kv_cache();
-                Session::Quantized(weights)
+                KvState::Quantized(weights)
             }
         }
     }
-}
 
-impl Session<'_> {
-    /// Logits of the last position, as a 1-D f32 tensor.
-    fn forward(&mut self, tokens: &[u32], position: usize) -> candle_core::Result<Tensor> {
+    /// Reads `tokens` at `position` into `state`; returns the logits of the last one as a
+    /// 1-D f32 tensor.
+    fn forward(
+        &self,
+        state: &mut KvState,
+        tokens: &[u32],
+        position: usize,
+    ) -> candle_core::Result<Tensor> {
         let input = Tensor::new(tokens, &Device::Cpu)?.unsqueeze(0)?;
-        let logits = match self {
-            Session::Full { model, cache } => model.forward(&input, position, cache)?,
-            Session::Quantized(weights) => weights.forward(&input, position)?,
+        let logits = match (self, state) {
+            (Network::Full { model, .. }, KvState::Full(cache)) => {
+                model.forward(&input, position, cache)?
+            }
+            (Network::Quantized(_), KvState::Quantized(weights)) => {
+                weights.forward(&input, position)?
+            }
+            _ => candle_core::bail!("the KV state does not belong to this network"),
         };
         logits.squeeze(0)?.to_dtype(DType::F32)
     }
+}
+
+/// A KV state saved after the first `tokens.len()` prompt tokens.
+struct SavedPrefix {
+    tokens: Vec<u32>,
+    state: KvState,
+}
+
+/// The prefix cache: at most `capacity` saved states, least recently used first.
+struct PrefixCache {
+    capacity: usize,
+    entries: Mutex<Vec<SavedPrefix>>,
+}
+
+impl PrefixCache {
+    fn new(capacity: usize) -> Self {
+        PrefixCache {
+            capacity,
+            entries: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn entries(&self) -> MutexGuard<'_, Vec<SavedPrefix>> {
+        // A panic elsewhere cannot leave the list half-changed (pushes and removes only).
+        self.entries
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The longest saved state whose tokens start `prompt` and end at one of `split_points`.
+    fn longest(&self, prompt: &[u32], split_points: &[usize]) -> Option<(usize, KvState)> {
+        let mut entries = self.entries();
+        let (index, _) = entries
+            .iter()
+            .enumerate()
+            .filter(|(_, entry)| {
+                split_points.contains(&entry.tokens.len()) && prompt.starts_with(&entry.tokens)
+            })
+            .max_by_key(|(_, entry)| entry.tokens.len())?;
+        let entry = entries.remove(index);
+        let found = (entry.tokens.len(), entry.state.clone());
+        entries.push(entry);
+        Some(found)
+    }
+
+    fn save(&self, tokens: &[u32], state: &KvState) {
+        if self.capacity == 0 {
+            return;
+        }
+        let mut entries = self.entries();
+        entries.retain(|entry| entry.tokens != tokens);
+        if entries.len() >= self.capacity {
+            entries.remove(0);
+        }
+        entries.push(SavedPrefix {
+            tokens: tokens.to_vec(),
+            state: state.clone(),
+        });
+    }
+
+    fn clear(&self) {
+        self.entries().clear();
+    }
+
+    fn len(&self) -> usize {
+        self.entries().len()
+    }
+}
+
+/// Prompt chunks start at multiples of this many tokens. candle's CPU prefill (0.11) gives
+/// rows results that depend on how the rows of one forward pass are grouped: reading a prompt
+/// in two passes split elsewhere moved SmolLM2's logits by up to ~0.9, enough to change a
+/// greedy reply, while splits at multiples of 32 gave bit-identical logits (checked by the
+/// test `chunked_prefill_matches_one_pass`). So a reply with prefix reuse is the reply
+/// without it.
+pub const PREFILL_ALIGNMENT: usize = 32;
+
+/// Where a prompt is read in chunks, and which chunk ends are worth saving.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct PromptSplit {
+    /// Token counts, ascending, each strictly inside the prompt: the end of every message
+    /// rounded down to a multiple of [`PREFILL_ALIGNMENT`].
+    points: Vec<usize>,
+    /// The points whose state is saved: the end of the first message (the system block) and
+    /// of the second-to-last one (the user message the next turn's history repeats).
+    save: Vec<usize>,
 }
 
 fn model_error(context: &str) -> impl Fn(candle_core::Error) -> Error + '_ {
@@ -122,6 +231,7 @@ fn tokenizer_error(context: &str) -> impl Fn(tokenizers::Error) -> Error + '_ {
 /// A Llama-architecture chat model that writes replies the way the official baseline does.
 pub struct LlamaGenerator {
     network: Network,
+    prefix_cache: PrefixCache,
     tokenizer: Tokenizer,
     template: ChatTemplate,
     end_tokens: Vec<u32>,
@@ -139,6 +249,7 @@ impl std::fmt::Debug for LlamaGenerator {
             .field("end_tokens", &self.end_tokens)
             .field("context_limit", &self.context_limit)
             .field("params", &self.params)
+            .field("saved_prefixes", &self.prefix_cache.len())
             .finish_non_exhaustive()
     }
 }
@@ -341,6 +452,7 @@ impl LlamaGenerator {
         tracing::info!("{name}: chat template {template:?}, end tokens {end_tokens:?}");
         Ok(LlamaGenerator {
             network,
+            prefix_cache: PrefixCache::new(params.prefix_cache_entries),
             tokenizer,
             template,
             end_tokens,
@@ -371,6 +483,11 @@ impl LlamaGenerator {
         self.context_limit
     }
 
+    /// Forgets every saved prompt prefix (the next call reads its whole prompt).
+    pub fn clear_prefix_cache(&self) {
+        self.prefix_cache.clear();
+    }
+
     /// The prompt token ids of a chat (rendered with the chat template, generation prompt
     /// added, encoded without adding special tokens: the template writes them).
     pub fn prompt_ids(&self, messages: &[ChatMessage]) -> Result<Vec<u32>> {
@@ -395,7 +512,8 @@ impl LlamaGenerator {
                 limit: self.context_limit,
             });
         }
-        self.run(&prompt, seed)
+        let split = self.split(messages, &prompt)?;
+        self.run(&prompt, &split, seed)
     }
 
     /// The reply to a request with its token counts and timings. Older history is dropped
@@ -403,12 +521,12 @@ impl LlamaGenerator {
     pub fn generate_with_stats(&self, request: &GenerationRequest) -> Result<Completion> {
         let context = &request.context;
         let mut trimmed = request.clone();
-        let prompt = loop {
+        let (messages, prompt) = loop {
             let messages = build_chat(&trimmed, &self.params.prompt);
             let prompt = self.prompt_ids(&messages)?;
             let needed = prompt.len() + self.params.max_new_tokens;
             if needed <= self.context_limit {
-                break prompt;
+                break (messages, prompt);
             }
             if trimmed.context.history.is_empty() {
                 return Err(Error::PromptTooLong {
@@ -435,7 +553,39 @@ impl LlamaGenerator {
                 &context.turn_number.to_le_bytes(),
             ],
         );
-        self.run(&prompt, seed)
+        let split = self.split(&messages, &prompt)?;
+        self.run(&prompt, &split, seed)
+    }
+
+    /// The chunk ends of a prompt: the token count after each whole message, rounded down to
+    /// a multiple of [`PREFILL_ALIGNMENT`], kept only where those tokens really start the
+    /// prompt (tokenization need not split at a message boundary).
+    fn split(&self, messages: &[ChatMessage], prompt: &[u32]) -> Result<PromptSplit> {
+        let mut split = PromptSplit::default();
+        if self.prefix_cache.capacity == 0 {
+            // Nothing is saved, so nothing can be reused: read the prompt in one go.
+            return Ok(split);
+        }
+        for count in 1..messages.len() {
+            let text = self.template.render(&messages[..count], false);
+            let encoding = self
+                .tokenizer
+                .encode(text, false)
+                .map_err(tokenizer_error("encoding a prompt prefix"))?;
+            let ids = encoding.get_ids();
+            let end = ids.len() / PREFILL_ALIGNMENT * PREFILL_ALIGNMENT;
+            if end == 0 || end >= prompt.len() || !prompt.starts_with(&ids[..end]) {
+                continue;
+            }
+            if split.points.last() != Some(&end) {
+                split.points.push(end);
+            }
+            let worth_saving = count == 1 || count + 1 == messages.len();
+            if worth_saving && split.save.last() != Some(&end) {
+                split.save.push(end);
+            }
+        }
+        Ok(split)
     }
 
     fn sampler(&self, seed: u64) -> LogitsProcessor {
@@ -451,27 +601,39 @@ impl LlamaGenerator {
         LogitsProcessor::from_sampling(seed, sampling)
     }
 
-    fn run(&self, prompt: &[u32], seed: u64) -> Result<Completion> {
-        let mut session = self.network.session();
+    fn run(&self, prompt: &[u32], split: &PromptSplit, seed: u64) -> Result<Completion> {
         let mut sampler = self.sampler(seed);
         let started = Instant::now();
-        let mut logits = session
-            .forward(prompt, 0)
+        let (reused, mut state) = self
+            .prefix_cache
+            .longest(prompt, &split.points)
+            .unwrap_or_else(|| (0, self.network.empty_state()));
+        let mut position = reused;
+        for &end in split.points.iter().filter(|&&end| end > reused) {
+            self.network
+                .forward(&mut state, &prompt[position..end], position)
+                .map_err(model_error("reading the prompt"))?;
+            position = end;
+            if split.save.contains(&end) {
+                self.prefix_cache.save(&prompt[..end], &state);
+            }
+        }
+        let mut logits = self
+            .network
+            .forward(&mut state, &prompt[position..], position)
             .map_err(model_error("reading the prompt"))?;
         let prompt_seconds = started.elapsed().as_secs_f64();
         let started = Instant::now();
         let mut generated: Vec<u32> = Vec::with_capacity(self.params.max_new_tokens);
         let mut stopped = false;
         loop {
-            if self.params.repeat_penalty != 1.0 && !generated.is_empty() {
-                let start = generated.len().saturating_sub(self.params.repeat_last_n);
-                logits = candle_transformers::utils::apply_repeat_penalty(
-                    &logits,
-                    self.params.repeat_penalty,
-                    &generated[start..],
-                )
-                .map_err(model_error("applying the repeat penalty"))?;
-            }
+            logits = penalize_repeats(
+                logits,
+                &generated,
+                self.params.repeat_penalty,
+                self.params.repeat_last_n,
+            )
+            .map_err(model_error("applying the repeat penalty"))?;
             let next = sampler
                 .sample(&logits)
                 .map_err(model_error("sampling a token"))?;
@@ -483,8 +645,9 @@ impl LlamaGenerator {
             if generated.len() >= self.params.max_new_tokens {
                 break;
             }
-            logits = session
-                .forward(&[next], prompt.len() + generated.len() - 1)
+            logits = self
+                .network
+                .forward(&mut state, &[next], prompt.len() + generated.len() - 1)
                 .map_err(model_error("generating"))?;
         }
         let generation_seconds = started.elapsed().as_secs_f64();
@@ -495,6 +658,7 @@ impl LlamaGenerator {
         Ok(Completion {
             text: text.trim().to_string(),
             prompt_tokens: prompt.len(),
+            reused_prompt_tokens: reused,
             generated_tokens: generated.len(),
             stopped,
             prompt_seconds,
@@ -521,6 +685,21 @@ impl Generator for LlamaGenerator {
         }
         Ok(completion.text)
     }
+}
+
+/// Logits with the last `last_n` generated tokens penalized (positive logits divided by
+/// `penalty`, negative ones multiplied, each token once); unchanged when `penalty` is 1.
+fn penalize_repeats(
+    logits: Tensor,
+    generated: &[u32],
+    penalty: f32,
+    last_n: usize,
+) -> candle_core::Result<Tensor> {
+    if penalty == 1.0 || generated.is_empty() || last_n == 0 {
+        return Ok(logits);
+    }
+    let recent = &generated[generated.len().saturating_sub(last_n)..];
+    candle_transformers::utils::apply_repeat_penalty(&logits, penalty, recent)
 }
 
 /// Block types candle multiplies without SIMD kernels (it has AVX/NEON ones for Q4_0, Q8_0

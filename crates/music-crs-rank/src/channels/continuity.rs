@@ -4,8 +4,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use music_crs_core::{ScoredTrack, TurnContext};
-use music_crs_retrieval::Retriever;
-use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::{check_range, recency_weights, top_k};
@@ -99,15 +97,15 @@ impl ContinuityChannel {
         for (&position, weight) in played.iter().zip(weights) {
             let info = self.index.info(position);
             if self.params.artist_weight > 0.0 {
-                for key in &info.artists {
-                    for &t in self.index.artist_tracks(key) {
+                for &artist in &info.artists {
+                    for &t in self.index.artist_tracks(artist) {
                         *scores.entry(t).or_default() += weight * self.params.artist_weight;
                     }
                 }
             }
             if self.params.album_weight > 0.0 {
-                for key in &info.albums {
-                    for &t in self.index.album_tracks(key) {
+                for &album in &info.albums {
+                    for &t in self.index.album_tracks(album) {
                         *scores.entry(t).or_default() += weight * self.params.album_weight;
                     }
                 }
@@ -121,31 +119,20 @@ impl ContinuityChannel {
     }
 }
 
-impl Retriever for ContinuityChannel {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn retrieve_batch(
-        &self,
-        queries: &[TurnContext],
-        k: usize,
-    ) -> music_crs_retrieval::Result<Vec<Vec<ScoredTrack>>> {
-        queries.par_iter().map(|q| self.retrieve(q, k)).collect()
-    }
-
-    fn retrieve(
-        &self,
-        query: &TurnContext,
-        k: usize,
-    ) -> music_crs_retrieval::Result<Vec<ScoredTrack>> {
+impl ContinuityChannel {
+    /// The top `k` tracks for one turn.
+    fn top(&self, query: &TurnContext, k: usize) -> Vec<ScoredTrack> {
         let played = self.index.positions(&query.played_track_ids);
-        Ok(top_k(&self.index, self.scores(&played), &played, k))
+        top_k(&self.index, self.scores(&played), &played, k)
     }
 }
 
+channel_retriever!(ContinuityChannel);
+
 #[cfg(test)]
 mod tests {
+    use music_crs_retrieval::Retriever;
+
     use super::super::test_support::{index, track};
     use super::*;
 

@@ -4,8 +4,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use music_crs_core::{Role, ScoredTrack, Session, TurnContext};
-use music_crs_retrieval::Retriever;
-use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::{recency_weights, top_k};
@@ -188,34 +186,23 @@ fn pairs(sequence: &[u32], params: &CoOccurrenceParams) -> Vec<(u32, u32)> {
     out
 }
 
-impl Retriever for CoOccurrenceChannel {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn retrieve_batch(
-        &self,
-        queries: &[TurnContext],
-        k: usize,
-    ) -> music_crs_retrieval::Result<Vec<Vec<ScoredTrack>>> {
-        queries.par_iter().map(|q| self.retrieve(q, k)).collect()
-    }
-
-    fn retrieve(
-        &self,
-        query: &TurnContext,
-        k: usize,
-    ) -> music_crs_retrieval::Result<Vec<ScoredTrack>> {
+impl CoOccurrenceChannel {
+    /// The top `k` tracks for one turn.
+    fn top(&self, query: &TurnContext, k: usize) -> Vec<ScoredTrack> {
         let played = self.index.positions(&query.played_track_ids);
         let scores = self.scores(query, &played);
         // Scores below half a count are leftovers of subtraction, not evidence.
         let scores = scores.into_iter().filter(|&(_, s)| s > 1e-3);
-        Ok(top_k(&self.index, scores, &played, k))
+        top_k(&self.index, scores, &played, k)
     }
 }
 
+channel_retriever!(CoOccurrenceChannel);
+
 #[cfg(test)]
 mod tests {
+    use music_crs_retrieval::Retriever;
+
     use super::super::test_support::{index, session, track};
     use super::*;
 

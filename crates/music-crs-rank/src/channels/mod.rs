@@ -2,6 +2,36 @@
 //! played tracks, co-occurrence in training sessions, a popularity prior). None of them ever
 //! returns a track already played in the conversation.
 
+/// Implements [`Retriever`](music_crs_retrieval::Retriever) for a channel struct with a `name`
+/// field and an infallible `fn top(&self, query: &TurnContext, k: usize) -> Vec<ScoredTrack>`:
+/// every channel answers one turn the same way and a batch in parallel over its turns.
+macro_rules! channel_retriever {
+    ($channel:ty) => {
+        impl music_crs_retrieval::Retriever for $channel {
+            fn name(&self) -> &str {
+                &self.name
+            }
+
+            fn retrieve(
+                &self,
+                query: &music_crs_core::TurnContext,
+                k: usize,
+            ) -> music_crs_retrieval::Result<Vec<music_crs_core::ScoredTrack>> {
+                Ok(self.top(query, k))
+            }
+
+            fn retrieve_batch(
+                &self,
+                queries: &[music_crs_core::TurnContext],
+                k: usize,
+            ) -> music_crs_retrieval::Result<Vec<Vec<music_crs_core::ScoredTrack>>> {
+                use rayon::prelude::*;
+                Ok(queries.par_iter().map(|q| self.top(q, k)).collect())
+            }
+        }
+    };
+}
+
 mod continuity;
 mod cooccurrence;
 mod popularity;

@@ -4,8 +4,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use music_crs_core::{Role, ScoredTrack, Session, TurnContext};
-use music_crs_retrieval::Retriever;
-use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::check_range;
@@ -115,24 +113,9 @@ impl PopularityPrior {
     }
 }
 
-impl Retriever for PopularityPrior {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn retrieve_batch(
-        &self,
-        queries: &[TurnContext],
-        k: usize,
-    ) -> music_crs_retrieval::Result<Vec<Vec<ScoredTrack>>> {
-        queries.par_iter().map(|q| self.retrieve(q, k)).collect()
-    }
-
-    fn retrieve(
-        &self,
-        query: &TurnContext,
-        k: usize,
-    ) -> music_crs_retrieval::Result<Vec<ScoredTrack>> {
+impl PopularityPrior {
+    /// The top `k` tracks for one turn.
+    fn top(&self, query: &TurnContext, k: usize) -> Vec<ScoredTrack> {
         let played = self.index.positions(&query.played_track_ids);
         let own: &[u32] = match self.params.leave_session_out {
             true => self
@@ -155,16 +138,19 @@ impl Retriever for PopularityPrior {
             })
             .collect();
         hits.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-        Ok(hits
-            .into_iter()
+        hits.into_iter()
             .take(k)
             .map(|(t, s)| ScoredTrack::new(self.index.track(t as usize).track_id.clone(), s))
-            .collect())
+            .collect()
     }
 }
 
+channel_retriever!(PopularityPrior);
+
 #[cfg(test)]
 mod tests {
+    use music_crs_retrieval::Retriever;
+
     use super::super::test_support::{index, session, track};
     use super::*;
 

@@ -959,6 +959,28 @@ mod tests {
         }
     }
 
+    /// A seeded pseudo-random pick in `0..n` (a 64-bit LCG): test data without a rand dependency.
+    fn picker(seed: u64) -> impl FnMut(usize) -> usize {
+        let mut state = seed;
+        move |n| {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (state >> 33) as usize % n
+        }
+    }
+
+    /// `search_indices` agrees with the oracle at every cutoff in `ks`.
+    fn assert_exact_top_k(index: &Bm25Index, query: &str, ks: &[usize]) {
+        for &k in ks {
+            assert_eq!(
+                index.search_indices(query, k),
+                oracle(index, query, k),
+                "k={k} {query}"
+            );
+        }
+    }
+
     /// Exact top-k from the full score vector: the oracle of `search_indices`.
     fn oracle(index: &Bm25Index, query: &str, k: usize) -> Vec<(usize, f32)> {
         let mut ranked: Vec<(usize, f32)> = index
@@ -979,13 +1001,7 @@ mod tests {
         let words = [
             "love", "night", "dance", "blue", "heart", "rock", "soul", "wild",
         ];
-        let mut state = 12345u64;
-        let mut next = |n: usize| {
-            state = state
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (state >> 33) as usize % n
-        };
+        let mut next = picker(12345);
         let texts: Vec<String> = (0..300)
             .map(|_| {
                 (0..1 + next(6))
@@ -1001,13 +1017,7 @@ mod tests {
                 .map(|_| words[next(words.len())])
                 .collect::<Vec<_>>()
                 .join(" ");
-            for k in [1, 5, 20, 300] {
-                assert_eq!(
-                    index.search_indices(&query, k),
-                    oracle(&index, &query, k),
-                    "k={k} {query}"
-                );
-            }
+            assert_exact_top_k(&index, &query, &[1, 5, 20, 300]);
         }
     }
 
@@ -1016,13 +1026,7 @@ mod tests {
         // Every document has the field names (in all documents: tiny idf) and a few common
         // words; rare words make the difference. Queries mix all three, with repeats.
         let common = ["love", "night", "dance"];
-        let mut state = 99u64;
-        let mut next = |n: usize| {
-            state = state
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (state >> 33) as usize % n
-        };
+        let mut next = picker(99);
         let texts: Vec<String> = (0..1000)
             .map(|i| {
                 let mut text = format!("track_name: rare{} artist_name: rare{}", i % 97, i % 89);
@@ -1048,13 +1052,7 @@ mod tests {
                 words.push(words[0].clone());
             }
             let query = words.join(" ");
-            for k in [1, 3, 20, 1000] {
-                assert_eq!(
-                    index.search_indices(&query, k),
-                    oracle(&index, &query, k),
-                    "k={k} {query}"
-                );
-            }
+            assert_exact_top_k(&index, &query, &[1, 3, 20, 1000]);
         }
     }
 
@@ -1073,14 +1071,7 @@ mod tests {
             .collect();
         let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
         let index = index(&refs);
-        for k in [1, 10, 600] {
-            let query = "alpha beta alpha gamma";
-            assert_eq!(
-                index.search_indices(query, k),
-                oracle(&index, query, k),
-                "k={k}"
-            );
-        }
+        assert_exact_top_k(&index, "alpha beta alpha gamma", &[1, 10, 600]);
     }
 
     #[test]

