@@ -2,22 +2,8 @@
 //! working directory so nothing is written into the repository.
 
 use std::path::Path;
-use std::process::{Command, Output};
 
-use crate::common::demo_root;
-
-fn music_crs(cwd: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_music-crs"))
-        .args(args)
-        .current_dir(cwd)
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("the binary runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
+use crate::common::{demo_root, music_crs, text};
 
 /// A config over the temporary demo dataset (absolute paths).
 fn write_config(dir: &Path, tid: &str, extra: &str) -> std::path::PathBuf {

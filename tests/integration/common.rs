@@ -3,6 +3,7 @@
 //! on the state of `data/demo`).
 
 use std::path::Path;
+use std::process::{Command, Output};
 use std::sync::OnceLock;
 
 use music_crs::config::{SplitKind, local_dataset};
@@ -37,4 +38,19 @@ pub fn load(config: &CrsConfig) -> (RunData, Vec<TurnContext>) {
     let data = RunData::load(&config.dataset).expect("the dataset loads");
     let turns = data.turns().expect("the turns to predict");
     (data, turns)
+}
+
+/// Runs the `music-crs` binary in `cwd` (quiet logs) and returns its output.
+pub fn music_crs(cwd: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_music-crs"))
+        .args(args)
+        .current_dir(cwd)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("the binary runs")
+}
+
+/// Lossy UTF-8 of a process's stdout or stderr.
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
 }

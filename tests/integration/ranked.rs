@@ -4,7 +4,6 @@
 //! error a missing model gives.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 use std::sync::OnceLock;
 
 use music_crs::config::{RetrieverKind, SplitKind};
@@ -13,7 +12,7 @@ use music_crs::{CrsConfig, Error, RankData, RunData, build_crs};
 use music_crs_metrics::{EvaluationParams, Evaluator, GroundTruth, PredictionFile, Validator};
 use tempfile::TempDir;
 
-use crate::common::{demo_config, demo_root, load};
+use crate::common::{demo_config, demo_root, load, music_crs, text};
 
 /// Test turns ranked in debug builds.
 const LIMIT: usize = 240;
@@ -188,19 +187,6 @@ fn a_model_of_other_channels_asks_to_retrain() {
         message.contains("retriever.model") && message.contains("train-ranker"),
         "{message}"
     );
-}
-
-fn music_crs(cwd: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_music-crs"))
-        .args(args)
-        .current_dir(cwd)
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("the binary runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 #[test]

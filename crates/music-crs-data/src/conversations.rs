@@ -5,7 +5,7 @@ use std::path::Path;
 use music_crs_core::{ConversationGoal, GoalProgress, Message, Role, Session, UserProfile};
 
 use crate::columns::{Col, Frame, ParquetFile};
-use crate::users::{USER_ID_COLUMN, USER_STRING_COLUMNS};
+use crate::users::{USER_ID_COLUMN, USER_STRING_COLUMNS, next_profile};
 use crate::{Error, Result};
 
 /// Columns a conversations file must have.
@@ -119,20 +119,9 @@ pub(crate) fn profiles_of(col: &Col<'_>) -> Result<Vec<Option<UserProfile>>> {
     for name in USER_STRING_COLUMNS {
         columns.push(field_strings(col, name)?.into_iter());
     }
-    let mut next = |field: usize| columns[field].next().flatten();
     let mut out = Vec::with_capacity(n);
     for (row, (age, user_id)) in ages.into_iter().zip(user_ids).enumerate() {
-        let profile = UserProfile {
-            user_id,
-            age,
-            age_group: next(0),
-            country_code: next(1),
-            country_name: next(2),
-            gender: next(3),
-            preferred_language: next(4),
-            preferred_musical_culture: next(5),
-            user_split: next(6),
-        };
+        let profile = next_profile(&mut columns, user_id, age);
         let empty = profile.is_empty() && profile.user_id.is_none() && profile.user_split.is_none();
         out.push((!nulls[row] && !empty).then_some(profile));
     }

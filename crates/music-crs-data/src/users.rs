@@ -50,23 +50,33 @@ pub fn read_users(path: &Path) -> Result<Vec<UserProfile>> {
             .into_iter(),
         );
     }
-    let mut next = |field: usize| columns[field].next().flatten();
     let mut users = Vec::with_capacity(height);
     for (row, (id, age)) in ids.into_iter().zip(ages).enumerate() {
         let user_id = id
             .filter(|id| !id.is_empty())
             .ok_or_else(|| id_col.row_error(row, "the user id is null or empty"))?;
-        users.push(UserProfile {
-            user_id: Some(user_id),
-            age,
-            age_group: next(0),
-            country_code: next(1),
-            country_name: next(2),
-            gender: next(3),
-            preferred_language: next(4),
-            preferred_musical_culture: next(5),
-            user_split: next(6),
-        });
+        users.push(next_profile(&mut columns, Some(user_id), age));
     }
     Ok(users)
+}
+
+/// The next row's profile from the [`USER_STRING_COLUMNS`] iterators, in that order: shared by
+/// the users table and the conversations' `user_profile` struct, which hold the same fields.
+pub(crate) fn next_profile(
+    columns: &mut [std::vec::IntoIter<Option<String>>],
+    user_id: Option<String>,
+    age: Option<i64>,
+) -> UserProfile {
+    let mut next = |field: usize| columns.get_mut(field).and_then(|c| c.next()).flatten();
+    UserProfile {
+        user_id,
+        age,
+        age_group: next(0),
+        country_code: next(1),
+        country_name: next(2),
+        gender: next(3),
+        preferred_language: next(4),
+        preferred_musical_culture: next(5),
+        user_split: next(6),
+    }
 }
