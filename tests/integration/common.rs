@@ -6,9 +6,10 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
-use music_crs::config::{SplitKind, local_dataset};
+use music_crs::config::{PartOverride, SplitKind, local_dataset};
 use music_crs::core::TurnContext;
 use music_crs::{CrsConfig, RunData};
+use music_crs_core::shared::shared_path;
 use music_crs_data::demo::{DemoDataset, DemoParams};
 use tempfile::TempDir;
 
@@ -53,4 +54,27 @@ pub fn music_crs(cwd: &Path, args: &[&str]) -> Output {
 /// Lossy UTF-8 of a process's stdout or stderr.
 pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Points `config` at a conversations file of `shared/fixtures/talkplay/` (its `test` split,
+/// read as `kind`) and the shared catalog sample, leaving the other parts as they are;
+/// `None` (skip) when `shared/` is absent.
+pub fn read_shared_samples(
+    config: &mut CrsConfig,
+    conversations_file: &str,
+    kind: SplitKind,
+) -> Option<()> {
+    let conversations = shared_path(&format!("fixtures/talkplay/{conversations_file}"))?;
+    let tracks = shared_path("fixtures/talkplay/tracks-sample.parquet")?;
+    config.dataset.preset = None;
+    config.dataset.split_kind = Some(kind);
+    config.dataset.conversations = PartOverride {
+        source: Some(conversations.display().to_string()),
+        split: Some("test".into()),
+    };
+    config.dataset.tracks = PartOverride {
+        source: Some(tracks.display().to_string()),
+        split: Some("all_tracks".into()),
+    };
+    Some(())
 }

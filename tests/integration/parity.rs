@@ -13,7 +13,7 @@ use music_crs::{CrsConfig, Retriever, build_crs, build_retriever, query_renderer
 use music_crs_core::shared::shared_path;
 use serde::Deserialize;
 
-use crate::common::load;
+use crate::common::{load, read_shared_samples};
 
 #[derive(Deserialize)]
 struct Query {
@@ -37,23 +37,16 @@ fn read_jsonl<T: for<'de> Deserialize<'de>>(path: &std::path::Path) -> Vec<T> {
 
 /// The baseline config over the shared test-split sample and catalog sample.
 fn sample_config() -> Option<CrsConfig> {
-    let conversations = shared_path("fixtures/talkplay/conversations-test-sample.parquet")?;
-    let tracks = shared_path("fixtures/talkplay/tracks-sample.parquet")?;
     let mut config = CrsConfig::load("config/bm25_llama_testset.toml").unwrap();
     config.generator = Default::default();
-    config.dataset.preset = None;
-    config.dataset.split_kind = Some(SplitKind::Full);
     config.dataset.users = PartOverride::default();
     config.dataset.track_embeddings = PartOverride::default();
     config.dataset.user_embeddings = PartOverride::default();
-    config.dataset.conversations = PartOverride {
-        source: Some(conversations.display().to_string()),
-        split: Some("test".into()),
-    };
-    config.dataset.tracks = PartOverride {
-        source: Some(tracks.display().to_string()),
-        split: Some("all_tracks".into()),
-    };
+    read_shared_samples(
+        &mut config,
+        "conversations-test-sample.parquet",
+        SplitKind::Full,
+    )?;
     Some(config)
 }
 

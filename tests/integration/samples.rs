@@ -4,27 +4,16 @@ use std::collections::HashSet;
 
 use music_crs::CrsConfig;
 use music_crs::build_crs;
-use music_crs::config::{PartOverride, SplitKind};
+use music_crs::config::SplitKind;
 use music_crs::output::coverage_problems;
 use music_crs_core::shared::shared_path;
 use music_crs_metrics::{PredictionFile, Validator};
 
-use crate::common::load;
+use crate::common::{load, read_shared_samples};
 
 fn blind_sample_config(file: &str) -> Option<CrsConfig> {
-    let conversations = shared_path(&format!("fixtures/talkplay/{file}"))?;
-    let tracks = shared_path("fixtures/talkplay/tracks-sample.parquet")?;
     let mut config = CrsConfig::default();
-    config.dataset.preset = None;
-    config.dataset.split_kind = Some(SplitKind::Blind);
-    config.dataset.conversations = PartOverride {
-        source: Some(conversations.display().to_string()),
-        split: Some("test".into()),
-    };
-    config.dataset.tracks = PartOverride {
-        source: Some(tracks.display().to_string()),
-        split: Some("all_tracks".into()),
-    };
+    read_shared_samples(&mut config, file, SplitKind::Blind)?;
     Some(config)
 }
 
