@@ -1,0 +1,243 @@
+//! `music-crs run`: predict every turn of a split, write the predictions and score them.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use music_crs::RunData;
+use music_crs::config::{
+    CrsConfig, DEFAULT_CONFIG_PATH, GeneratorConfig, LlamaConfig, LlamaParams, ModelSource,
+    RetrieverKind,
+};
+use music_crs_metrics::{EvaluationParams, Evaluator, GroundTruth, PredictionFile, Validator};
+use tracing::info;
+
+use super::create_parent_dir;
+use crate::args::DatasetArgs;
+use crate::logging::{progress_bar, set_active_bar};
+
+#[derive(Debug, Default, Args)]
+pub(crate) struct RunArgs {
+    #[command(flatten)]
+    pub(crate) dataset: DatasetArgs,
+    /// Retriever kind (overrides the config; parameters of other kinds are dropped).
+    #[arg(long, value_enum)]
+    pub(crate) retriever: Option<RetrieverArg>,
+    /// Generator kind (overrides the config).
+    #[arg(long, value_enum)]
+    pub(crate) generator: Option<GeneratorArg>,
+    /// Generator model for `--generator llama`: a model directory, a .gguf file, or
+    /// hub:owner/name (greedy decoding).
+    #[arg(long, value_name = "SPEC")]
+    pub(crate) model: Option<String>,
+    /// Reply tokens at most (llama generator).
+    #[arg(long, value_name = "N")]
+    pub(crate) max_new_tokens: Option<usize>,
+    /// Method name: the output is exp/inference/<TID>.json.
+    #[arg(long)]
+    pub(crate) tid: Option<String>,
+    /// Tracks per turn (1..=20).
+    #[arg(short = 'k', long)]
+    pub(crate) top_k: Option<usize>,
+    /// Leave out tracks already played in the conversation.
+    #[arg(long)]
+    pub(crate) exclude_played: bool,
+    /// Predict only the first N turns.
+    #[arg(long, value_name = "N")]
+    pub(crate) limit: Option<usize>,
+    /// Prediction file [default: exp/inference/<tid>.json].
+    #[arg(short, long, value_name = "FILE")]
+    pub(crate) output: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub(crate) enum RetrieverArg {
+    Random,
+    Popularity,
+    Bm25,
+    Bert,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub(crate) enum GeneratorArg {
+    Template,
+    Llama,
+}
+
+pub(crate) fn run(args: RunArgs, quiet: bool, started: Instant) -> Result<i32> {
+    let mut config = args.dataset.load_config()?;
+    apply_run_overrides(&mut config, &args)?;
+    config
+        .validate()
+        .context("the config with command-line overrides is invalid")?;
+    require_ranker_model(&config, &args.dataset)?;
+    info!(tid = %config.tid, "loading {}", config.dataset.to_spec()?.conversations);
+    let dataset = RunData::load(&config.dataset)?;
+    let mut turns = dataset.turns()?;
+    if let Some(limit) = args.limit {
+        turns.truncate(limit);
+    }
+    info!(
+        sessions = dataset.sessions.len(),
+        turns = turns.len(),
+        tracks = dataset.catalog.len(),
+        "dataset loaded in {:.2}s",
+        started.elapsed().as_secs_f64()
+    );
+    let crs = music_crs::build_crs(&config, &dataset)?;
+    info!(
+        retriever = crs.retriever_name(),
+        generator = crs.generator_name(),
+        "recommender ready"
+    );
+
+    let bar = progress_bar(turns.len() as u64, quiet);
+    set_active_bar(Some(&bar));
+    let predict_start = Instant::now();
+    let predictions = crs.predict_with_progress(&turns, &|n| bar.inc(n as u64));
+    set_active_bar(None);
+    bar.finish_and_clear();
+    let predictions = predictions?;
+    info!(
+        "predicted {} turns in {:.2}s",
+        predictions.len(),
+        predict_start.elapsed().as_secs_f64()
+    );
+
+    let output = args
+        .output
+        .clone()
+        .unwrap_or_else(|| config.predictions_path());
+    music_crs::output::write_predictions(&output, &predictions)?;
+    println!(
+        "wrote {} predictions to {}",
+        predictions.len(),
+        output.display()
+    );
+
+    let truth = GroundTruth::from_turn_contexts(turns.iter().filter(|t| t.gold_track_id.is_some()))
+        .context("building the ground truth from the split's gold tracks")?;
+    let file = PredictionFile::from_predictions(predictions, &output.display().to_string());
+    let mut code = 0;
+    if truth.is_empty() {
+        let report = Validator::new()
+            .with_catalog(dataset.catalog.as_ref())
+            .validate(&file);
+        println!("{}", report.summary());
+        if !report.is_valid() {
+            print!("{report}");
+            code = 1;
+        }
+    } else {
+        let report = Validator::new()
+            .with_ground_truth(&truth)
+            .with_catalog(dataset.catalog.as_ref())
+            .validate(&file);
+        if !report.is_valid() {
+            print!("{report}");
+            code = 1;
+        }
+        let params = EvaluationParams {
+            catalog_size: dataset.catalog.len(),
+            ..EvaluationParams::default()
+        };
+        let scores = Evaluator::new(params)?.evaluate(&truth, file.predictions())?;
+        println!("{}", scores.table());
+        let scores_path = config.scores_path();
+        create_parent_dir(&scores_path)?;
+        scores.write_official_json(&scores_path)?;
+        println!("wrote scores to {}", scores_path.display());
+    }
+    println!(
+        "total wall time: {:.2}s (load included)",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(code)
+}
+
+/// Stops a `ranked` run before any loading when its model file is missing, naming the
+/// command that writes it.
+pub(crate) fn require_ranker_model(config: &CrsConfig, dataset: &DatasetArgs) -> Result<()> {
+    let Some(model) = config.retriever.ranker_model_path() else {
+        return Ok(());
+    };
+    if model.exists() {
+        return Ok(());
+    }
+    let config_path = dataset
+        .config
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG_PATH));
+    let data = dataset
+        .data
+        .as_ref()
+        .map(|root| format!(" --data {}", root.display()))
+        .unwrap_or_default();
+    bail!(
+        "ranker model {} does not exist: run `music-crs train-ranker --config {}{data}` first",
+        model.display(),
+        config_path.display()
+    )
+}
+
+pub(crate) fn apply_run_overrides(config: &mut CrsConfig, args: &RunArgs) -> Result<()> {
+    if let Some(kind) = args.retriever {
+        let kind = match kind {
+            RetrieverArg::Random => RetrieverKind::Random,
+            RetrieverArg::Popularity => RetrieverKind::Popularity,
+            RetrieverArg::Bm25 => RetrieverKind::Bm25,
+            RetrieverArg::Bert => RetrieverKind::Bert,
+        };
+        if kind != config.retriever.kind {
+            // Parameters of the config's kind would not apply to the new one.
+            let previous = std::mem::take(&mut config.retriever);
+            config.retriever.kind = kind;
+            config.retriever.k = previous.k;
+            config.retriever.exclude_played = previous.exclude_played;
+            if kind == RetrieverKind::Bert {
+                config.retriever.model = Some(music_crs::config::DEFAULT_BERT_MODEL.into());
+            }
+        }
+    }
+    match (args.generator, &args.model) {
+        (Some(GeneratorArg::Template), Some(_)) => {
+            bail!("--model applies to the llama generator, not the template one")
+        }
+        (Some(GeneratorArg::Template), None) => {
+            if !matches!(config.generator, GeneratorConfig::Template(_)) {
+                config.generator = GeneratorConfig::default();
+            }
+        }
+        (Some(GeneratorArg::Llama), model) | (None, model @ Some(_)) => {
+            let mut llama = match &config.generator {
+                GeneratorConfig::Llama(llama) => llama.clone(),
+                _ => LlamaConfig {
+                    model: ModelSource::default(),
+                    params: LlamaParams::greedy(),
+                },
+            };
+            if let Some(spec) = model {
+                llama.model = ModelSource::parse(spec)?;
+            }
+            config.generator = GeneratorConfig::Llama(llama);
+        }
+        (None, None) => {}
+    }
+    if let Some(max_new_tokens) = args.max_new_tokens {
+        match &mut config.generator {
+            GeneratorConfig::Llama(llama) => llama.params.max_new_tokens = max_new_tokens,
+            _ => bail!("--max-new-tokens applies to the llama generator"),
+        }
+    }
+    if let Some(tid) = &args.tid {
+        config.tid = tid.clone();
+    }
+    if let Some(k) = args.top_k {
+        config.retriever.k = k;
+    }
+    if args.exclude_played {
+        config.retriever.exclude_played = true;
+    }
+    Ok(())
+}

@@ -1,0 +1,94 @@
+//! `music-crs train-ranker`: train the LambdaMART model a `ranked` config names.
+
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use music_crs::config::DEFAULT_CONFIG_PATH;
+use music_crs::{RankData, RunData};
+use tracing::info;
+
+use crate::args::DatasetArgs;
+use crate::logging::{set_active_bar, spinner};
+
+#[derive(Debug, Args)]
+pub(crate) struct TrainRankerArgs {
+    #[command(flatten)]
+    pub(crate) dataset: DatasetArgs,
+}
+
+pub(crate) fn train_ranker(args: TrainRankerArgs, quiet: bool, started: Instant) -> Result<i32> {
+    let config = args.dataset.load_config()?;
+    config
+        .validate()
+        .context("the config with command-line overrides is invalid")?;
+    let Some(model_path) = config.retriever.ranker_model_path() else {
+        bail!(
+            "train-ranker needs a config with `[retriever] kind = \"ranked\"` and its `model` \
+             file; {} has kind {:?}",
+            args.dataset
+                .config
+                .as_deref()
+                .unwrap_or(Path::new(DEFAULT_CONFIG_PATH))
+                .display(),
+            config.retriever.kind.as_str()
+        );
+    };
+    let spec = config.dataset.to_spec()?;
+    info!(
+        tid = %config.tid,
+        "loading the catalog {} and the {:?} split of {}",
+        spec.tracks,
+        config.retriever.train_split(),
+        spec.conversations.source
+    );
+    let data = RunData::load_catalog_and_users(&config.dataset)?;
+    let rank_data = RankData::load(&config, data.catalog.clone())?;
+    info!(
+        tracks = data.catalog.len(),
+        train_sessions = rank_data.train_sessions.len(),
+        "data loaded in {:.2}s",
+        started.elapsed().as_secs_f64()
+    );
+
+    let bar = spinner(quiet);
+    bar.set_message("building channels");
+    set_active_bar(Some(&bar));
+    let train_start = Instant::now();
+    let model = music_crs::train_ranker(&config, &rank_data);
+    set_active_bar(None);
+    bar.finish_and_clear();
+    let model = model?;
+    let train_seconds = train_start.elapsed().as_secs_f64();
+    let summary = model.summary();
+    println!(
+        "wrote ranker model to {} ({} trees over {} features) in {train_seconds:.1}s",
+        model_path.display(),
+        model.tree_count(),
+        model.feature_names().len()
+    );
+    println!(
+        "training: {} turns drawn ({} train / {} validation with the target among the \
+         candidates), {} rows; candidate recall {:.3}; {:.1}s candidates and features, {:.1}s \
+         boosting",
+        summary.turns,
+        summary.train_queries,
+        summary.valid_queries,
+        summary.train_rows,
+        summary.candidate_recall,
+        summary.feature_seconds,
+        summary.boosting_seconds
+    );
+    println!(
+        "validation nDCG@{}: model {:.4}, candidate union RRF {:.4}",
+        model.params().ndcg_k,
+        summary.valid_ndcg_model,
+        summary.valid_ndcg_union
+    );
+    println!(
+        "total wall time: {:.2}s (load included)",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(0)
+}
