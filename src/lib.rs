@@ -65,6 +65,7 @@ mod bert;
 mod build;
 pub mod config;
 mod conversation;
+pub mod cross_validation;
 mod data;
 mod error;
 pub mod output;

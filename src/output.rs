@@ -15,27 +15,53 @@ use crate::{Error, Result};
 /// directory. Non-ASCII text is written as is (UTF-8), as the baseline's
 /// `json.dump(..., ensure_ascii=False)` does.
 pub fn write_json_atomic<T: Serialize + ?Sized>(path: &Path, value: &T) -> Result<()> {
+    write_with(path, |writer| {
+        serde_json::to_writer(&mut *writer, value).map_err(|source| Error::Json {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        writer
+            .write_all(b"\n")
+            .map_err(|e| with_path(path, e).into())
+    })
+}
+
+/// Writes `bytes` to `path` atomically, as [`write_json_atomic`] does.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_with(path, |writer| {
+        writer
+            .write_all(bytes)
+            .map_err(|e| with_path(path, e).into())
+    })
+}
+
+fn with_path(path: &Path, e: std::io::Error) -> std::io::Error {
+    std::io::Error::new(e.kind(), format!("{}: {e}", path.display()))
+}
+
+/// Creates the parent directory, lets `fill` write a temporary file beside `path`, syncs it
+/// and renames it over `path`.
+fn write_with(
+    path: &Path,
+    fill: impl FnOnce(&mut BufWriter<tempfile::NamedTempFile>) -> Result<()>,
+) -> Result<()> {
     let dir = match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => Path::new("."),
     };
     fs_err::create_dir_all(dir)?;
-    let with_path =
-        |e: std::io::Error| std::io::Error::new(e.kind(), format!("{}: {e}", path.display()));
     let temp = tempfile::Builder::new()
         .prefix(".music-crs-")
         .suffix(".tmp")
         .tempfile_in(dir)
-        .map_err(with_path)?;
+        .map_err(|e| with_path(path, e))?;
     let mut writer = BufWriter::new(temp);
-    serde_json::to_writer(&mut writer, value).map_err(|source| Error::Json {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    writer.write_all(b"\n").map_err(with_path)?;
-    let temp = writer.into_inner().map_err(|e| with_path(e.into_error()))?;
-    temp.as_file().sync_all().map_err(with_path)?;
-    temp.persist(path).map_err(|e| with_path(e.error))?;
+    fill(&mut writer)?;
+    let temp = writer
+        .into_inner()
+        .map_err(|e| with_path(path, e.into_error()))?;
+    temp.as_file().sync_all().map_err(|e| with_path(path, e))?;
+    temp.persist(path).map_err(|e| with_path(path, e.error))?;
     Ok(())
 }
 

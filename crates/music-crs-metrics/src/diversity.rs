@@ -57,15 +57,7 @@ where
     }
     let lowered: Vec<String> = responses.into_iter().map(str::to_lowercase).collect();
     let mut distinct: FastHashSet<&[&str]> = FastHashSet::default();
-    let mut tokens_per_response: Vec<Vec<&str>> = Vec::with_capacity(lowered.len());
-    for response in &lowered {
-        tokens_per_response.push(
-            response
-                .split(is_python_whitespace)
-                .filter(|token| !token.is_empty())
-                .collect(),
-        );
-    }
+    let tokens_per_response: Vec<Vec<&str>> = lowered.iter().map(|r| tokens(r)).collect();
     let mut total = 0_usize;
     for tokens in &tokens_per_response {
         if tokens.len() < n {
@@ -81,6 +73,14 @@ where
     } else {
         distinct.len() as f64 / total as f64
     }
+}
+
+/// The tokens of an already lowercased response, split as Python's `str.split()` splits.
+pub(crate) fn tokens(lowered: &str) -> Vec<&str> {
+    lowered
+        .split(is_python_whitespace)
+        .filter(|token| !token.is_empty())
+        .collect()
 }
 
 #[cfg(test)]

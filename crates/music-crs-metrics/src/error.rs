@@ -53,6 +53,14 @@ pub enum Error {
         /// One line per problem, each naming its row, session and turn.
         problems: Vec<String>,
     },
+    /// A judge-score file is malformed or misses turns; every problem is listed.
+    #[error("{source_name}: {} judge-score problem(s):\n  {}", problems.len(), problems.join("\n  "))]
+    InvalidJudgeScores {
+        /// The file (or in-memory source) at fault.
+        source_name: String,
+        /// One line per problem, each naming its row, or session and turn.
+        problems: Vec<String>,
+    },
     /// The predictions cannot be scored (missing turns, or duplicate ids in a list).
     #[error("predictions cannot be scored:\n{0}")]
     InvalidPredictions(Box<ValidationReport>),

@@ -153,6 +153,23 @@ pub struct TurnScores {
     pub scores: RankingScores,
 }
 
+/// The scores of one ground-truth turn (one row of the per-turn table that
+/// [`Scores::write_turn_tables`] saves beside the official score file).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TurnRow {
+    /// The session.
+    pub session_id: String,
+    /// The turn.
+    pub turn_number: u32,
+    /// The listener (empty when unknown).
+    pub user_id: String,
+    /// The 1-based rank of the first gold track in the scored list; `None` when the list
+    /// misses it (or the turn had no prediction).
+    pub gold_rank: Option<usize>,
+    /// The metrics of this turn at every cutoff.
+    pub metrics: Vec<MetricsAtK>,
+}
+
 /// The result of an evaluation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Scores {
@@ -174,6 +191,8 @@ pub struct Scores {
     pub rows: usize,
     /// Rows without a prediction, scored 0 (only with [`MissingPredictions::ScoreZero`]).
     pub missing_predictions: usize,
+    /// One row per ground-truth turn, in ground-truth order.
+    pub turns: Vec<TurnRow>,
 }
 
 impl Scores {
@@ -374,25 +393,15 @@ impl Evaluator {
         predictions: &[Prediction],
     ) -> Result<Scores> {
         let cutoffs = &self.params.cutoffs;
-        let mut first: FastHashMap<&str, Vec<(u32, &Prediction)>> = FastHashMap::default();
-        first.reserve(predictions.len());
-        for prediction in predictions {
-            let turns = first.entry(prediction.session_id.as_str()).or_default();
-            if !turns.iter().any(|(t, _)| *t == prediction.turn_number) {
-                turns.push((prediction.turn_number, prediction));
-            }
-        }
+        let scored = first_predictions(ground_truth, predictions);
 
         let mut problems = Vec::new();
         let mut row_metrics: Vec<Vec<MetricsAtK>> = Vec::with_capacity(ground_truth.len());
         let mut scored_lists: Vec<&[String]> = Vec::with_capacity(ground_truth.len());
         let mut responses: Vec<&str> = Vec::with_capacity(ground_truth.len());
         let mut missing = 0;
-        for gold in ground_truth.turns() {
-            let prediction = first
-                .get(gold.session_id.as_str())
-                .and_then(|turns| turns.iter().find(|(t, _)| *t == gold.turn_number))
-                .map(|&(_, p)| p);
+        let mut gold_ranks: Vec<Option<usize>> = Vec::with_capacity(ground_truth.len());
+        for (gold, prediction) in ground_truth.turns().iter().zip(scored) {
             let Some(prediction) = prediction else {
                 missing += 1;
                 if self.params.missing == MissingPredictions::Reject {
@@ -403,6 +412,7 @@ impl Evaluator {
                         kind: ProblemKind::MissingPrediction,
                     });
                 }
+                gold_ranks.push(None);
                 row_metrics.push(
                     cutoffs
                         .iter()
@@ -430,6 +440,11 @@ impl Evaluator {
                     },
                 });
             }
+            gold_ranks.push(
+                ids.iter()
+                    .position(|id| gold.gold_track_ids.contains(id))
+                    .map(|index| index + 1),
+            );
             row_metrics.push(metrics_at(&gold.gold_track_ids, ids, cutoffs));
             scored_lists.push(ids);
             responses.push(&prediction.predicted_response);
@@ -469,6 +484,19 @@ impl Evaluator {
         let micro_scores = RankingScores::average(&all_rows, cutoffs, |values| kahan_mean(values));
 
         let distinct_track_ids = diversity::distinct_ids(scored_lists.iter().copied());
+        let turns = ground_truth
+            .turns()
+            .iter()
+            .zip(row_metrics)
+            .zip(gold_ranks)
+            .map(|((gold, metrics), gold_rank)| TurnRow {
+                session_id: gold.session_id.clone(),
+                turn_number: gold.turn_number,
+                user_id: gold.user_id.clone(),
+                gold_rank,
+                metrics,
+            })
+            .collect();
         Ok(Scores {
             macro_scores,
             micro_scores,
@@ -479,8 +507,33 @@ impl Evaluator {
             distinct_track_ids,
             rows: ground_truth.len(),
             missing_predictions: missing,
+            turns,
         })
     }
+}
+
+/// The prediction each ground-truth turn is scored on, in ground-truth order: the first
+/// row of its (session, turn), as the official evaluator takes it; `None` when there is none.
+pub(crate) fn first_predictions<'a>(
+    ground_truth: &GroundTruth,
+    predictions: &'a [Prediction],
+) -> Vec<Option<&'a Prediction>> {
+    let mut first: FastHashMap<(&str, u32), &Prediction> = FastHashMap::default();
+    first.reserve(predictions.len());
+    for prediction in predictions {
+        first
+            .entry((prediction.session_id.as_str(), prediction.turn_number))
+            .or_insert(prediction);
+    }
+    ground_truth
+        .turns()
+        .iter()
+        .map(|gold| {
+            first
+                .get(&(gold.session_id.as_str(), gold.turn_number))
+                .copied()
+        })
+        .collect()
 }
 
 /// Scores predictions with `params` (see [`Evaluator::evaluate`]).

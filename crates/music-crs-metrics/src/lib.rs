@@ -62,6 +62,8 @@
 
 #![warn(missing_docs)]
 
+pub mod compare;
+pub mod composite;
 pub mod diversity;
 mod error;
 mod evaluate;
@@ -69,14 +71,19 @@ mod fast_hash;
 mod ground_truth;
 mod numeric;
 pub mod ranking;
+pub mod stats;
+mod turn_table;
 mod validate;
 
+pub use compare::{CompareParams, Comparison, MethodPredictions, compare};
+pub use composite::{Composite, JudgeScores};
 pub use error::{Error, Result};
 pub use evaluate::{
     DEFAULT_CATALOG_SIZE, DEFAULT_CUTOFFS, Evaluation, EvaluationParams, Evaluator, MetricsAtK,
-    MissingPredictions, RankingScores, Scores, ScoresTable, TurnScores, evaluate,
+    MissingPredictions, RankingScores, Scores, ScoresTable, TurnRow, TurnScores, evaluate,
 };
 pub use ground_truth::{GoldTurn, GroundTruth};
+pub use turn_table::turn_table_paths;
 pub use validate::{
     PredictionFile, Problem, ProblemCounts, ProblemKind, TrackIdSet, ValidationReport, Validator,
 };

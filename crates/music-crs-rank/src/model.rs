@@ -202,6 +202,50 @@ pub struct TrainingSummary {
     pub boosting_seconds: f64,
 }
 
+/// One figure with its interval, as an estimate stored in a model file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FigureEstimate {
+    /// The metric (`ndcg@20`...).
+    pub metric: String,
+    /// Its value.
+    pub value: f64,
+    /// Lower bound of its interval.
+    pub low: f64,
+    /// Upper bound of its interval.
+    pub high: f64,
+}
+
+/// How well the ranker does on sessions it never saw, estimated by K-fold cross-validation
+/// over training sessions, beside its score on the sessions it was trained on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CrossValidation {
+    /// Folds (K).
+    pub folds: usize,
+    /// Training sessions split into folds (no session in two folds).
+    pub sessions: usize,
+    /// Held-out turns scored.
+    pub turns: usize,
+    /// Confidence level of the intervals (bootstrap over sessions).
+    pub confidence: f64,
+    /// The official figures over the held-out folds, each scored by a model trained
+    /// without it.
+    pub out_of_fold: Vec<FigureEstimate>,
+    /// The same figures of the final model on the sessions it was trained on (optimistic).
+    pub in_sample: Vec<FigureEstimate>,
+}
+
+impl CrossValidation {
+    /// The out-of-fold estimate of `metric`.
+    pub fn out_of_fold(&self, metric: &str) -> Option<&FigureEstimate> {
+        self.out_of_fold.iter().find(|f| f.metric == metric)
+    }
+
+    /// The in-sample figure of `metric`.
+    pub fn in_sample(&self, metric: &str) -> Option<&FigureEstimate> {
+        self.in_sample.iter().find(|f| f.metric == metric)
+    }
+}
+
 /// A trained ranker: the channels and features it was trained with, and its trees.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RankerModel {
@@ -212,6 +256,9 @@ pub struct RankerModel {
     feature_names: Vec<String>,
     params: RankerParams,
     summary: TrainingSummary,
+    /// Absent unless trained with cross-validation (older files have none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    cross_validation: Option<CrossValidation>,
     trees: Vec<Tree>,
 }
 
@@ -246,6 +293,16 @@ impl RankerModel {
     /// What training saw and reached.
     pub fn summary(&self) -> &TrainingSummary {
         &self.summary
+    }
+
+    /// The cross-validated estimate stored with the model, if it was trained with folds.
+    pub fn cross_validation(&self) -> Option<&CrossValidation> {
+        self.cross_validation.as_ref()
+    }
+
+    /// Stores a cross-validated estimate with the model (saved by [`RankerModel::save`]).
+    pub fn set_cross_validation(&mut self, estimate: CrossValidation) {
+        self.cross_validation = Some(estimate);
     }
 
     /// Number of trees.
@@ -460,6 +517,7 @@ pub fn train_ranker(
         feature_names: features.feature_names(&channels.specs()),
         params: params.clone(),
         summary,
+        cross_validation: None,
         trees,
     })
 }

@@ -8,14 +8,15 @@
 mod args;
 mod commands;
 mod logging;
+mod plot;
 
 use std::time::Instant;
 
 use clap::{Parser, Subcommand};
 
 use crate::commands::{
-    chat::ChatArgs, demo_data::DemoDataArgs, evaluate::EvaluateArgs, run::RunArgs,
-    train_ranker::TrainRankerArgs, validate::ValidateArgs,
+    chat::ChatArgs, compare::CompareArgs, demo_data::DemoDataArgs, evaluate::EvaluateArgs,
+    run::RunArgs, train_ranker::TrainRankerArgs, validate::ValidateArgs,
 };
 
 #[derive(Debug, Parser)]
@@ -44,6 +45,9 @@ enum Command {
     TrainRanker(TrainRankerArgs),
     /// Score a prediction file against a ground truth.
     Evaluate(EvaluateArgs),
+    /// Compare prediction files on one ground truth: every metric with its bootstrap
+    /// interval, paired tests against a baseline, and a plot.
+    Compare(CompareArgs),
     /// Check a prediction file and list every problem (non-zero exit when invalid).
     Validate(ValidateArgs),
     /// Regenerate the demo dataset.
@@ -64,6 +68,7 @@ fn main() {
         Command::Run(args) => commands::run::run(args, quiet, started),
         Command::TrainRanker(args) => commands::train_ranker::train_ranker(args, quiet, started),
         Command::Evaluate(args) => commands::evaluate::evaluate(args),
+        Command::Compare(args) => commands::compare::compare_command(args),
         Command::Validate(args) => commands::validate::validate(args),
         Command::DemoData(args) => commands::demo_data::demo_data(args),
         Command::Chat(args) => commands::chat::chat(args),

@@ -2,14 +2,11 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 use clap::Args;
-use music_crs::RunData;
-use music_crs_metrics::{
-    DEFAULT_CATALOG_SIZE, EvaluationParams, Evaluator, GroundTruth, PredictionFile,
-};
+use music_crs_metrics::{EvaluationParams, Evaluator, JudgeScores, PredictionFile};
 
-use super::create_parent_dir;
+use super::{load_ground_truth, refuse_overwriting_inputs, save_scores};
 use crate::args::DatasetArgs;
 
 #[derive(Debug, Args)]
@@ -27,42 +24,18 @@ pub(crate) struct EvaluateArgs {
     /// --ground-truth].
     #[arg(long, value_name = "N")]
     pub(crate) catalog_size: Option<usize>,
-    /// Score file [default: exp/scores/<predictions file stem>.json].
+    /// Per-turn LLM-judge scores (1..5) for the challenge composite: a JSON array of
+    /// `{session_id, turn_number, score}` or a CSV with those columns.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) judge_scores: Option<PathBuf>,
+    /// Score file [default: exp/scores/<predictions file stem>.json]; the per-turn tables go
+    /// beside it (`<stem>.turns.csv`, `<stem>.turns.json`).
     #[arg(short, long, value_name = "FILE")]
     pub(crate) output: Option<PathBuf>,
 }
 
 pub(crate) fn evaluate(args: EvaluateArgs) -> Result<i32> {
-    let file = PredictionFile::from_json_file(&args.predictions)?;
-    let (truth, catalog_size) = match &args.ground_truth {
-        Some(path) => (
-            GroundTruth::from_json_file(path)?,
-            args.catalog_size.unwrap_or(DEFAULT_CATALOG_SIZE),
-        ),
-        None => {
-            let config = args.dataset.load_config()?;
-            let dataset = RunData::load(&config.dataset)?;
-            let turns = dataset.turns()?;
-            let truth = GroundTruth::from_turn_contexts(
-                turns.iter().filter(|t| t.gold_track_id.is_some()),
-            )?;
-            if truth.is_empty() {
-                bail!(
-                    "the conversations {} have no gold tracks to score against (a blind set?); \
-                     give --ground-truth",
-                    config.dataset.to_spec()?.conversations
-                );
-            }
-            (truth, args.catalog_size.unwrap_or(dataset.catalog.len()))
-        }
-    };
-    let params = EvaluationParams {
-        catalog_size,
-        ..EvaluationParams::default()
-    };
-    let scores = Evaluator::new(params)?.evaluate(&truth, file.predictions())?;
-    println!("{}", scores.table());
-    let output = args.output.unwrap_or_else(|| {
+    let output = args.output.clone().unwrap_or_else(|| {
         let stem = args
             .predictions
             .file_stem()
@@ -70,8 +43,28 @@ pub(crate) fn evaluate(args: EvaluateArgs) -> Result<i32> {
             .unwrap_or_else(|| "predictions".into());
         Path::new("exp/scores").join(format!("{stem}.json"))
     });
-    create_parent_dir(&output)?;
-    scores.write_official_json(&output)?;
-    println!("wrote scores to {}", output.display());
+    let mut inputs = vec![args.predictions.as_path()];
+    inputs.extend(args.ground_truth.as_deref());
+    inputs.extend(args.judge_scores.as_deref());
+    refuse_overwriting_inputs(&output, &inputs)?;
+    let file = PredictionFile::from_json_file(&args.predictions)?;
+    let (truth, catalog_size) = load_ground_truth(
+        args.ground_truth.as_deref(),
+        &args.dataset,
+        args.catalog_size,
+    )?;
+    let judge = match &args.judge_scores {
+        Some(path) => {
+            Some(JudgeScores::from_file(path)?.mean_over(&truth, &path.display().to_string())?)
+        }
+        None => None,
+    };
+    let params = EvaluationParams {
+        catalog_size,
+        ..EvaluationParams::default()
+    };
+    let scores = Evaluator::new(params)?.evaluate(&truth, file.predictions())?;
+    println!("{}", scores.table());
+    save_scores(&scores, &output, judge)?;
     Ok(0)
 }

@@ -1,19 +1,87 @@
 //! One module per subcommand: its arguments and what it does.
 
 pub(crate) mod chat;
+pub(crate) mod compare;
 pub(crate) mod demo_data;
 pub(crate) mod evaluate;
 pub(crate) mod run;
 pub(crate) mod train_ranker;
 pub(crate) mod validate;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use anyhow::Result;
+use anyhow::{Result, bail};
+use music_crs::RunData;
+use music_crs_metrics::{Composite, DEFAULT_CATALOG_SIZE, GroundTruth, Scores};
+
+use crate::args::DatasetArgs;
 
 pub(crate) fn create_parent_dir(path: &Path) -> Result<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         fs_err::create_dir_all(dir)?;
+    }
+    Ok(())
+}
+
+/// The ground truth to score against and the catalog size for catalog diversity: the
+/// `--ground-truth` file (catalog size 47,071 unless given), or the gold tracks of the
+/// config's conversations split (catalog size of the loaded catalog unless given).
+pub(crate) fn load_ground_truth(
+    ground_truth: Option<&Path>,
+    dataset: &DatasetArgs,
+    catalog_size: Option<usize>,
+) -> Result<(GroundTruth, usize)> {
+    if let Some(path) = ground_truth {
+        return Ok((
+            GroundTruth::from_json_file(path)?,
+            catalog_size.unwrap_or(DEFAULT_CATALOG_SIZE),
+        ));
+    }
+    let config = dataset.load_config()?;
+    let data = RunData::load(&config.dataset)?;
+    let turns = data.turns()?;
+    let truth =
+        GroundTruth::from_turn_contexts(turns.iter().filter(|t| t.gold_track_id.is_some()))?;
+    if truth.is_empty() {
+        bail!(
+            "the conversations {} have no gold tracks to score against (a blind set?); give \
+             --ground-truth",
+            config.dataset.to_spec()?.conversations
+        );
+    }
+    Ok((truth, catalog_size.unwrap_or(data.catalog.len())))
+}
+
+/// Refuses to write `output` over one of the `inputs` (a score file aimed at the
+/// predictions would destroy them).
+pub(crate) fn refuse_overwriting_inputs(output: &Path, inputs: &[&Path]) -> Result<()> {
+    let canonical = |p: &Path| fs_err::canonicalize(p).unwrap_or_else(|_| PathBuf::from(p));
+    let target = canonical(output);
+    for input in inputs {
+        if canonical(input) == target {
+            bail!(
+                "the output {} is an input file; choose another --output",
+                output.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Writes the official score file and its per-turn tables beside it, and prints where, with
+/// the challenge composite (its judge part only when `judge` is known).
+pub(crate) fn save_scores(scores: &Scores, path: &Path, judge: Option<f64>) -> Result<()> {
+    create_parent_dir(path)?;
+    scores.write_official_json(path)?;
+    let (csv, json) = scores.write_turn_tables(path)?;
+    println!(
+        "wrote scores to {} (per turn: {}, {})",
+        path.display(),
+        csv.display(),
+        json.display()
+    );
+    if scores.cutoffs().contains(&20) {
+        println!("{}", Composite::new(scores, judge)?);
     }
     Ok(())
 }

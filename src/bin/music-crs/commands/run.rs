@@ -13,7 +13,7 @@ use music_crs::config::{
 use music_crs_metrics::{EvaluationParams, Evaluator, GroundTruth, PredictionFile, Validator};
 use tracing::info;
 
-use super::create_parent_dir;
+use super::save_scores;
 use crate::args::DatasetArgs;
 use crate::logging::{progress_bar, set_active_bar};
 
@@ -144,10 +144,13 @@ pub(crate) fn run(args: RunArgs, quiet: bool, started: Instant) -> Result<i32> {
         };
         let scores = Evaluator::new(params)?.evaluate(&truth, file.predictions())?;
         println!("{}", scores.table());
-        let scores_path = config.scores_path();
-        create_parent_dir(&scores_path)?;
-        scores.write_official_json(&scores_path)?;
-        println!("wrote scores to {}", scores_path.display());
+        save_scores(&scores, &config.scores_path(), None)?;
+    }
+    // A dev score is not what a learned ranker reaches on unseen sessions: show the
+    // model's own cross-validated estimate beside it.
+    if let Some(path) = config.retriever.ranker_model_path() {
+        let model = music_crs_rank::RankerModel::load(&path)?;
+        println!("{}", music_crs::cross_validation::describe(&model));
     }
     println!(
         "total wall time: {:.2}s (load included)",

@@ -10,12 +10,23 @@ use music_crs::{RankData, RunData};
 use tracing::info;
 
 use crate::args::DatasetArgs;
-use crate::logging::{set_active_bar, spinner};
+use music_crs::cross_validation::{cross_validate, describe};
+use music_crs_metrics::stats::ResampleParams;
+
+use crate::logging::{progress_bar, set_active_bar, spinner};
 
 #[derive(Debug, Args)]
 pub(crate) struct TrainRankerArgs {
     #[command(flatten)]
     pub(crate) dataset: DatasetArgs,
+    /// Also estimate the ranker on unseen sessions: split the training sessions into K folds,
+    /// train on K − 1, score the held-out fold with the official metric, and store the
+    /// out-of-fold nDCG (with intervals) in the model file. Costs K extra trainings.
+    #[arg(long, value_name = "K")]
+    pub(crate) folds: Option<usize>,
+    /// Bootstrap resamples of the out-of-fold intervals.
+    #[arg(long, default_value_t = 10_000, value_name = "N")]
+    pub(crate) resamples: usize,
 }
 
 pub(crate) fn train_ranker(args: TrainRankerArgs, quiet: bool, started: Instant) -> Result<i32> {
@@ -59,8 +70,36 @@ pub(crate) fn train_ranker(args: TrainRankerArgs, quiet: bool, started: Instant)
     let model = music_crs::train_ranker(&config, &rank_data);
     set_active_bar(None);
     bar.finish_and_clear();
-    let model = model?;
+    let mut model = model?;
     let train_seconds = train_start.elapsed().as_secs_f64();
+    if let Some(folds) = args.folds {
+        let cv_start = Instant::now();
+        let bar = progress_bar(folds as u64, quiet);
+        bar.set_message("cross-validation folds");
+        set_active_bar(Some(&bar));
+        let resample = ResampleParams {
+            resamples: args.resamples,
+            ..ResampleParams::default()
+        };
+        let estimate = cross_validate(
+            &config,
+            &data,
+            &rank_data,
+            &model,
+            folds,
+            &resample,
+            &|_| bar.inc(1),
+        );
+        set_active_bar(None);
+        bar.finish_and_clear();
+        model.set_cross_validation(estimate?);
+        model.save(&model_path)?;
+        println!(
+            "cross-validated in {:.1}s: {}",
+            cv_start.elapsed().as_secs_f64(),
+            describe(&model)
+        );
+    }
     let summary = model.summary();
     println!(
         "wrote ranker model to {} ({} trees over {} features) in {train_seconds:.1}s",
