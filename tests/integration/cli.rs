@@ -208,3 +208,312 @@ fn chat_answers_one_query() {
     );
     assert!(stdout.contains("crs> "), "{stdout}");
 }
+
+/// Writes a judge-score file giving `score` to every turn of a prediction file.
+fn judge_file(dir: &Path, predictions: &Path, score: f64) -> std::path::PathBuf {
+    let rows: Vec<serde_json::Value> =
+        serde_json::from_str(&std::fs::read_to_string(predictions).unwrap()).unwrap();
+    let judged: Vec<serde_json::Value> = rows
+        .iter()
+        .map(|r| {
+            serde_json::json!({"session_id": r["session_id"], "turn_number": r["turn_number"],
+                "score": score})
+        })
+        .collect();
+    let path = dir.join("judge.json");
+    std::fs::write(&path, serde_json::to_string(&judged).unwrap()).unwrap();
+    path
+}
+
+#[test]
+fn scores_come_with_per_turn_tables_and_the_composite() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), "turns_bm25", "[retriever]\nkind = \"bm25\"\n");
+    let out = music_crs(
+        dir.path(),
+        &["--quiet", "run", "--config", config.to_str().unwrap()],
+    );
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
+    assert!(
+        stdout.contains("the 0.3 judge part needs --judge-scores"),
+        "{stdout}"
+    );
+
+    // The per-turn CSV: one line per test turn, columns pandas reads, values that average
+    // (per turn, then over turns) to the official figure.
+    let csv = std::fs::read_to_string(dir.path().join("exp/scores/turns_bm25.turns.csv")).unwrap();
+    let mut lines = csv.lines();
+    assert_eq!(
+        lines.next().unwrap(),
+        "session_id,turn_number,user_id,gold_rank,ndcg@1,ndcg@10,ndcg@20,hit@1,hit@10,hit@20"
+    );
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    assert_eq!(rows.len(), 1600);
+    let mut per_turn = std::collections::BTreeMap::<u32, (f64, usize)>::new();
+    for row in &rows {
+        let entry = per_turn.entry(row[1].parse().unwrap()).or_default();
+        entry.0 += row[6].parse::<f64>().unwrap();
+        entry.1 += 1;
+        // A rank within 20 means a hit at 20, an empty rank a miss.
+        assert_eq!(
+            row[3].parse::<usize>().is_ok_and(|r| r <= 20),
+            row[9] == "1"
+        );
+    }
+    let macro_ndcg: f64 = per_turn
+        .values()
+        .map(|(sum, n)| sum / *n as f64)
+        .sum::<f64>()
+        / per_turn.len() as f64;
+    let official: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("exp/scores/turns_bm25.json")).unwrap(),
+    )
+    .unwrap();
+    assert!((official["ndcg@20"].as_f64().unwrap() - macro_ndcg).abs() < 1e-12);
+    let json: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("exp/scores/turns_bm25.turns.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(json.as_array().unwrap().len(), 1600);
+
+    // With judge scores the composite is complete: 3 of 5 adds 0.3 × 0.5.
+    let predictions = dir.path().join("exp/inference/turns_bm25.json");
+    let judge = judge_file(dir.path(), &predictions, 3.0);
+    let out = music_crs(
+        dir.path(),
+        &[
+            "evaluate",
+            "--predictions",
+            predictions.to_str().unwrap(),
+            "--config",
+            config.to_str().unwrap(),
+            "--judge-scores",
+            judge.to_str().unwrap(),
+            "--output",
+            "judged/scores.json",
+        ],
+    );
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
+    let known = 0.5 * official["ndcg@20"].as_f64().unwrap()
+        + 0.1 * official["catalog_diversity"].as_f64().unwrap()
+        + 0.1 * official["lexical_diversity"].as_f64().unwrap();
+    assert!(
+        stdout.contains(&format!("= {:.4}", known + 0.15)),
+        "{known}: {stdout}"
+    );
+    assert!(dir.path().join("judged/scores.turns.csv").is_file());
+
+    // A judge file that misses turns, or a score file aimed at the predictions, is refused.
+    std::fs::write(
+        &judge,
+        r#"[{"session_id": "x", "turn_number": 1, "score": 4}]"#,
+    )
+    .unwrap();
+    let predictions = predictions.to_str().unwrap();
+    let config = config.to_str().unwrap();
+    let judge = judge.to_str().unwrap();
+    let out = music_crs(
+        dir.path(),
+        &[
+            "evaluate",
+            "-p",
+            predictions,
+            "--config",
+            config,
+            "--judge-scores",
+            judge,
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("no judge score"),
+        "{}",
+        text(&out.stderr)
+    );
+    let before = std::fs::read(predictions).unwrap();
+    let out = music_crs(
+        dir.path(),
+        &[
+            "evaluate",
+            "-p",
+            predictions,
+            "--config",
+            config,
+            "--output",
+            predictions,
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("is an input file"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(std::fs::read(predictions).unwrap(), before);
+}
+
+#[test]
+fn compare_reports_intervals_tests_and_plots() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut configs = Vec::new();
+    for (tid, kind) in [("cmp_random", "random"), ("cmp_bm25", "bm25")] {
+        let config = write_config(
+            dir.path(),
+            tid,
+            &format!("[retriever]\nkind = \"{kind}\"\n"),
+        );
+        let out = music_crs(
+            dir.path(),
+            &["--quiet", "run", "--config", config.to_str().unwrap()],
+        );
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        configs.push(config);
+    }
+    let random = configs[0].to_str().unwrap();
+    // Methods named by config (their prediction files) and by file; the ground truth from
+    // the config's split.
+    let out = music_crs(
+        dir.path(),
+        &[
+            "--quiet",
+            "compare",
+            random,
+            "exp/inference/cmp_bm25.json",
+            "exp/inference/cmp_random.json",
+            "--names",
+            "random,bm25,again",
+            "--config",
+            random,
+            "--resamples",
+            "2000",
+            "--diversity-resamples",
+            "200",
+            "--format",
+            "json",
+            "--output",
+            "cmp/compare.json",
+            "--plot",
+            "cmp/compare.svg",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let report: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("cmp/compare.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(report["sessions"], 200);
+    assert_eq!(report["turns"], 1600);
+    let tests = report["tests"].as_array().unwrap();
+    assert_eq!(tests.len(), 6);
+    for test in tests {
+        let real = !test["within_noise"].as_bool().unwrap();
+        match (
+            test["method"].as_str().unwrap(),
+            test["metric"].as_str().unwrap(),
+        ) {
+            // The same file as the baseline: no difference at all.
+            ("again", _) => {
+                assert_eq!(test["difference"], 0.0);
+                assert_eq!(test["p_permutation"], 1.0);
+                assert!(!real);
+            }
+            // BM25 beats random by far more than the noise at nDCG@10 and @20.
+            ("bm25", "ndcg@10" | "ndcg@20") => assert!(real, "{test}"),
+            _ => {}
+        }
+    }
+    let svg = std::fs::read_to_string(dir.path().join("cmp/compare.svg")).unwrap();
+    assert!(
+        svg.starts_with("<svg") && svg.contains("nDCG@20 per turn"),
+        "{}",
+        &svg[..200]
+    );
+    for label in [
+        "random",
+        "bm25",
+        "again",
+        "Catalog diversity",
+        "rank of the gold track",
+    ] {
+        assert!(svg.contains(label), "{label} missing from the chart");
+    }
+
+    // Markdown, CSV and a PNG chart.
+    let out = music_crs(
+        dir.path(),
+        &[
+            "--quiet",
+            "compare",
+            "exp/inference/cmp_random.json",
+            "exp/inference/cmp_bm25.json",
+            "--config",
+            random,
+            "--resamples",
+            "500",
+            "--diversity-resamples",
+            "100",
+            "--baseline",
+            "cmp_bm25",
+            "--format",
+            "markdown",
+            "--plot",
+            "chart.png",
+        ],
+    );
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
+    assert!(stdout.contains("| cmp_random "), "{stdout}");
+    assert!(stdout.contains("Paired tests against cmp_bm25"), "{stdout}");
+    let png = std::fs::read(dir.path().join("chart.png")).unwrap();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    let out = music_crs(
+        dir.path(),
+        &[
+            "--quiet",
+            "compare",
+            "exp/inference/cmp_random.json",
+            "exp/inference/cmp_bm25.json",
+            "--config",
+            random,
+            "--resamples",
+            "200",
+            "--diversity-resamples",
+            "50",
+            "--format",
+            "csv",
+        ],
+    );
+    let csv = text(&out.stdout);
+    assert!(
+        csv.starts_with("kind,method,baseline,metric,value,low,high"),
+        "{csv}"
+    );
+    // 2 methods × 5 figures, then 3 tests.
+    assert_eq!(csv.lines().count(), 1 + 10 + 3, "{csv}");
+
+    // Bad requests: an unknown baseline, a plot format we cannot draw, a missing file.
+    for (args, needle) in [
+        (vec!["--baseline", "nope"], "neither a method name"),
+        (vec!["--plot", "chart.gif"], ".svg or .png"),
+    ] {
+        let mut all = vec![
+            "compare",
+            "exp/inference/cmp_random.json",
+            "--config",
+            random,
+        ];
+        all.extend(args);
+        let out = music_crs(dir.path(), &all);
+        assert_eq!(out.status.code(), Some(2));
+        assert!(text(&out.stderr).contains(needle), "{}", text(&out.stderr));
+    }
+    let out = music_crs(dir.path(), &["compare", "missing.json", "--config", random]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("missing.json"),
+        "{}",
+        text(&out.stderr)
+    );
+}

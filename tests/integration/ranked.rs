@@ -248,6 +248,8 @@ fn cli_trains_then_runs_the_ranker() {
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
     assert!(stdout.contains("ndcg@20"), "{stdout}");
+    // The model has no cross-validated estimate: `run` says how to get one.
+    assert!(stdout.contains("train-ranker --folds"), "{stdout}");
     let predictions = dir.path().join("exp/inference/cli_ranked.json");
     let out = music_crs(dir.path(), &["validate", predictions.to_str().unwrap()]);
     assert!(
@@ -275,4 +277,88 @@ fn cli_trains_then_runs_the_ranker() {
         "{}",
         text(&out.stderr)
     );
+}
+
+#[test]
+fn cross_validation_scores_every_session_once_and_is_stored_in_the_model() {
+    use music_crs::cross_validation::{cross_validate, describe};
+    use music_crs_metrics::stats::ResampleParams;
+
+    let dir = tempfile::tempdir().unwrap();
+    // Its own model file: the shared trained model stays as other tests expect it.
+    let config = &ranked_config(&dir.path().join("models/cv_base.json"));
+    let data = RunData::load_catalog_and_users(&config.dataset).unwrap();
+    let mut rank_data = RankData::load(config, data.catalog.clone()).unwrap();
+    // A smaller training set keeps the K trainings and the scoring of every turn fast.
+    rank_data.train_sessions.truncate(150);
+    let turns: usize = rank_data
+        .train_sessions
+        .iter()
+        .map(|s| {
+            s.turn_contexts()
+                .unwrap()
+                .iter()
+                .filter(|t| t.gold_track_id.is_some())
+                .count()
+        })
+        .sum();
+    let mut model = music_crs::train_ranker(config, &rank_data).unwrap();
+    assert!(model.cross_validation().is_none());
+    assert!(describe(&model).contains("--folds"));
+    let folds_done = std::sync::Mutex::new(Vec::new());
+    let resample = ResampleParams {
+        resamples: 500,
+        ..ResampleParams::default()
+    };
+    let cv = cross_validate(config, &data, &rank_data, &model, 3, &resample, &|k| {
+        folds_done.lock().unwrap().push(k)
+    })
+    .unwrap();
+    assert_eq!(*folds_done.lock().unwrap(), vec![0, 1, 2]);
+    assert_eq!((cv.folds, cv.sessions, cv.turns), (3, 150, turns));
+    for estimates in [&cv.out_of_fold, &cv.in_sample] {
+        let metrics: Vec<&str> = estimates.iter().map(|f| f.metric.as_str()).collect();
+        assert_eq!(metrics, ["ndcg@1", "ndcg@10", "ndcg@20"]);
+        for f in estimates.iter() {
+            assert!(f.low <= f.value && f.value <= f.high, "{f:?}");
+        }
+    }
+    let out_of_fold = cv.out_of_fold("ndcg@20").unwrap().value;
+    let in_sample = cv.in_sample("ndcg@20").unwrap().value;
+    eprintln!("nDCG@20 out-of-fold {out_of_fold:.4}, in-sample {in_sample:.4}");
+    assert!(out_of_fold > 0.0);
+    // Sessions the model was trained on score higher than unseen ones: why a dev score used
+    // for tuning is optimistic.
+    assert!(in_sample > out_of_fold, "{in_sample} vs {out_of_fold}");
+
+    // Stored with the model, read back and described for `run`.
+    model.set_cross_validation(cv.clone());
+    let path = dir.path().join("models/cv.json");
+    model.save(&path).unwrap();
+    let loaded = music_crs_rank::RankerModel::load(&path).unwrap();
+    let stored = loaded.cross_validation().unwrap();
+    assert_eq!(
+        (stored.folds, stored.sessions, stored.turns),
+        (3, 150, turns)
+    );
+    // JSON keeps the figures to the last bit or so (serde_json's default float parsing).
+    for (a, b) in stored.out_of_fold.iter().zip(&cv.out_of_fold) {
+        assert!(
+            a.metric == b.metric && (a.value - b.value).abs() < 1e-12,
+            "{a:?} {b:?}"
+        );
+    }
+    let line = describe(&loaded);
+    assert!(
+        line.contains("out-of-fold") && line.contains("3 folds over 150 sessions"),
+        "{line}"
+    );
+
+    // Too many folds, or one, is a clear error.
+    for folds in [1, 151] {
+        let err = cross_validate(config, &data, &rank_data, &model, folds, &resample, &|_| {})
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("--folds") && err.contains("2..=150"), "{err}");
+    }
 }
