@@ -16,7 +16,7 @@ use crate::stats::{
     DiversityDesign, Interval, ResampleParams, SessionDesign, bootstrap_macro, holm,
     paired_bootstrap_p, permutation_test,
 };
-use crate::{Composite, Error, EvaluationParams, Evaluator, GroundTruth, Result, Scores};
+use crate::{Composite, Error, EvaluationParams, Evaluator, GroundTruth, Result, Scores, TurnRow};
 
 /// Parameters of a comparison.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -395,14 +395,16 @@ fn per_turn_estimates(
     cutoffs: &[usize],
     params: &ResampleParams,
 ) -> Result<Vec<TurnEstimate>> {
+    let mut by_turn: std::collections::BTreeMap<u32, Vec<TurnRow>> = Default::default();
+    for row in &scores.turns {
+        by_turn
+            .entry(row.turn_number)
+            .or_default()
+            .push(row.clone());
+    }
     let mut out = Vec::new();
     for turn in &scores.per_turn {
-        let rows: Vec<_> = scores
-            .turns
-            .iter()
-            .filter(|r| r.turn_number == turn.turn_number)
-            .cloned()
-            .collect();
+        let rows = by_turn.remove(&turn.turn_number).unwrap_or_default();
         let design = SessionDesign::new(&rows);
         let series: Vec<Vec<f64>> = (0..cutoffs.len())
             .map(|c| rows.iter().map(|r| r.metrics[c].ndcg).collect())

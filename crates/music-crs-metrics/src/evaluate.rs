@@ -460,14 +460,11 @@ impl Evaluator {
 
         // pandas `groupby("turn_number").mean()`: turns in increasing order, a compensated
         // mean within each; then `DataFrame.mean()`: a left-to-right mean over turns.
-        let mut by_turn: Vec<(u32, Vec<&[MetricsAtK]>)> = Vec::new();
+        let mut by_turn: std::collections::BTreeMap<u32, Vec<&[MetricsAtK]>> =
+            std::collections::BTreeMap::new();
         for (gold, metrics) in ground_truth.turns().iter().zip(&row_metrics) {
-            match by_turn.iter_mut().find(|(t, _)| *t == gold.turn_number) {
-                Some((_, rows)) => rows.push(metrics),
-                None => by_turn.push((gold.turn_number, vec![metrics])),
-            }
+            by_turn.entry(gold.turn_number).or_default().push(metrics);
         }
-        by_turn.sort_by_key(|(turn, _)| *turn);
         let per_turn: Vec<TurnScores> = by_turn
             .iter()
             .map(|(turn_number, rows)| TurnScores {

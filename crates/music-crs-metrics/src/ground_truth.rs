@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::error::{json_type_name, parse_json_array, read_text};
+use crate::fast_hash::{FastHashMap, repeats};
 use crate::{Error, Result};
 
 /// The gold of one turn: the track(s) the dataset recommended there.
@@ -28,7 +29,9 @@ pub struct GoldTurn {
 #[derive(Debug, Clone, Default)]
 pub struct GroundTruth {
     turns: Vec<GoldTurn>,
-    by_session: HashMap<String, Vec<(u32, usize)>>,
+    /// Session → turn → index into `turns`: lookups stay constant-time however many turns
+    /// a (crafted) session holds.
+    by_session: HashMap<String, FastHashMap<u32, usize>>,
 }
 
 impl GroundTruth {
@@ -47,7 +50,7 @@ impl GroundTruth {
         mut problems: Vec<String>,
         source_name: &str,
     ) -> Result<Self> {
-        let mut by_session: HashMap<String, Vec<(u32, usize)>> = HashMap::new();
+        let mut by_session: HashMap<String, FastHashMap<u32, usize>> = HashMap::new();
         for (index, (turn, row)) in turns.iter().zip(&rows).enumerate() {
             let at = format!(
                 "row {row}, session {}, turn {}",
@@ -56,16 +59,16 @@ impl GroundTruth {
             if turn.gold_track_ids.is_empty() {
                 problems.push(format!("{at}: no gold track id"));
             }
-            for (rank, id) in turn.gold_track_ids.iter().enumerate() {
-                if turn.gold_track_ids[..rank].contains(id) {
-                    problems.push(format!("{at}: gold track id {id:?} is given twice"));
-                }
+            for &(rank, _) in &repeats(&turn.gold_track_ids) {
+                let id = &turn.gold_track_ids[rank - 1];
+                problems.push(format!("{at}: gold track id {id:?} is given twice"));
             }
             let entries = by_session.entry(turn.session_id.clone()).or_default();
-            if let Some(&(_, first)) = entries.iter().find(|(t, _)| *t == turn.turn_number) {
-                problems.push(format!("{at}: duplicate of row {}", rows[first]));
-            } else {
-                entries.push((turn.turn_number, index));
+            match entries.get(&turn.turn_number) {
+                Some(&first) => problems.push(format!("{at}: duplicate of row {}", rows[first])),
+                None => {
+                    entries.insert(turn.turn_number, index);
+                }
             }
         }
         if !problems.is_empty() {
@@ -139,9 +142,8 @@ impl GroundTruth {
     pub fn get(&self, session_id: &str, turn_number: u32) -> Option<&GoldTurn> {
         self.by_session
             .get(session_id)?
-            .iter()
-            .find(|(t, _)| *t == turn_number)
-            .map(|&(_, index)| &self.turns[index])
+            .get(&turn_number)
+            .map(|&index| &self.turns[index])
     }
 
     /// True when (session, turn) is to be scored.

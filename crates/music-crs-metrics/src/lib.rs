@@ -12,6 +12,9 @@
 //! - **Catalog diversity**: distinct ids over all scored lists ÷ catalog size.
 //! - **Lexical diversity**: Distinct-2 of the scored responses (lowercased,
 //!   whitespace-split, responses under two tokens skipped).
+//! - **Per-turn tables** ([`Scores::turns`], [`Scores::write_turn_tables`]), **intervals and
+//!   paired tests** over sessions ([`stats`]), **method comparisons** ([`compare()`]) and the
+//!   challenge's **composite** ([`Composite`]).
 //! - **Validation**: wrong or missing fields, repeated ids, lists over 20, duplicate,
 //!   unknown and missing turns, ids outside the catalog — each named by row, session
 //!   and turn.

@@ -10,7 +10,7 @@ use music_crs_core::{Catalog, MAX_PREDICTED_TRACKS, Prediction};
 use serde_json::{Map, Value};
 
 use crate::error::{json_type_name, parse_json_array, read_text};
-use crate::fast_hash::{FastHashMap, repeats};
+use crate::fast_hash::{FastHashMap, FastHashSet, repeats};
 use crate::ground_truth::turn_number_of;
 use crate::{GroundTruth, Result};
 
@@ -611,7 +611,7 @@ impl<'a> Validator<'a> {
     pub fn validate(&self, file: &PredictionFile) -> ValidationReport {
         let mut problems = file.problems.clone();
         // First row of each (session, turn), as the official evaluator picks it.
-        let mut first_rows: FastHashMap<&str, Vec<(u32, usize)>> = FastHashMap::default();
+        let mut first_rows: FastHashMap<&str, FastHashMap<u32, usize>> = FastHashMap::default();
         let keys = file
             .predictions
             .iter()
@@ -632,11 +632,11 @@ impl<'a> Validator<'a> {
                 kind,
             };
             let turns = first_rows.entry(session_id).or_default();
-            if let Some(&(_, first_row)) = turns.iter().find(|(t, _)| *t == turn_number) {
+            if let Some(&first_row) = turns.get(&turn_number) {
                 problems.push(at(ProblemKind::DuplicateRow { first_row }));
                 continue;
             }
-            turns.push((turn_number, row));
+            turns.insert(turn_number, row);
             if let Some(truth) = self.ground_truth
                 && !truth.contains(session_id, turn_number)
             {
@@ -650,7 +650,7 @@ impl<'a> Validator<'a> {
             for gold in truth.turns() {
                 let found = first_rows
                     .get(gold.session_id.as_str())
-                    .is_some_and(|turns| turns.iter().any(|(t, _)| *t == gold.turn_number));
+                    .is_some_and(|turns| turns.contains_key(&gold.turn_number));
                 if !found {
                     problems.push(Problem {
                         row: None,
@@ -691,6 +691,7 @@ impl<'a> Validator<'a> {
             }));
         }
         let repeated = repeats(ids);
+        let repeated_ranks: FastHashSet<usize> = repeated.iter().map(|&(rank, _)| rank).collect();
         for &(rank, first_rank) in &repeated {
             problems.push(at(ProblemKind::DuplicateTrackId {
                 track_id: ids[rank - 1].clone(),
@@ -702,8 +703,7 @@ impl<'a> Validator<'a> {
             for (index, id) in ids.iter().enumerate() {
                 let rank = index + 1;
                 // A repeat was reported already; its catalog check would only echo it.
-                let is_repeat = repeated.iter().any(|&(r, _)| r == rank);
-                if !is_repeat && !catalog.contains_track_id(id) {
+                if !repeated_ranks.contains(&rank) && !catalog.contains_track_id(id) {
                     problems.push(at(ProblemKind::UnknownTrackId {
                         track_id: id.clone(),
                         rank,

@@ -10,7 +10,8 @@ use comfy_table::{Table, presets};
 use music_crs::config::CrsConfig;
 use music_crs_metrics::stats::ResampleParams;
 use music_crs_metrics::{
-    CompareParams, Comparison, EvaluationParams, MethodPredictions, PredictionFile, compare,
+    CompareParams, Comparison, EvaluationParams, GroundTruth, MethodPredictions, PredictionFile,
+    compare,
 };
 use tracing::info;
 
@@ -51,6 +52,10 @@ pub(crate) struct CompareArgs {
     /// --ground-truth].
     #[arg(long, value_name = "N")]
     pub(crate) catalog_size: Option<usize>,
+    /// Score only the first N sessions of the ground truth (the blind sets have 10 sessions,
+    /// 80 turns: see how little such a sample can tell apart).
+    #[arg(long, value_name = "N")]
+    pub(crate) sessions: Option<usize>,
     /// Bootstrap resamples and permutations of the nDCG intervals and tests.
     #[arg(long, default_value_t = 10_000, value_name = "N")]
     pub(crate) resamples: usize,
@@ -219,6 +224,24 @@ pub(crate) fn compare_command(args: CompareArgs) -> Result<i32> {
         println!("wrote the plot to {}", path.display());
     }
     Ok(0)
+}
+
+/// The turns of the first `limit` sessions of `truth`, in its order.
+fn first_sessions(truth: &GroundTruth, limit: usize) -> Result<GroundTruth> {
+    if limit == 0 {
+        bail!("--sessions must be at least 1");
+    }
+    let mut kept: std::collections::HashSet<&str> = std::collections::HashSet::new();
+    let mut turns = Vec::new();
+    for gold in truth.turns() {
+        if kept.len() < limit {
+            kept.insert(&gold.session_id);
+        }
+        if kept.contains(gold.session_id.as_str()) {
+            turns.push(gold.clone());
+        }
+    }
+    Ok(GroundTruth::new(turns)?)
 }
 
 /// The comparison in `format`.
