@@ -18,7 +18,9 @@ pub(crate) fn init(quiet: bool, verbose: u8) {
         (false, 1) => "debug",
         (false, _) => "trace",
     };
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    // rustyline logs through `log` when a terminal does not answer its cursor query: noise.
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new(format!("{default},rustyline=off")));
     let logs = tracing_subscriber::fmt::layer()
         .with_writer(|| LogWriter)
         .with_target(false)
