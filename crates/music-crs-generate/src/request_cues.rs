@@ -4,7 +4,7 @@
 use music_crs_core::Track;
 
 /// Moods and qualities a listener may ask for.
-const MOODS: &[&str] = &[
+pub(crate) const MOODS: &[&str] = &[
     "upbeat",
     "energetic",
     "mellow",
@@ -99,7 +99,7 @@ const MOODS: &[&str] = &[
 ];
 
 /// Genres (matched against track tags to notice a plain miss).
-const GENRES: &[&str] = &[
+pub(crate) const GENRES: &[&str] = &[
     "jazz",
     "rock",
     "pop",
@@ -195,7 +195,7 @@ const GENRES: &[&str] = &[
 ];
 
 /// Activities and moments, with the phrase used to echo them.
-const ACTIVITIES: &[(&str, &str)] = &[
+pub(crate) const ACTIVITIES: &[(&str, &str)] = &[
     ("workout", "a workout"),
     ("gym", "the gym"),
     ("running", "running"),
@@ -233,7 +233,7 @@ const ACTIVITIES: &[(&str, &str)] = &[
 ];
 
 /// Eras written as decades.
-const ERAS: &[&str] = &[
+pub(crate) const ERAS: &[&str] = &[
     "50s", "60s", "70s", "80s", "90s", "00s", "2000s", "2010s", "1950s", "1960s", "1970s", "1980s",
     "1990s", "'60s", "'70s", "'80s", "'90s",
 ];
@@ -288,6 +288,20 @@ const REQUEST_NOUNS: &[&str] = &[
     "album",
     "work",
     "else",
+];
+
+/// Verbs of a request to hear something.
+const REQUEST_VERBS: &[&str] = &[
+    "play",
+    "hear",
+    "find",
+    "recommend",
+    "suggest",
+    "need",
+    "want",
+    "queue",
+    "put",
+    "give",
 ];
 
 /// Place names that follow "from" without naming an artist.
@@ -729,12 +743,26 @@ fn named_artist(raw: &[&str], words: &[String]) -> Option<String> {
         if !asked {
             continue;
         }
+        // Right after a quoted title (blanked to "."), "from X" names its album, and "by X"
+        // its artist only when the sentence asks to hear it ("I need the song "T" by X").
+        if i > 0 && raw[i - 1] == "." {
+            let verb = words[..i]
+                .iter()
+                .any(|w| REQUEST_VERBS.contains(&w.as_str()));
+            if word == "from" || !verb {
+                continue;
+            }
+        }
         let mut name: Vec<&str> = Vec::new();
         for raw_word in raw.iter().skip(i + 1).take(5) {
             let trimmed = raw_word.trim_matches(|c: char| {
                 !c.is_alphanumeric() && c != '&' && c != '\'' && c != '.' && c != '-'
             });
             let trimmed = trimmed.trim_end_matches('.');
+            let trimmed = trimmed
+                .strip_suffix("'s")
+                .or_else(|| trimmed.strip_suffix("\u{2019}s"))
+                .unwrap_or(trimmed);
             let capital = trimmed
                 .chars()
                 .next()
@@ -756,6 +784,10 @@ fn named_artist(raw: &[&str], words: &[String]) -> Option<String> {
             name.pop();
         }
         let Some(first) = name.first() else { continue };
+        // "songs from 2003-2005" asks for years, not an artist.
+        if name.iter().all(|w| w.chars().all(|c| !c.is_alphabetic())) {
+            continue;
+        }
         if word == "from" && PLACES.contains(&first.to_lowercase().as_str()) {
             continue;
         }
@@ -880,6 +912,28 @@ mod tests {
         assert_eq!(kind("anything from the 80s"), Some(CueKind::Era));
         assert_eq!(kind("Play something by Adele"), Some(CueKind::Artist));
         assert_eq!(bare("Play something by Adele").as_deref(), Some("Adele"));
+    }
+
+    #[test]
+    fn years_albums_and_reactions_are_not_artists() {
+        let artist = |m: &str| RequestCues::read(m, &[]).artist;
+        assert_eq!(artist("More songs from 2003-2005 please"), None);
+        assert_eq!(
+            artist("Can you play 'Break the Ice' from Blackout next?"),
+            None
+        );
+        assert_eq!(
+            artist("That track was 'Lonely' by Mean Lady, not RJD2."),
+            None
+        );
+        assert_eq!(
+            artist("I need to hear the song \"My Brain Hurts\" by Screeching Weasel.").as_deref(),
+            Some("Screeching Weasel")
+        );
+        assert_eq!(
+            artist("What other tracks from VNV Nation's discography?").as_deref(),
+            Some("VNV Nation")
+        );
     }
 
     #[test]

@@ -21,6 +21,8 @@ use crate::{Error, Generator, Result};
 
 mod grammar;
 mod phrases;
+#[cfg(test)]
+mod real_samples;
 
 /// Default seed of [`TemplateParams`].
 pub const DEFAULT_TEMPLATE_SEED: u64 = 2026;
