@@ -81,7 +81,7 @@ pub use error::{Error, Result};
 pub use pipeline::{Crs, DEFAULT_BATCH_SIZE, Reply};
 pub use rank::{
     RankData, build_channels, build_ranked, embedding_kinds, fusion_config, ranker_config,
-    train_ranker,
+    train_ranker, train_ranker_with_progress,
 };
 
 pub use music_crs_core as core;

@@ -107,6 +107,7 @@ pub use error::{Error, Result};
 pub use features::{FeatureExtractor, FeatureSpec};
 pub use fusion::{Fusion, FusionChild, FusionParams, rrf};
 pub use model::{
-    MODEL_FORMAT, MODEL_VERSION, RankerModel, RankerParams, TrainingSummary, train_ranker,
+    MODEL_FORMAT, MODEL_VERSION, RankerModel, RankerParams, TrainingProgress, TrainingSummary,
+    train_ranker, train_ranker_with_progress,
 };
 pub use ranked::RankedRetriever;
