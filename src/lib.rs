@@ -59,6 +59,7 @@
 //! - `dense`: vector search and pre-extracted embedding channels.
 //! - `hub`: datasets and models from the Hugging Face hub.
 #![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[cfg(feature = "bert")]
 mod bert;

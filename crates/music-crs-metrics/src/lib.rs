@@ -61,6 +61,7 @@
 //! ```
 
 #![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod diversity;
 mod error;
@@ -80,3 +81,8 @@ pub use ground_truth::{GoldTurn, GroundTruth};
 pub use validate::{
     PredictionFile, Problem, ProblemCounts, ProblemKind, TrackIdSet, ValidationReport, Validator,
 };
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

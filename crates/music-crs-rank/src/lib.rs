@@ -80,6 +80,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 #![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod candidates;
 mod catalog_index;
@@ -111,3 +112,8 @@ pub use model::{
     train_ranker, train_ranker_with_progress,
 };
 pub use ranked::RankedRetriever;
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
