@@ -277,4 +277,18 @@ fn completions_cover_every_subcommand() {
     }
     let out = music_crs(dir.path(), &["completions", "tcsh"]);
     assert!(!out.status.success());
+    // A reader that went away (`| head`) ends the command quietly, not with a panic.
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = Command::new(env!("CARGO_BIN_EXE_music-crs"))
+        .args(["completions", "bash"])
+        .stdout(writer)
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    let stderr = text(&out.stderr);
+    assert!(
+        out.status.success() && !stderr.contains("panicked"),
+        "{stderr}"
+    );
 }

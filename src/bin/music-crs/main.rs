@@ -136,13 +136,14 @@ fn main() {
         Command::DemoData(args) => commands::demo_data::demo_data(args),
         Command::Chat(args) => commands::chat::chat(args),
         Command::Completions { shell } => {
-            clap_complete::generate(
-                shell,
-                &mut Cli::command(),
-                "music-crs",
-                &mut std::io::stdout(),
-            );
-            Ok(0)
+            // clap_complete panics when its writer fails: write to memory, then to stdout, so
+            // a closed pipe (`| head`) ends quietly.
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "music-crs", &mut script);
+            match std::io::Write::write_all(&mut std::io::stdout(), &script) {
+                Err(err) if err.kind() != std::io::ErrorKind::BrokenPipe => Err(err.into()),
+                _ => Ok(0),
+            }
         }
     };
     match outcome {
