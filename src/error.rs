@@ -23,7 +23,7 @@ pub enum Error {
         reason: String,
     },
     /// The configuration needs a Cargo feature this build lacks.
-    #[error("{what} needs the `{feature}` feature: rebuild with `--features {feature}`")]
+    #[error("{what} needs the `{feature}` feature, which this build lacks")]
     FeatureDisabled {
         /// The missing feature.
         feature: &'static str,
@@ -81,5 +81,55 @@ pub enum Error {
     },
 }
 
+impl Error {
+    /// The Cargo feature of `music-crs` this build lacks, when that is why the error happened
+    /// (a config asks for BERT retrieval without `bert`, Llama replies without `llama`, a hub id
+    /// without `hub`), so a front end can name the feature and the command that rebuilds with it.
+    pub fn missing_feature(&self) -> Option<&'static str> {
+        match self {
+            Error::FeatureDisabled { feature, .. } => Some(feature),
+            Error::Generate(music_crs_generate::Error::FeatureDisabled { feature, .. }) => {
+                Some(feature)
+            }
+            Error::Data(music_crs_data::Error::HubDisabled { .. }) => Some("hub"),
+            Error::Turn { source, .. } => source.missing_feature(),
+            _ => None,
+        }
+    }
+}
+
 /// `Result` with the library [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_feature_is_found_through_wrappers() {
+        let bert = Error::FeatureDisabled {
+            feature: "bert",
+            what: "retriever kind \"bert\"".into(),
+        };
+        assert_eq!(bert.missing_feature(), Some("bert"));
+        let llama = Error::Generate(music_crs_generate::Error::FeatureDisabled {
+            feature: "llama",
+            what: "the Llama generator".into(),
+        });
+        let in_turn = Error::Turn {
+            session_id: "s".into(),
+            turn_number: 1,
+            source: Box::new(llama),
+        };
+        assert_eq!(in_turn.missing_feature(), Some("llama"));
+        let hub = Error::Data(music_crs_data::Error::HubDisabled {
+            repo_id: "talkpl-ai/x".into(),
+        });
+        assert_eq!(hub.missing_feature(), Some("hub"));
+        let other = Error::InvalidSetting {
+            key: "retriever.k".into(),
+            reason: "zero".into(),
+        };
+        assert_eq!(other.missing_feature(), None);
+    }
+}

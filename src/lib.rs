@@ -59,6 +59,7 @@
 //! - `dense`: vector search and pre-extracted embedding channels.
 //! - `hub`: datasets and models from the Hugging Face hub.
 #![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[cfg(feature = "bert")]
 mod bert;
@@ -82,7 +83,7 @@ pub use error::{Error, Result};
 pub use pipeline::{Crs, DEFAULT_BATCH_SIZE, Reply};
 pub use rank::{
     RankData, build_channels, build_ranked, embedding_kinds, fusion_config, ranker_config,
-    train_ranker,
+    train_ranker, train_ranker_with_progress,
 };
 
 pub use music_crs_core as core;

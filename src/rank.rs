@@ -17,7 +17,7 @@ use music_crs_rank::{
     NamedChannelConfig, RankedRetriever, RankerConfig, RankerModel, build_channel,
 };
 use music_crs_retrieval::Retriever;
-use tracing::info;
+use tracing::{debug, info};
 
 use crate::build::load_split_sessions;
 use crate::config::{
@@ -228,14 +228,25 @@ pub fn build_ranked(settings: &RetrieverConfig, data: &RankData) -> Result<Ranke
 /// Trains the ranker of a `ranked` config on `data.train_sessions` and writes the model
 /// (atomically) to `retriever.model`, creating its directory.
 pub fn train_ranker(config: &CrsConfig, data: &RankData) -> Result<RankerModel> {
+    train_ranker_with_progress(config, data, &|_| {})
+}
+
+/// [`train_ranker`], reporting each batch of turns and each tree to `progress` (for a
+/// progress bar with the total trees and an ETA).
+pub fn train_ranker_with_progress(
+    config: &CrsConfig,
+    data: &RankData,
+    progress: &(dyn Fn(music_crs_rank::TrainingProgress) + Sync),
+) -> Result<RankerModel> {
     let ranker = ranker_config(&config.retriever)?;
     if let Some(dir) = ranker.model.parent().filter(|d| !d.as_os_str().is_empty()) {
         fs_err::create_dir_all(dir)?;
     }
     let started = Instant::now();
-    let model = ranker.train(&data.resources())?;
+    let model = ranker.train_with_progress(&data.resources(), progress)?;
     let summary = model.summary();
-    info!(
+    // The summary is the caller's to show (the CLI prints it once); logs keep it at debug.
+    debug!(
         model = %ranker.model.display(),
         trees = model.tree_count(),
         features = model.feature_names().len(),

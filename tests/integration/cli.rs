@@ -517,3 +517,31 @@ fn compare_reports_intervals_tests_and_plots() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn sessions_counts_sessions_and_limit_counts_turns() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), "cli_sessions", "");
+    let config = config.to_str().unwrap();
+    let rows = |extra: &[&str], tid: &str| {
+        let mut args = vec!["--quiet", "run", "--config", config, "--tid", tid];
+        args.extend_from_slice(extra);
+        let out = music_crs(dir.path(), &args);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let file = dir.path().join(format!("exp/inference/{tid}.json"));
+        let rows: Vec<serde_json::Value> =
+            serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
+        let sessions: std::collections::HashSet<String> = rows
+            .iter()
+            .map(|row| row["session_id"].as_str().unwrap().to_string())
+            .collect();
+        (rows.len(), sessions.len())
+    };
+    // The demo sessions have 8 turns each.
+    assert_eq!(rows(&["--sessions", "3"], "s3"), (24, 3));
+    assert_eq!(rows(&["--limit", "3"], "l3"), (3, 1));
+    assert_eq!(
+        rows(&["--sessions", "3", "--limit", "20"], "s3l20"),
+        (20, 3)
+    );
+}

@@ -1,5 +1,5 @@
 //! Integration tests of the `music-crs` package: the pipeline end to end on generated demo
-//! data and on the real samples of `../shared`, every shipped config, the CLI, parity of the
+//! data and on the real samples of `../shared`, every shipped config, the CLI and its chat REPL (through a pseudo-terminal), parity of the
 //! query text with the official baseline, and the channels and the learned ranker. One test
 //! binary (see `Cargo.toml`).
 
@@ -11,4 +11,6 @@ mod demo;
 mod llama;
 mod parity;
 mod ranked;
+#[cfg(unix)]
+mod repl;
 mod samples;

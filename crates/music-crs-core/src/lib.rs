@@ -30,6 +30,7 @@
 //! assert_eq!(catalog.get("t1").unwrap().artist(), "Miles Davis");
 //! # Ok::<(), music_crs_core::Error>(())
 //! ```
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod catalog;
 mod embedding;
@@ -47,3 +48,8 @@ pub use session::{
 };
 pub use track::{Track, TrackField};
 pub use types::{GenerationRequest, MAX_PREDICTED_TRACKS, Prediction, ScoredTrack};
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

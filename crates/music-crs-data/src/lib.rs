@@ -71,6 +71,7 @@
 //! - `hub` (default): resolve hub dataset ids with `hf-hub` (sync `ureq` client, cached
 //!   downloads). Without it a hub id is an [`Error::HubDisabled`]; local paths still work.
 #![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod columns;
 mod conversations;
@@ -106,3 +107,8 @@ pub use tracks::{
 };
 pub use turns::{Problem, SplitKind, check_tracks_in_catalog, turn_contexts};
 pub use users::{USER_ID_COLUMN, USER_STRING_COLUMNS, read_users};
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -38,12 +38,14 @@
 //! - `hub`: also download safetensors models from the Hugging Face hub (hf-hub, sync ureq).
 //!   Without `llama` it only adds the dependency.
 #![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod chat_template;
 mod config;
 mod error;
 mod generator;
 #[cfg(feature = "llama")]
+#[cfg_attr(docsrs, doc(cfg(feature = "llama")))]
 pub mod llama;
 pub mod prompt;
 mod request_cues;
@@ -59,6 +61,7 @@ pub use config::{
 pub use error::{Error, Result};
 pub use generator::Generator;
 #[cfg(feature = "llama")]
+#[cfg_attr(docsrs, doc(cfg(feature = "llama")))]
 pub use llama::LlamaGenerator;
 pub use prompt::{ChatMessage, ChatRole, PromptParams};
 pub use template::{
@@ -80,3 +83,8 @@ mod tests {
         assert_send_sync::<LlamaGenerator>();
     }
 }
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -4,7 +4,7 @@
 use music_crs_core::Track;
 
 /// Moods and qualities a listener may ask for.
-const MOODS: &[&str] = &[
+pub(crate) const MOODS: &[&str] = &[
     "upbeat",
     "energetic",
     "mellow",
@@ -99,7 +99,7 @@ const MOODS: &[&str] = &[
 ];
 
 /// Genres (matched against track tags to notice a plain miss).
-const GENRES: &[&str] = &[
+pub(crate) const GENRES: &[&str] = &[
     "jazz",
     "rock",
     "pop",
@@ -195,7 +195,7 @@ const GENRES: &[&str] = &[
 ];
 
 /// Activities and moments, with the phrase used to echo them.
-const ACTIVITIES: &[(&str, &str)] = &[
+pub(crate) const ACTIVITIES: &[(&str, &str)] = &[
     ("workout", "a workout"),
     ("gym", "the gym"),
     ("running", "running"),
@@ -233,7 +233,7 @@ const ACTIVITIES: &[(&str, &str)] = &[
 ];
 
 /// Eras written as decades.
-const ERAS: &[&str] = &[
+pub(crate) const ERAS: &[&str] = &[
     "50s", "60s", "70s", "80s", "90s", "00s", "2000s", "2010s", "1950s", "1960s", "1970s", "1980s",
     "1990s", "'60s", "'70s", "'80s", "'90s",
 ];
@@ -288,6 +288,20 @@ const REQUEST_NOUNS: &[&str] = &[
     "album",
     "work",
     "else",
+];
+
+/// Verbs of a request to hear something.
+const REQUEST_VERBS: &[&str] = &[
+    "play",
+    "hear",
+    "find",
+    "recommend",
+    "suggest",
+    "need",
+    "want",
+    "queue",
+    "put",
+    "give",
 ];
 
 /// Place names that follow "from" without naming an artist.
@@ -381,11 +395,43 @@ fn find_terms<'a>(
     found
 }
 
+/// The kind of request a listener made, which decides how a reply may echo it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CueKind {
+    /// A genre, maybe with a mood or era ("chill jazz", "1990s hip-hop").
+    Genre,
+    /// A mood or quality ("mellow", "more upbeat").
+    Mood,
+    /// An activity or moment ("a workout", "a rainy day").
+    Activity,
+    /// An era ("80s").
+    Era,
+    /// An artist the listener names.
+    Artist,
+    /// Several kinds in one phrase ("something mellow for a rainy evening").
+    Mixed,
+}
+
+/// A request to echo: its kind and its words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Echo {
+    /// What kind of request it is.
+    pub kind: CueKind,
+    /// A noun phrase that reads after "for" or "you asked for" ("something mellow", "chill
+    /// jazz", "music for a workout", "80s music"); `None` for an artist, whose name is echoed
+    /// only by patterns made for names.
+    pub phrase: Option<String>,
+    /// The bare words of a single-kind request: the genre phrase, the mood ("more upbeat"),
+    /// the activity ("a workout"), the era ("80s") or the artist's name.
+    pub bare: Option<String>,
+}
+
 /// What a message asks for.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct RequestCues {
-    /// A short phrase from the message to echo back ("something mellow for a rainy evening").
-    pub echo: Option<String>,
+    /// The request to echo back; `None` when no genre, mood, era, activity or artist is asked
+    /// for clearly (then a reply says nothing about the request).
+    pub echo: Option<Echo>,
     /// An artist the listener names ("songs by Adele").
     pub artist: Option<String>,
     /// A genre the listener asks for.
@@ -393,25 +439,122 @@ pub(crate) struct RequestCues {
 }
 
 impl RequestCues {
-    /// Reads the cues of `message`; `last_played` resolves "the same artist".
-    pub fn read(message: &str, last_played: Option<&Track>) -> Self {
+    /// Reads the cues of `message`; `played` (oldest first) resolves "the same artist" and
+    /// keeps names of tracks and albums already played from passing for requests.
+    pub fn read(message: &str, played: &[Track]) -> Self {
+        let message = without_quotes(message);
         let raw: Vec<&str> = message.split_whitespace().collect();
         let words: Vec<String> = raw.iter().map(|w| clean_word(w)).collect();
+        let names = name_words(&raw);
         let genre = find_terms(&words, GENRES.iter().copied())
-            .first()
+            .into_iter()
+            .find(|(at, term)| !names_hit(&names, *at, term))
             .map(|(_, g)| g.to_string());
+        let artist = named_artist(&raw, &words)
+            .filter(|name| !names_a_played_title(name, played))
+            .or_else(|| same_artist(&message, played.last()));
+        let echo = match &artist {
+            Some(name) => Some(Echo {
+                kind: CueKind::Artist,
+                phrase: None,
+                bare: Some(name.clone()),
+            }),
+            None => echo_of(&raw, &words, &names),
+        };
         RequestCues {
-            echo: echo_phrase(&raw, &words),
-            artist: named_artist(&raw, &words).or_else(|| same_artist(message, last_played)),
+            echo,
+            artist,
             genre,
         }
     }
 }
 
-/// The phrase to echo. A message often opens with a reaction to the last track ("Nice, they
-/// never disappoint.") before the request, so sentences are read from the last one back;
-/// the lexicon-based readers are tried on every sentence before the fallback run of words.
-fn echo_phrase(raw: &[&str], words: &[String]) -> Option<String> {
+/// The message with quoted spans ("Title", “Title”, ‘Title’, 'Title') blanked out: quotes
+/// hold titles, whose words are never requests. A quoted span ends its sentence.
+fn without_quotes(message: &str) -> String {
+    let chars: Vec<char> = message.chars().collect();
+    let mut out = String::with_capacity(message.len());
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        let after_space = i == 0 || chars[i - 1].is_whitespace() || "([".contains(chars[i - 1]);
+        let close = match c {
+            '"' => Some('"'),
+            '\u{201c}' => Some('\u{201d}'),
+            '\u{2018}' => Some('\u{2019}'),
+            // A straight single quote opens a title only before a capital, after a space.
+            '\'' if after_space && chars.get(i + 1).is_some_and(|n| n.is_uppercase()) => Some('\''),
+            _ => None,
+        };
+        if let Some(close) = close {
+            let end = chars[i + 1..]
+                .iter()
+                .enumerate()
+                .position(|(k, &ch)| {
+                    ch == close
+                        && (close != '\''
+                            || chars.get(i + 2 + k).is_none_or(|n| !n.is_alphanumeric()))
+                })
+                .map(|k| i + 1 + k);
+            if let Some(end) = end {
+                out.push_str(" . ");
+                i = end + 1;
+                continue;
+            }
+        }
+        out.push(c);
+        i += 1;
+    }
+    out
+}
+
+/// Which words are written like part of a name: a capital inside a sentence, or a capital at
+/// its start followed by another capitalised word ("Midnight Rain was great"). Such words are
+/// titles or names, never a genre, mood or activity asked for.
+fn name_words(raw: &[&str]) -> Vec<bool> {
+    let capital = |word: &str| {
+        word.trim_start_matches(|c: char| !c.is_alphanumeric())
+            .chars()
+            .next()
+            .is_some_and(char::is_uppercase)
+    };
+    (0..raw.len())
+        .map(|i| {
+            if !capital(raw[i]) || raw[i] == "I" {
+                return false;
+            }
+            let starts_sentence = i == 0 || raw[i - 1].ends_with(['.', '!', '?', ':']);
+            let next_capital = raw
+                .get(i + 1)
+                .is_some_and(|next| capital(next) && !ends_clause(raw[i]));
+            let previous_capital = i > 0 && !starts_sentence && capital(raw[i - 1]);
+            !starts_sentence || next_capital || previous_capital
+        })
+        .collect()
+}
+
+/// True when a lexicon hit of `term` at `at` covers a word written as part of a name.
+fn names_hit(names: &[bool], at: usize, term: &str) -> bool {
+    let len = term.split(' ').count();
+    names.iter().skip(at).take(len).any(|&name| name)
+}
+
+/// True when `name` is (part of) the title or album of a track already played and not its
+/// artist: "more from Songs of Innocence" names an album.
+fn names_a_played_title(name: &str, played: &[Track]) -> bool {
+    let wanted = normalize_name(name);
+    !wanted.is_empty()
+        && played.iter().any(|track| {
+            let in_title = [track.name(), track.album()]
+                .iter()
+                .any(|text| normalize_name(text).contains(&wanted));
+            in_title && !artist_matches(name, track)
+        })
+}
+
+/// The request to echo. A message often opens with a reaction to the last track ("Nice, they
+/// never disappoint.") before the request, so sentences are read from the last one back.
+fn echo_of(raw: &[&str], words: &[String], names: &[bool]) -> Option<Echo> {
     let mut sentences: Vec<(usize, usize)> = Vec::new();
     let mut start = 0;
     for (i, word) in raw.iter().enumerate() {
@@ -420,63 +563,140 @@ fn echo_phrase(raw: &[&str], words: &[String]) -> Option<String> {
             start = i + 1;
         }
     }
-    let span = |&(from, to): &(usize, usize)| (&raw[from..to], &words[from..to]);
-    sentences
-        .iter()
-        .rev()
-        .map(span)
-        .find_map(|(raw, words)| {
-            let genre = find_terms(words, GENRES.iter().copied())
-                .first()
-                .map(|(_, g)| *g);
-            something_phrase(raw, words)
-                .or_else(|| more_phrase(raw, words))
-                .or_else(|| lexicon_phrase(words, genre))
-        })
-        .or_else(|| {
-            sentences
-                .iter()
-                .rev()
-                .map(span)
-                .find_map(|(raw, words)| content_run(raw, words))
-        })
+    sentences.iter().rev().find_map(|&(from, to)| {
+        let (raw, words, names) = (&raw[from..to], &words[from..to], &names[from..to]);
+        let lexicon = Lexicon::read(words, names);
+        something_phrase(raw, words, names, &lexicon)
+            .or_else(|| more_phrase(raw, words, names))
+            .or_else(|| lexicon.echo())
+    })
 }
 
-/// "somewhere more upbeat", "a bit more mellow" → "something more upbeat": a quality asked
-/// for in comparison with the last track.
-fn more_phrase(raw: &[&str], words: &[String]) -> Option<String> {
+/// The lexicon hits of one sentence (words written as names excluded).
+struct Lexicon {
+    mood: Option<&'static str>,
+    genre: Option<&'static str>,
+    /// The phrase that echoes the activity ("a workout").
+    activity: Option<&'static str>,
+    era: Option<String>,
+}
+
+impl Lexicon {
+    fn read(words: &[String], names: &[bool]) -> Self {
+        let first = |hits: Vec<(usize, &'static str)>| {
+            hits.into_iter()
+                .find(|(at, term)| !names_hit(names, *at, term))
+                .map(|(_, term)| term)
+        };
+        let activity = first(find_terms(words, ACTIVITIES.iter().map(|(k, _)| *k)))
+            .and_then(|key| ACTIVITIES.iter().find(|(k, _)| *k == key))
+            .map(|(_, phrase)| *phrase);
+        let era = words
+            .iter()
+            .zip(names)
+            .find(|(w, name)| !**name && ERAS.contains(&w.as_str()))
+            .map(|(w, _)| w.trim_start_matches('\'').to_string());
+        Lexicon {
+            mood: first(find_terms(words, MOODS.iter().copied())),
+            genre: first(find_terms(words, GENRES.iter().copied())),
+            activity,
+            era,
+        }
+    }
+
+    /// True when `word` (cleaned) belongs to a lexicon of requests.
+    fn knows(word: &str) -> bool {
+        MOODS.contains(&word)
+            || GENRES.iter().any(|g| g.split(' ').any(|part| part == word))
+            || ACTIVITIES
+                .iter()
+                .any(|(k, phrase)| k.split(' ').chain(phrase.split(' ')).any(|p| p == word))
+            || ERAS.contains(&word)
+    }
+
+    /// "chill jazz", "something upbeat for a workout", "80s music", by the kinds found.
+    fn echo(&self) -> Option<Echo> {
+        let echo = |kind, phrase: String, bare: Option<String>| Echo {
+            kind,
+            phrase: Some(phrase),
+            bare,
+        };
+        let era = self.era.as_deref();
+        Some(match (self.mood, self.genre, self.activity, era) {
+            (Some(mood), Some(genre), _, _) => {
+                let phrase = format!("{mood} {genre}");
+                echo(CueKind::Genre, phrase.clone(), Some(phrase))
+            }
+            (None, Some(genre), Some(activity), _) => {
+                echo(CueKind::Mixed, format!("{genre} for {activity}"), None)
+            }
+            (None, Some(genre), None, Some(era)) => {
+                let phrase = format!("{era} {genre}");
+                echo(CueKind::Genre, phrase.clone(), Some(phrase))
+            }
+            (None, Some(genre), None, None) => {
+                echo(CueKind::Genre, genre.to_string(), Some(genre.to_string()))
+            }
+            (Some(mood), None, Some(activity), _) => echo(
+                CueKind::Mixed,
+                format!("something {mood} for {activity}"),
+                None,
+            ),
+            (Some(mood), None, None, _) => echo(
+                CueKind::Mood,
+                format!("something {mood}"),
+                Some(mood.to_string()),
+            ),
+            (None, None, Some(activity), _) => echo(
+                CueKind::Activity,
+                format!("music for {activity}"),
+                Some(activity.to_string()),
+            ),
+            (None, None, None, Some(era)) => {
+                echo(CueKind::Era, format!("{era} music"), Some(era.to_string()))
+            }
+            (None, None, None, None) => return None,
+        })
+    }
+}
+
+/// "somewhere more upbeat", "a bit more mellow" → "something more upbeat": a mood asked for
+/// in comparison with the last track.
+fn more_phrase(raw: &[&str], words: &[String], names: &[bool]) -> Option<Echo> {
     let at = words.iter().position(|w| w == "more")?;
     let next = words.get(at + 1)?;
-    let written = raw.get(at + 1)?;
-    let lowercase = written
-        .trim_start_matches(|c: char| !c.is_alphanumeric())
-        .chars()
-        .next()
-        .is_some_and(char::is_lowercase);
-    let noun = REQUEST_NOUNS.contains(&next.as_str()) || GENRES.contains(&next.as_str());
-    (lowercase && !noun && !is_stopword(next) && !ends_clause(raw[at]))
-        .then(|| format!("something more {next}"))
+    let mood = MOODS.contains(&next.as_str()) && !names[at + 1] && !ends_clause(raw[at]);
+    mood.then(|| Echo {
+        kind: CueKind::Mood,
+        phrase: Some(format!("something more {next}")),
+        bare: Some(format!("more {next}")),
+    })
 }
 
 /// "something mellow for a rainy evening": the words after "something"/"anything" up to
-/// the end of the clause.
-fn something_phrase(raw: &[&str], words: &[String]) -> Option<String> {
+/// the end of the clause, when every word in it is a request word (mood, genre, activity,
+/// era) or a small word; "something like Mirror" is no request to echo.
+fn something_phrase(
+    raw: &[&str],
+    words: &[String],
+    names: &[bool],
+    lexicon: &Lexicon,
+) -> Option<Echo> {
     let start = words
         .iter()
         .position(|w| w == "something" || w == "anything")?;
-    let mut phrase: Vec<String> = vec![words[start].clone()];
     if ends_clause(raw[start]) {
         return None;
     }
-    for (raw_word, word) in raw.iter().zip(words).skip(start + 1).take(7) {
+    let mut phrase: Vec<String> = vec![words[start].clone()];
+    for ((raw_word, word), &name) in raw.iter().zip(words).zip(names).skip(start + 1).take(7) {
         if CLAUSE_BREAKS.contains(&word.as_str()) || word.is_empty() {
             break;
         }
-        phrase.push(
-            raw_word
-                .trim_matches(|c: char| !c.is_alphanumeric() && c != '\'' && c != '&' && c != '-')
-                .to_string(),
-        );
+        if name || !(Lexicon::knows(word) || SMALL_WORDS.contains(&word.as_str())) {
+            return None;
+        }
+        phrase.push(word.clone());
         if ends_clause(raw_word) {
             break;
         }
@@ -484,63 +704,30 @@ fn something_phrase(raw: &[&str], words: &[String]) -> Option<String> {
     while phrase.len() > 1
         && phrase
             .last()
-            .is_some_and(|w| is_stopword(&w.to_lowercase()) && w != "something")
+            .is_some_and(|w| SMALL_WORDS.contains(&w.as_str()))
     {
         phrase.pop();
     }
-    (phrase.len() >= 2).then(|| phrase.join(" "))
+    let known = phrase.iter().filter(|w| Lexicon::knows(w)).count();
+    if known == 0 {
+        return None;
+    }
+    // A single word after "something" is the lexicon's own echo, with its kind.
+    if phrase.len() == 2 {
+        return lexicon.echo();
+    }
+    Some(Echo {
+        kind: CueKind::Mixed,
+        phrase: Some(phrase.join(" ")),
+        bare: None,
+    })
 }
 
-/// A phrase built from lexicon hits: "chill jazz", "something upbeat for a workout", "80s music".
-fn lexicon_phrase(words: &[String], genre: Option<&str>) -> Option<String> {
-    let mood = find_terms(words, MOODS.iter().copied())
-        .first()
-        .map(|(_, m)| *m);
-    let activity = find_terms(words, ACTIVITIES.iter().map(|(k, _)| *k))
-        .first()
-        .and_then(|(_, key)| ACTIVITIES.iter().find(|(k, _)| k == key))
-        .map(|(_, phrase)| *phrase);
-    let era = words.iter().find(|w| ERAS.contains(&w.as_str()));
-    match (mood, genre, activity, era) {
-        (Some(mood), Some(genre), _, _) => Some(format!("{mood} {genre}")),
-        (None, Some(genre), Some(activity), _) => Some(format!("{genre} for {activity}")),
-        (None, Some(genre), None, Some(era)) => Some(format!("{era} {genre}")),
-        (None, Some(genre), None, None) => Some(genre.to_string()),
-        (Some(mood), None, Some(activity), _) => Some(format!("something {mood} for {activity}")),
-        (Some(mood), None, None, _) => Some(format!("something {mood}")),
-        (None, None, Some(activity), _) => Some(format!("music for {activity}")),
-        (None, None, None, Some(era)) => Some(format!("{era} music")),
-        (None, None, None, None) => None,
-    }
-}
-
-/// The longest run (at most four words) of words that are not stopwords, as written.
-fn content_run(raw: &[&str], words: &[String]) -> Option<String> {
-    let mut best: Option<(usize, usize)> = None;
-    let mut start = 0;
-    for i in 0..=words.len() {
-        let content = i < words.len() && !is_stopword(&words[i]);
-        let breaks = i > 0 && i < words.len() && ends_clause(raw[i - 1]);
-        if !content || breaks {
-            let len = i - start;
-            if len > 0 && best.is_none_or(|(_, l)| len > l) {
-                best = Some((start, len));
-            }
-            start = if content { i } else { i + 1 };
-        }
-    }
-    let (start, len) = best?;
-    let phrase: Vec<&str> = raw[start..start + len.min(4)]
-        .iter()
-        .map(|w| w.trim_matches(|c: char| !c.is_alphanumeric() && c != '\'' && c != '&'))
-        .collect();
-    let phrase = phrase.join(" ");
-    // Very long "words" (scripts written without spaces) make a clumsy echo, and a lone
-    // short word ("yes", "go") says nothing.
-    let words = phrase.split_whitespace().count();
-    let chars = phrase.chars().count();
-    (words > 0 && chars <= 40 && (words > 1 || chars >= 4)).then_some(phrase)
-}
+/// Words that may sit between request words in an echoed phrase.
+const SMALL_WORDS: &[&str] = &[
+    "a", "an", "the", "for", "with", "of", "to", "in", "on", "at", "and", "my", "our", "some",
+    "bit", "little", "long", "late", "lazy", "quiet", "early",
+];
 
 /// "by Adele", "from Daft Punk": capitalised words after "by" / "from".
 fn named_artist(raw: &[&str], words: &[String]) -> Option<String> {
@@ -556,12 +743,26 @@ fn named_artist(raw: &[&str], words: &[String]) -> Option<String> {
         if !asked {
             continue;
         }
+        // Right after a quoted title (blanked to "."), "from X" names its album, and "by X"
+        // its artist only when the sentence asks to hear it ("I need the song "T" by X").
+        if i > 0 && raw[i - 1] == "." {
+            let verb = words[..i]
+                .iter()
+                .any(|w| REQUEST_VERBS.contains(&w.as_str()));
+            if word == "from" || !verb {
+                continue;
+            }
+        }
         let mut name: Vec<&str> = Vec::new();
         for raw_word in raw.iter().skip(i + 1).take(5) {
             let trimmed = raw_word.trim_matches(|c: char| {
                 !c.is_alphanumeric() && c != '&' && c != '\'' && c != '.' && c != '-'
             });
             let trimmed = trimmed.trim_end_matches('.');
+            let trimmed = trimmed
+                .strip_suffix("'s")
+                .or_else(|| trimmed.strip_suffix("\u{2019}s"))
+                .unwrap_or(trimmed);
             let capital = trimmed
                 .chars()
                 .next()
@@ -583,10 +784,20 @@ fn named_artist(raw: &[&str], words: &[String]) -> Option<String> {
             name.pop();
         }
         let Some(first) = name.first() else { continue };
+        // "songs from 2003-2005" asks for years, not an artist.
+        if name.iter().all(|w| w.chars().all(|c| !c.is_alphabetic())) {
+            continue;
+        }
         if word == "from" && PLACES.contains(&first.to_lowercase().as_str()) {
             continue;
         }
         if name.len() == 1 && matches!(*first, "I" | "The" | "A") {
+            continue;
+        }
+        // "another one from Songs from the Mirror" names an album: a name opening with a
+        // word such as "songs" or "music" is no artist.
+        let lower = first.to_lowercase();
+        if lower != "the" && is_stopword(&lower) {
             continue;
         }
         return Some(name.join(" "));
@@ -610,6 +821,17 @@ fn same_artist(message: &str, last_played: Option<&Track>) -> Option<String> {
     .any(|cue| lower.contains(cue));
     let artist = last_played?.artist();
     (asks && !artist.is_empty()).then_some(artist)
+}
+
+/// True when a catalog tag names a genre or style ("power metal", "hip-hop", "bebop"), not a
+/// mood, instrument or era: only such tags read well side by side ("part jazz, part funk").
+pub(crate) fn is_genre_tag(tag: &str) -> bool {
+    let tag = tag.trim().to_lowercase();
+    GENRES.contains(&tag.as_str())
+        || tag
+            .rsplit([' ', '-'])
+            .next()
+            .is_some_and(|last| last != tag && GENRES.contains(&last))
 }
 
 /// Letters and digits only, lowercased: compares names across punctuation and case.
@@ -646,66 +868,167 @@ pub(crate) fn plainly_not_genre(genre: &str, track: &Track) -> bool {
 mod tests {
     use super::*;
 
+    fn echoed(cues: &RequestCues) -> Option<&str> {
+        let echo = cues.echo.as_ref()?;
+        echo.phrase.as_deref().or(echo.bare.as_deref())
+    }
+
+    fn kind(message: &str) -> Option<CueKind> {
+        RequestCues::read(message, &[]).echo.map(|echo| echo.kind)
+    }
+
+    #[test]
+    fn title_words_are_never_requests() {
+        for message in [
+            "\"Mirror\" was great, more like that please",
+            "Loved \u{201c}Dark Piano\u{201d}! Another one?",
+            "I really liked Midnight Rain, more like that?",
+            "Something like Mirror, please.",
+            "Piano stuff?",
+            "Can you find more songs like 'Forest & Signal'?",
+        ] {
+            let cues = RequestCues::read(message, &[]);
+            assert_eq!(echoed(&cues), None, "{message}: {cues:?}");
+        }
+        // The same words as requests are read.
+        assert_eq!(kind("something dark please"), Some(CueKind::Mood));
+        assert_eq!(
+            kind("Rain sounds, for a rainy day"),
+            Some(CueKind::Activity)
+        );
+    }
+
+    #[test]
+    fn each_kind_gets_its_bare_words() {
+        let bare = |message: &str| RequestCues::read(message, &[]).echo.and_then(|e| e.bare);
+        assert_eq!(kind("some chill jazz"), Some(CueKind::Genre));
+        assert_eq!(bare("some chill jazz").as_deref(), Some("chill jazz"));
+        assert_eq!(
+            bare("Can it be more upbeat?").as_deref(),
+            Some("more upbeat")
+        );
+        assert_eq!(bare("music for my workout").as_deref(), Some("a workout"));
+        assert_eq!(bare("anything from the 80s").as_deref(), Some("80s"));
+        assert_eq!(kind("anything from the 80s"), Some(CueKind::Era));
+        assert_eq!(kind("Play something by Adele"), Some(CueKind::Artist));
+        assert_eq!(bare("Play something by Adele").as_deref(), Some("Adele"));
+    }
+
+    #[test]
+    fn years_albums_and_reactions_are_not_artists() {
+        let artist = |m: &str| RequestCues::read(m, &[]).artist;
+        assert_eq!(artist("More songs from 2003-2005 please"), None);
+        assert_eq!(
+            artist("Can you play 'Break the Ice' from Blackout next?"),
+            None
+        );
+        assert_eq!(
+            artist("That track was 'Lonely' by Mean Lady, not RJD2."),
+            None
+        );
+        assert_eq!(
+            artist("I need to hear the song \"My Brain Hurts\" by Screeching Weasel.").as_deref(),
+            Some("Screeching Weasel")
+        );
+        assert_eq!(
+            artist("What other tracks from VNV Nation's discography?").as_deref(),
+            Some("VNV Nation")
+        );
+    }
+
+    #[test]
+    fn album_and_generic_names_are_not_artists() {
+        let cues = RequestCues::read("Another track from Songs from the Mirror?", &[]);
+        assert_eq!(cues.artist, None);
+        let mut played = Track::new("t0", "Halo", "Neon Morning");
+        played.album_name = vec!["Glass Harbor".into()];
+        let cues = RequestCues::read(
+            "More songs from Glass Harbor please",
+            std::slice::from_ref(&played),
+        );
+        assert_eq!(cues.artist, None);
+        let cues = RequestCues::read(
+            "More songs from Neon Morning please",
+            std::slice::from_ref(&played),
+        );
+        assert_eq!(cues.artist.as_deref(), Some("Neon Morning"));
+    }
+
+    #[test]
+    fn only_genre_tags_are_styles() {
+        for tag in [
+            "jazz",
+            "power metal",
+            "hip-hop",
+            "synth-pop",
+            "drum and bass",
+        ] {
+            assert!(is_genre_tag(tag), "{tag}");
+        }
+        for tag in ["acoustic guitar", "intimate", "1990s", "modular synth"] {
+            assert!(!is_genre_tag(tag), "{tag}");
+        }
+    }
+
     #[test]
     fn echo_prefers_the_something_phrase() {
         let cues = RequestCues::read(
             "I want something mellow for a rainy evening, maybe jazz.",
-            None,
+            &[],
         );
-        assert_eq!(
-            cues.echo.as_deref(),
-            Some("something mellow for a rainy evening")
-        );
+        assert_eq!(echoed(&cues), Some("something mellow for a rainy evening"));
         assert_eq!(cues.genre.as_deref(), Some("jazz"));
     }
 
     #[test]
     fn echo_from_lexicon_and_fallback_run() {
-        let cues = RequestCues::read("Play me some chill jazz please", None);
-        assert_eq!(cues.echo.as_deref(), Some("chill jazz"));
-        let cues = RequestCues::read("Got any Tokyo city-lights stuff?", None);
-        assert_eq!(cues.echo.as_deref(), Some("Tokyo city-lights"));
-        let cues = RequestCues::read("more please", None);
-        assert_eq!(cues.echo, None);
+        let cues = RequestCues::read("Play me some chill jazz please", &[]);
+        assert_eq!(echoed(&cues), Some("chill jazz"));
+        // No genre, mood, era, activity or artist: nothing to echo (this was once echoed as
+        // "Tokyo city-lights", a run of words that may well be a title).
+        let cues = RequestCues::read("Got any Tokyo city-lights stuff?", &[]);
+        assert_eq!(echoed(&cues), None);
+        let cues = RequestCues::read("more please", &[]);
+        assert_eq!(echoed(&cues), None);
     }
 
     #[test]
     fn echo_reads_the_request_after_a_reaction() {
         let cues = RequestCues::read(
             "Nice, Renée Vance never disappoints. Can we go somewhere more gritty?",
-            None,
+            &[],
         );
-        assert_eq!(cues.echo.as_deref(), Some("something more gritty"));
+        assert_eq!(echoed(&cues), Some("something more gritty"));
         let cues = RequestCues::read(
             "\"Hidden Ghosts\" was exactly what I needed. How about some dream pop?",
-            None,
+            &[],
         );
-        assert_eq!(cues.echo.as_deref(), Some("dream pop"));
+        assert_eq!(echoed(&cues), Some("dream pop"));
         assert_eq!(cues.genre.as_deref(), Some("dream pop"));
-        let cues = RequestCues::read("Love this one! Keep the indie rock going.", None);
+        let cues = RequestCues::read("Love this one! Keep the indie rock going.", &[]);
         assert_eq!(cues.genre.as_deref(), Some("indie rock"));
         // A capitalised word after "more" is a name, not a quality.
-        let cues = RequestCues::read("More Ines Vance, but from a different album.", None);
-        assert_ne!(cues.echo.as_deref(), Some("something more Ines"));
+        let cues = RequestCues::read("More Ines Vance, but from a different album.", &[]);
+        assert_ne!(echoed(&cues), Some("something more Ines"));
         // A trailing thank-you says nothing; the request before it is echoed.
-        let cues = RequestCues::read("Play something upbeat. Thanks!", None);
-        assert_eq!(cues.echo.as_deref(), Some("something upbeat"));
+        let cues = RequestCues::read("Play something upbeat. Thanks!", &[]);
+        assert_eq!(echoed(&cues), Some("something upbeat"));
     }
 
     #[test]
     fn names_an_artist_after_by_or_from() {
-        let cues = RequestCues::read("Can I hear a song by Florence and the Machine?", None);
+        let cues = RequestCues::read("Can I hear a song by Florence and the Machine?", &[]);
         assert_eq!(cues.artist.as_deref(), Some("Florence and the Machine"));
-        let cues = RequestCues::read("something from Japan", None);
+        let cues = RequestCues::read("something from Japan", &[]);
         assert_eq!(cues.artist, None);
-        let cues = RequestCues::read("music from the 80s by someone new", None);
+        let cues = RequestCues::read("music from the 80s by someone new", &[]);
         assert_eq!(cues.artist, None);
-        let cues = RequestCues::read("\"Lift Me Up\" by Mree is lovely! More like that?", None);
+        let cues = RequestCues::read("\"Lift Me Up\" by Mree is lovely! More like that?", &[]);
         assert_eq!(cues.artist, None);
-        let cues = RequestCues::read("Loved it. Another one by Mree?", None);
+        let cues = RequestCues::read("Loved it. Another one by Mree?", &[]);
         assert_eq!(cues.artist.as_deref(), Some("Mree"));
         let last = Track::new("t", "Halo", "Beyoncé");
-        let cues = RequestCues::read("More from the same artist!", Some(&last));
+        let cues = RequestCues::read("More from the same artist!", std::slice::from_ref(&last));
         assert_eq!(cues.artist.as_deref(), Some("Beyoncé"));
     }
 

@@ -14,16 +14,20 @@ use rand::{Rng, SeedableRng, seq::IndexedRandom};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::request_cues::{RequestCues, artist_matches, normalize_name, plainly_not_genre};
+use crate::request_cues::{
+    CueKind, Echo, RequestCues, artist_matches, is_genre_tag, normalize_name, plainly_not_genre,
+};
 use crate::{Error, Generator, Result};
 
 mod grammar;
 mod phrases;
+#[cfg(test)]
+mod real_samples;
 
 /// Default seed of [`TemplateParams`].
 pub const DEFAULT_TEMPLATE_SEED: u64 = 2026;
 /// Default share of replies that also name the runner-up track.
-pub const DEFAULT_ALTERNATIVE_RATE: f64 = 0.2;
+pub const DEFAULT_ALTERNATIVE_RATE: f64 = 0.15;
 /// Default share of replies that open with a short exclamation.
 pub const DEFAULT_OPENER_RATE: f64 = 0.5;
 
@@ -99,7 +103,7 @@ impl TemplateGenerator {
             ],
         ));
         let last_played = request.played.last();
-        let cues = RequestCues::read(&context.user_message, last_played);
+        let cues = RequestCues::read(&context.user_message, &request.played);
         let reply = match track {
             Some(track) => self.track_reply(
                 &mut rng,
@@ -139,7 +143,7 @@ impl TemplateGenerator {
                 slots.a_miss = Some(with_article(name));
                 slots.miss = Some(name.clone());
                 // The apology already quotes the request; echoing it again would sound odd.
-                slots.echo = None;
+                slots.echo = EchoSlots::default();
                 sentences.extend(slots.say(rng, bank));
             }
             None if rng.random_bool(self.params.opener_rate) => {
@@ -147,9 +151,9 @@ impl TemplateGenerator {
             }
             None => {}
         }
-        // The core names the track; when the listener's phrase is known it must echo it.
-        let echoes = slots.echo.is_some();
-        let fits = |pattern: &&str| pattern.contains("{echo}") == echoes;
+        // The core names the track; when the listener's request is known it must echo it.
+        let echoes = slots.echo.any();
+        let fits = |pattern: &&str| pattern.contains("{echo") == echoes;
         let fused = rng.random_bool(FUSED_CORE_RATE);
         let core = if fused {
             slots.say_where(rng, phrases::FUSED_CORES, fits)
@@ -158,12 +162,11 @@ impl TemplateGenerator {
         };
         let fused = core.is_some();
         let core = core.or_else(|| {
-            let bank = if echoes {
-                phrases::ECHO_CORES
+            if echoes {
+                slots.say_where(rng, phrases::ECHO_CORES, fits)
             } else {
-                phrases::PLAIN_CORES
-            };
-            slots.say(rng, bank)
+                slots.say(rng, phrases::PLAIN_CORES)
+            }
         });
         // PLAIN_CORES always fill (title and artist always have a value).
         let core = core.unwrap_or_else(|| format!("Try \"{}\" by {}.", slots.title, slots.artist));
@@ -269,7 +272,7 @@ struct Slots {
     a_tag2: Option<String>,
     year: Option<String>,
     decade: Option<String>,
-    echo: Option<String>,
+    echo: EchoSlots,
     miss: Option<String>,
     a_miss: Option<String>,
     asked_genre: Option<String>,
@@ -278,6 +281,52 @@ struct Slots {
     alt_title: Option<String>,
     alt_artist: Option<String>,
     alt_artist_possessive: Option<String>,
+}
+
+/// The request as the patterns may echo it: one generic noun phrase and one slot per kind, so
+/// each kind is echoed with a grammar that suits it ("some chill jazz", "keeping it mellow",
+/// "for a workout", "back to the 80s", "more Adele").
+#[derive(Default)]
+struct EchoSlots {
+    /// "something mellow", "chill jazz", "music for a workout", "80s music".
+    phrase: Option<String>,
+    genre: Option<String>,
+    mood: Option<String>,
+    activity: Option<String>,
+    era: Option<String>,
+    artist: Option<String>,
+}
+
+impl EchoSlots {
+    /// The slots of `echo`; an artist request is echoed only when the track is by that
+    /// artist, and then with the catalog's spelling (`track_artist`).
+    fn of(echo: Option<&Echo>, track_artist: Option<&str>) -> Self {
+        let Some(echo) = echo else {
+            return EchoSlots::default();
+        };
+        let bare = |kind: CueKind| echo.bare.clone().filter(|_| echo.kind == kind);
+        EchoSlots {
+            phrase: echo.phrase.clone(),
+            genre: bare(CueKind::Genre),
+            mood: bare(CueKind::Mood),
+            activity: bare(CueKind::Activity),
+            era: bare(CueKind::Era),
+            artist: bare(CueKind::Artist).and(track_artist.map(str::to_string)),
+        }
+    }
+
+    fn any(&self) -> bool {
+        [
+            &self.phrase,
+            &self.genre,
+            &self.mood,
+            &self.activity,
+            &self.era,
+            &self.artist,
+        ]
+        .iter()
+        .any(|slot| slot.is_some())
+    }
 }
 
 /// The names [`Slots`] answers besides `title` and `artist` (used by a test of the banks).
@@ -293,6 +342,13 @@ const SLOT_NAMES: &[&str] = &[
     "year",
     "decade",
     "echo",
+    "echo_genre",
+    "echo_mood",
+    "echo_activity",
+    "echo_era",
+    "echo_artist",
+    "style",
+    "style2",
     "miss",
     "a_miss",
     "asked_genre",
@@ -317,7 +373,14 @@ impl grammar::Values for Slots {
             "a_tag2" => self.a_tag2.as_deref(),
             "year" => self.year.as_deref(),
             "decade" => self.decade.as_deref(),
-            "echo" => self.echo.as_deref(),
+            "echo" => self.echo.phrase.as_deref(),
+            "echo_genre" => self.echo.genre.as_deref(),
+            "echo_mood" => self.echo.mood.as_deref(),
+            "echo_activity" => self.echo.activity.as_deref(),
+            "echo_era" => self.echo.era.as_deref(),
+            "echo_artist" => self.echo.artist.as_deref(),
+            "style" => self.styles().next(),
+            "style2" => self.styles().nth(1),
             "miss" => self.miss.as_deref(),
             "a_miss" => self.a_miss.as_deref(),
             "asked_genre" => self.asked_genre.as_deref(),
@@ -341,7 +404,10 @@ impl grammar::Values for Slots {
 
     fn capitalise(&self, name: &str) -> bool {
         // Made by the template or typed by the listener; catalog names keep their case.
-        matches!(name, "echo" | "the_artist")
+        matches!(
+            name,
+            "echo" | "echo_genre" | "echo_mood" | "echo_activity" | "echo_era" | "the_artist"
+        )
     }
 }
 
@@ -395,7 +461,7 @@ impl Slots {
             tags: drawn,
             year: year.map(|y| y.to_string()),
             decade: year.map(|y| format!("{}s", y - y % 10)),
-            echo: cues.echo.clone(),
+            echo: EchoSlots::of(cues.echo.as_ref(), asked_artist.as_deref()),
             asked_genre,
             asked_artist,
             prev_title: last_played
@@ -408,6 +474,14 @@ impl Slots {
         };
         slots.refresh_article();
         slots
+    }
+
+    /// The tags not yet said that name a genre or style.
+    fn styles(&self) -> impl Iterator<Item = &str> {
+        self.tags
+            .iter()
+            .map(String::as_str)
+            .filter(|tag| is_genre_tag(tag))
     }
 
     fn refresh_article(&mut self) {
@@ -471,7 +545,7 @@ fn with_article(word: &str) -> String {
     // Spelled-out letters ("r&b" is "ar and bee") and a "you" sound ("uk garage").
     let vowel = if lower.starts_with("r&") || lower.starts_with("mc") {
         true
-    } else if ["uk", "uni", "euro", "use"]
+    } else if ["uk", "uni", "eu", "use", "one"]
         .iter()
         .any(|w| lower.starts_with(w))
     {
@@ -547,7 +621,7 @@ fn usable_tags(track: &Track) -> Vec<String> {
 
 fn no_track_reply(rng: &mut ChaCha8Rng, cues: &RequestCues) -> String {
     let slots = Slots {
-        echo: cues.echo.clone(),
+        echo: EchoSlots::of(cues.echo.as_ref(), None),
         ..Slots::default()
     };
     slots
@@ -728,7 +802,9 @@ mod tests {
                 reply.contains("Hoppípolla") && reply.contains("Sigur Rós"),
                 "{reply}"
             );
-            assert!(reply.contains("静かな曲をお願いします"), "{reply}");
+            // A message with no genre, mood, era, activity or artist the cue lexicons know
+            // is not echoed (it once was, verbatim, like any run of unknown words).
+            assert!(!reply.contains("静かな曲をお願いします"), "{reply}");
         }
     }
 
@@ -1000,12 +1076,19 @@ mod tests {
             artist_possessive: some("A's"),
             the_artist: some("the A"),
             album: some("Al"),
-            tags: vec!["x".into(), "y".into()],
             a_tag: some("an x"),
             a_tag2: some("a y"),
             year: some("1999"),
             decade: some("1990s"),
-            echo: some("e"),
+            echo: EchoSlots {
+                phrase: some("e"),
+                genre: some("g"),
+                mood: some("m"),
+                activity: some("a"),
+                era: some("80s"),
+                artist: some("A"),
+            },
+            tags: vec!["jazz".into(), "funk".into()],
             miss: some("m"),
             a_miss: some("an m"),
             asked_genre: some("g"),
@@ -1045,13 +1128,16 @@ mod tests {
                 assert!(known, "unknown slot {name} in {pattern}");
             }
         }
-        // Every core names the track.
+        // Every core names the track (`echo_artist` is only ever the track's own artist, in
+        // the catalog's spelling).
         for pattern in phrases::ECHO_CORES
             .iter()
             .chain(phrases::PLAIN_CORES)
             .chain(phrases::FUSED_CORES)
         {
-            assert!(pattern.contains("{track"), "{pattern}");
+            let names = pattern.contains("{track")
+                || (pattern.contains("{title}") && pattern.contains("{echo_artist}"));
+            assert!(names, "{pattern}");
         }
     }
 

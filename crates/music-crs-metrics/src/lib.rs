@@ -64,6 +64,7 @@
 //! ```
 
 #![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod compare;
 pub mod composite;
@@ -90,3 +91,8 @@ pub use turn_table::turn_table_paths;
 pub use validate::{
     PredictionFile, Problem, ProblemCounts, ProblemKind, TrackIdSet, ValidationReport, Validator,
 };
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -18,7 +18,7 @@ use crate::{
     CatalogIndex, ChannelSet, CoOccurrenceChannel, CoOccurrenceParams, ContinuityChannel,
     ContinuityParams, Error, FeatureExtractor, FeatureSpec, Fusion, FusionChild, FusionParams,
     NamedChannel, PopularityPrior, PopularityPriorParams, RankedRetriever, RankerModel,
-    RankerParams, Result, train_ranker,
+    RankerParams, Result, TrainingProgress, train_ranker_with_progress,
 };
 
 /// One candidate channel, as written in a config file (`kind = "..."` plus its parameters).
@@ -331,10 +331,26 @@ impl RankerConfig {
 
     /// Trains on `resources.train_sessions` and saves the model to [`RankerConfig::model`].
     pub fn train(&self, resources: &ChannelResources<'_>) -> Result<RankerModel> {
+        self.train_with_progress(resources, &|_| {})
+    }
+
+    /// [`RankerConfig::train`], reporting each step to `progress` (see
+    /// [`train_ranker_with_progress`]).
+    pub fn train_with_progress(
+        &self,
+        resources: &ChannelResources<'_>,
+        progress: &(dyn Fn(TrainingProgress) + Sync),
+    ) -> Result<RankerModel> {
         let (channels, features) = self.build(resources)?;
-        let model = train_ranker(resources.train_sessions, &channels, &features, &self.params)?;
+        let model = train_ranker_with_progress(
+            resources.train_sessions,
+            &channels,
+            &features,
+            &self.params,
+            progress,
+        )?;
         model.save(&self.model)?;
-        tracing::info!(path = %self.model.display(), "ranker model saved");
+        tracing::debug!(path = %self.model.display(), "ranker model saved");
         Ok(model)
     }
 

@@ -542,7 +542,8 @@ fn lambdas(
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Progress {
     pub tree: usize,
-    pub train_ndcg: f64,
+    /// Training nDCG, computed every tenth tree and on the last.
+    pub train_ndcg: Option<f64>,
     pub valid_ndcg: Option<f64>,
 }
 
@@ -585,13 +586,13 @@ pub(crate) fn train(
             || (valid_ndcg.is_some()
                 && params.early_stopping_rounds > 0
                 && t + 1 - best.1 >= params.early_stopping_rounds);
-        if done || (t + 1) % 10 == 0 {
-            report(Progress {
-                tree: t + 1,
-                train_ndcg: mean_ndcg(train, &scores, params.ndcg_k),
-                valid_ndcg,
-            });
-        }
+        let train_ndcg =
+            (done || (t + 1) % 10 == 0).then(|| mean_ndcg(train, &scores, params.ndcg_k));
+        report(Progress {
+            tree: t + 1,
+            train_ndcg,
+            valid_ndcg,
+        });
         if done {
             break;
         }

@@ -80,6 +80,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 #![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod candidates;
 mod catalog_index;
@@ -108,6 +109,11 @@ pub use features::{FeatureExtractor, FeatureSpec};
 pub use fusion::{Fusion, FusionChild, FusionParams, rrf};
 pub use model::{
     CrossValidation, FigureEstimate, MODEL_FORMAT, MODEL_VERSION, RankerModel, RankerParams,
-    TrainingSummary, train_ranker,
+    TrainingProgress, TrainingSummary, train_ranker, train_ranker_with_progress,
 };
 pub use ranked::RankedRetriever;
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

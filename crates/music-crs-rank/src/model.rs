@@ -388,16 +388,51 @@ struct TurnRows {
     union_scores: Vec<f32>,
 }
 
+/// A step of ranker training, passed to the callback of [`train_ranker_with_progress`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
+pub enum TrainingProgress {
+    /// Candidates and features are gathered for `done` of `total` turns.
+    Candidates {
+        /// Turns done.
+        done: usize,
+        /// Turns to do.
+        total: usize,
+    },
+    /// Tree `tree` of at most `total` is grown (early stopping may end training sooner).
+    Tree {
+        /// Trees grown so far.
+        tree: usize,
+        /// The most trees training grows ([`RankerParams::trees`]).
+        total: usize,
+        /// Validation nDCG@k after this tree, when there is a validation set.
+        valid_ndcg: Option<f64>,
+    },
+}
+
 /// Trains a LambdaMART ranker over `channels` and `features` on the turns of
 /// `train_sessions` (every turn with a target track; at most `params.max_train_queries`).
 ///
 /// Sessions are split into training and validation by `params.validation_fraction`; the
-/// number of trees is picked on validation. Progress and timings are logged with `tracing`.
+/// number of trees is picked on validation. Timings are logged with `tracing`; see
+/// [`train_ranker_with_progress`] to follow the work as it goes.
 pub fn train_ranker(
     train_sessions: &[Session],
     channels: &ChannelSet,
     features: &FeatureExtractor,
     params: &RankerParams,
+) -> Result<RankerModel> {
+    train_ranker_with_progress(train_sessions, channels, features, params, &|_| {})
+}
+
+/// [`train_ranker`], calling `progress` after each batch of turns whose candidates and
+/// features are gathered and after each tree (a progress bar needs nothing more).
+pub fn train_ranker_with_progress(
+    train_sessions: &[Session],
+    channels: &ChannelSet,
+    features: &FeatureExtractor,
+    params: &RankerParams,
+    progress: &(dyn Fn(TrainingProgress) + Sync),
 ) -> Result<RankerModel> {
     params.validate()?;
     let started = Instant::now();
@@ -448,8 +483,12 @@ pub fn train_ranker(
             })
             .collect();
         rows.extend(batch);
+        progress(TrainingProgress::Candidates {
+            done: rows.len(),
+            total: contexts.len(),
+        });
         if (b + 1) % 20 == 0 {
-            tracing::info!(
+            tracing::debug!(
                 done = rows.len(),
                 of = contexts.len(),
                 "candidates gathered"
@@ -481,18 +520,25 @@ pub fn train_ranker(
         train_queries = train_data.queries(),
         train_rows = train_data.rows(),
         valid_queries = valid_data.queries(),
-        candidate_recall,
-        seconds = feature_seconds,
-        "training rows ready"
+        candidate_recall = %format!("{candidate_recall:.3}"),
+        "training rows ready in {feature_seconds:.1}s"
     );
     let boosting = Instant::now();
-    let trees = lambdamart::train(&train_data, Some(&valid_data), &params.boost(), |p| {
-        tracing::info!(
-            tree = p.tree,
-            train_ndcg = p.train_ndcg,
-            valid_ndcg = p.valid_ndcg,
-            "boosting"
-        );
+    let boost = params.boost();
+    let trees = lambdamart::train(&train_data, Some(&valid_data), &boost, |p| {
+        progress(TrainingProgress::Tree {
+            tree: p.tree,
+            total: boost.trees,
+            valid_ndcg: p.valid_ndcg,
+        });
+        if let Some(train_ndcg) = p.train_ndcg {
+            tracing::debug!(
+                tree = p.tree,
+                train_ndcg = %format!("{train_ndcg:.4}"),
+                valid_ndcg = %p.valid_ndcg.map_or("-".into(), |v| format!("{v:.4}")),
+                "boosting"
+            );
+        }
     });
     let boosting_seconds = boosting.elapsed().as_secs_f64();
     let valid_scores = lambdamart::predict_rows(&trees, &valid_data.features, width);
@@ -508,7 +554,7 @@ pub fn train_ranker(
         feature_seconds,
         boosting_seconds,
     };
-    tracing::info!(?summary, "ranker trained");
+    tracing::debug!(?summary, "ranker trained");
     Ok(RankerModel {
         format: MODEL_FORMAT.into(),
         version: MODEL_VERSION,

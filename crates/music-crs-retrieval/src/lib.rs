@@ -61,6 +61,7 @@
 //! - `bert`: a Candle BERT sentence encoder for dense text retrieval (implies `dense`).
 //! - `hub`: download encoder models from the Hugging Face hub (hf-hub, sync ureq).
 #![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 // Owned by the BM25 work (issue 4): trait, query rendering, BM25, baselines.
 mod baselines;
@@ -74,6 +75,7 @@ mod tokenizer;
 
 // Owned by the dense work (issue 5): behind the `dense` / `bert` features.
 #[cfg(feature = "dense")]
+#[cfg_attr(docsrs, doc(cfg(feature = "dense")))]
 pub mod dense;
 
 pub use baselines::{PopularityParams, PopularityRetriever, RandomParams, RandomRetriever};
@@ -83,3 +85,8 @@ pub use exclude::ExcludePlayed;
 pub use query::{MissingTrack, QueryMode, QueryRenderParams, QueryRenderer};
 pub use retriever::Retriever;
 pub use tokenizer::{STOPWORDS_EN_TEXT, StopWords, Tokenizer, TokenizerParams};
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -18,7 +18,9 @@ pub(crate) fn init(quiet: bool, verbose: u8) {
         (false, 1) => "debug",
         (false, _) => "trace",
     };
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    // rustyline logs through `log` when a terminal does not answer its cursor query: noise.
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new(format!("{default},rustyline=off")));
     let logs = tracing_subscriber::fmt::layer()
         .with_writer(|| LogWriter)
         .with_target(false)
@@ -126,18 +128,6 @@ impl<S: Subscriber> Layer<S> for RankProgress {
     }
 }
 
-pub(crate) fn spinner(quiet: bool) -> ProgressBar {
-    if quiet || !std::io::stderr().is_terminal() {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::new_spinner();
-    let style = ProgressStyle::with_template("{spinner} [{elapsed_precise}] {msg}")
-        .unwrap_or_else(|_| ProgressStyle::default_spinner());
-    bar.set_style(style);
-    bar.enable_steady_tick(Duration::from_millis(200));
-    bar
-}
-
 pub(crate) fn progress_bar(len: u64, quiet: bool) -> ProgressBar {
     if quiet || !std::io::stderr().is_terminal() {
         return ProgressBar::hidden();
@@ -148,5 +138,21 @@ pub(crate) fn progress_bar(len: u64, quiet: bool) -> ProgressBar {
     )
     .unwrap_or_else(|_| ProgressStyle::default_bar());
     bar.set_style(style);
+    bar
+}
+
+/// The bar of `train-ranker`: one phase at a time (turns whose candidates are gathered, then
+/// trees grown), each with its total and an ETA.
+pub(crate) fn training_bar(quiet: bool) -> ProgressBar {
+    if quiet || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(0);
+    let style = ProgressStyle::with_template(
+        "{spinner} [{elapsed_precise}] {msg:<24} {wide_bar} {pos}/{len} (ETA {eta})",
+    )
+    .unwrap_or_else(|_| ProgressStyle::default_bar());
+    bar.set_style(style);
+    bar.enable_steady_tick(Duration::from_millis(200));
     bar
 }

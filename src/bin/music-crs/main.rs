@@ -12,7 +12,8 @@ mod plot;
 
 use std::time::Instant;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+use clap_complete::Shell;
 
 use crate::commands::{
     chat::ChatArgs, compare::CompareArgs, demo_data::DemoDataArgs, evaluate::EvaluateArgs,
@@ -52,13 +53,80 @@ enum Command {
     Validate(ValidateArgs),
     /// Regenerate the demo dataset.
     DemoData(DemoDataArgs),
-    /// Talk to the recommender (a REPL on stdin, or one message with --query).
+    /// Talk to the recommender (a REPL with history and /commands, or one message with
+    /// --query).
     Chat(ChatArgs),
+    /// Print a shell completion script (e.g. `music-crs completions bash >
+    /// ~/.local/share/bash-completion/completions/music-crs`).
+    Completions {
+        /// The shell to complete for.
+        shell: Shell,
+    },
+}
+
+/// The Cargo features of `music-crs` this binary was built with.
+fn compiled_features() -> Vec<&'static str> {
+    let mut features = Vec::new();
+    if cfg!(feature = "hub") {
+        features.push("hub");
+    }
+    if cfg!(feature = "llama") {
+        features.push("llama");
+    }
+    if cfg!(feature = "bert") {
+        features.push("bert");
+    }
+    if cfg!(feature = "dense") {
+        features.push("dense");
+    }
+    features
+}
+
+/// `--version`: the version and the compiled features.
+fn version_text(features: &[&str]) -> String {
+    let features = if features.is_empty() {
+        "none".to_string()
+    } else {
+        features.join(", ")
+    };
+    format!("{} (features: {features})", env!("CARGO_PKG_VERSION"))
+}
+
+/// The advice printed under an error caused by a feature this build lacks: the feature and the
+/// command that rebuilds with it (keeping the features already compiled) and reruns `args`.
+fn feature_hint(missing: &str, compiled: &[&str], args: &[String]) -> String {
+    let mut features: Vec<&str> = compiled.to_vec();
+    if !features.contains(&missing) {
+        features.push(missing);
+    }
+    let rerun: Vec<String> = args.iter().map(|arg| shell_word(arg)).collect();
+    format!(
+        "this music-crs was built without the `{missing}` feature; rebuild and rerun with:\n  \
+         cargo run --release --features {} -- {}",
+        features.join(","),
+        rerun.join(" ")
+    )
+}
+
+/// `word` quoted for a POSIX shell when it needs it.
+fn shell_word(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c));
+    if plain {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
 }
 
 fn main() {
     let started = Instant::now();
-    let cli = Cli::parse();
+    let features = compiled_features();
+    let version: &'static str = Box::leak(version_text(&features).into_boxed_str());
+    let matches = Cli::command().version(version).get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|err| err.exit());
     logging::init(cli.quiet, cli.verbose);
     let quiet = cli.quiet;
     let outcome = match cli
@@ -72,12 +140,65 @@ fn main() {
         Command::Validate(args) => commands::validate::validate(args),
         Command::DemoData(args) => commands::demo_data::demo_data(args),
         Command::Chat(args) => commands::chat::chat(args),
+        Command::Completions { shell } => {
+            // clap_complete panics when its writer fails: write to memory, then to stdout, so
+            // a closed pipe (`| head`) ends quietly.
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "music-crs", &mut script);
+            match std::io::Write::write_all(&mut std::io::stdout(), &script) {
+                Err(err) if err.kind() != std::io::ErrorKind::BrokenPipe => Err(err.into()),
+                _ => Ok(0),
+            }
+        }
     };
     match outcome {
         Ok(code) => std::process::exit(code),
         Err(err) => {
             eprintln!("error: {err:#}");
+            let missing = err
+                .chain()
+                .find_map(|cause| cause.downcast_ref::<music_crs::Error>())
+                .and_then(music_crs::Error::missing_feature);
+            if let Some(missing) = missing {
+                let args: Vec<String> = std::env::args().skip(1).collect();
+                eprintln!("{}", feature_hint(missing, &features, &args));
+            }
             std::process::exit(2);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_names_the_features() {
+        assert!(version_text(&[]).ends_with("(features: none)"));
+        let text = version_text(&["hub", "llama"]);
+        assert!(text.starts_with(env!("CARGO_PKG_VERSION")), "{text}");
+        assert!(text.contains("features: hub, llama"), "{text}");
+    }
+
+    #[test]
+    fn hint_names_the_feature_and_the_exact_command() {
+        let args: Vec<String> = ["run", "--config", "config/my llama.toml", "--limit", "8"]
+            .map(String::from)
+            .into();
+        let hint = feature_hint("llama", &["hub"], &args);
+        assert!(hint.contains("without the `llama` feature"), "{hint}");
+        assert!(
+            hint.ends_with(
+                "cargo run --release --features hub,llama -- run --config \
+                 'config/my llama.toml' --limit 8"
+            ),
+            "{hint}"
+        );
+        let hint = feature_hint("hub", &["hub"], &["chat".to_string()]);
+        assert!(
+            hint.ends_with("--features hub -- chat"),
+            "an enabled feature is not repeated: {hint}"
+        );
+        assert_eq!(shell_word("it's"), r"'it'\''s'");
     }
 }

@@ -281,6 +281,7 @@ impl LlamaGenerator {
 
     /// Downloads (or finds in the local hub cache) a safetensors model and loads it.
     #[cfg(feature = "hub")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "hub")))]
     pub fn from_hub(repo: &str, revision: Option<&str>, params: LlamaParams) -> Result<Self> {
         let dir = hub::download(repo, revision)?;
         let mut generator = Self::from_dir(&dir, params)?;

@@ -3,7 +3,9 @@
 //!
 //! Slots: `title`, `artist`, `artist_s` (possessive), `album`, `tag`, `tag2`, `a_tag` / `a_tag2`
 //! (with their article), `year`, `decade`, `echo` (the listener's phrase), `miss` / `a_miss` (the artist
-//! or genre the track misses), `asked_genre` (a requested genre the track's tags confirm),
+//! or genre the track misses), `echo_genre` / `echo_mood` / `echo_activity` / `echo_era` /
+//! `echo_artist` (the request when it is of that one kind), `style` / `style2` (tags that name
+//! a genre, so they read well side by side), `asked_genre` (a requested genre the track's tags confirm),
 //! `asked_artist` (a requested artist the track is by), `prev_title` (the last track played),
 //! `alt_title`, `alt_artist`, `alt_artist_s` (the runner-up). `the_artist` ("the X", or the name itself when it starts with "The"). Macros: `track`,
 //! `track_bare` (without the album), `alt_track`.
@@ -31,24 +33,38 @@ pub(super) const OPENERS: &[&str] = &[
     "[Let's see|Hmm|One moment|Okay, so][.|...]",
 ];
 
-/// The sentence that names the track when the listener's phrase is known.
+/// The sentence that names the track when the listener's request is known. `{echo}` is a noun
+/// phrase for any kind; the `echo_*` slots hold one kind each, in the grammar that kind needs.
 pub(super) const ECHO_CORES: &[&str] = &[
-    "[For|Since you asked for|To match|If you're after|For your] {echo}[| request], [I'd|I would] [go with|suggest|recommend|pick|reach for|point you to|put on] {track}.",
-    "[For|Given|If you're after] {echo}, [try|spin|queue up|put on|hear] {track}.",
-    "[For|Regarding|When it comes to] {echo}, {track} [fits the bill|should do it|is a strong match|feels right|is a good bet|hits the spot|works nicely|could be the one|is my pick|gets my vote].",
+    "[For|Since you asked for|To match|If you're after] {echo}, [I'd|I would] [go with|suggest|recommend|pick|reach for|point you to|put on] {track}.",
+    "For your {echo} request, [I'd|I would] [go with|suggest|pick|reach for] {track}.",
+    "[For|Given|If you're after|Since you want|As you asked for] {echo}, [try|spin|queue up|put on|hear|cue up|throw on|stream|sample|dig into|slip on] {track}.",
+    "[For|Regarding|When it comes to] {echo}, {track} [is a strong match|is a good bet|could be the one|is my pick|gets my vote].",
     "[You asked for|You wanted|You mentioned|You're after] {echo}, so [here's|I picked|I found|I chose|try] {track}.",
-    "[Looking for|After|Craving|Want] {echo}? [Try|Here's|Hear|Check out|Queue up] {track}.",
-    "{track} [is my pick|is my answer|should work|could be the one|gets my vote|fits] for {echo}.",
-    "[Try|Spin|Queue up|Put on|Check out|Hear] {track} for {echo}.",
+    "[Looking for|After|Craving|Want|Need] {echo}? [Try|Spin|Queue up|Put on|Check out|Play|Hear|Cue up|Throw on|Stream|Sample|Dig into|Slip on|Crank up] {track}.",
+    "{track} [is my pick|is my answer|could be the one|gets my vote] for {echo}.",
+    "[Try|Spin|Queue up|Put on|Check out|Play|Hear|Cue up|Throw on|Stream|Sample|Dig into|Slip on|Crank up] {track} for {echo}.",
     "[With|Keeping] {echo} in mind, [here's|I picked|I chose|I landed on|I settled on] {track}.",
-    "{echo}? [Then try|Try|Here's|Go with|I'd say] {track}.",
     "[Your request for|The idea of] {echo} [led me to|pointed me to|made me think of] {track}.",
-    "{echo} [calls for|suggests|points to] {track}.",
+    "[Some|A little|A dose of] {echo_genre}[, coming up|, then|]: {track}.",
+    "{echo_genre} it is[.|!] [Try|Here's|Queue up|Meet] {track}.",
+    "[In the mood for|Craving|Fancy|Up for] {echo_genre}? [Try|Spin|Queue up|Put on|Check out|Play|Hear|Cue up|Throw on|Stream|Sample|Dig into|Slip on|Crank up] {track}.",
+    "[Keeping it|Keeping things|Going] {echo_mood}[:| with] {track}.",
+    "You wanted it {echo_mood}, so [here's|I picked|I chose|try] {track}.",
+    "[To keep things|To make it] {echo_mood}, [try|here's|I'd pick|I'd put on] {track}.",
+    "[For|To soundtrack|To go with] {echo_activity}, [try|spin|queue up|put on|hear|cue up|throw on|stream|sample|dig into|slip on] {track}.",
+    "{track} [is my pick|gets my vote|is my suggestion] for {echo_activity}.",
+    "[Music|A soundtrack|Something] for {echo_activity}? [Try|Here's|Queue up] {track}.",
+    "[Back to|Off to|Heading to|A trip to] the {echo_era}[:| with] {track}.",
+    "You asked for the {echo_era}, so [here's|I picked|try] {track}.",
+    "[More|Sticking with|Staying with|Here's more] {echo_artist}: \"{title}\"[| next| for you].",
+    "[You asked for|You wanted|You named] {echo_artist}, so [here's|I picked|try] \"{title}\".",
+    "{echo_artist} it is[:| again:| then:] \"{title}\".",
 ];
 
 /// The sentence that names the track when there is no phrase to echo (or a miss was owned).
 pub(super) const PLAIN_CORES: &[&str] = &[
-    "[Try|Spin|Queue up|Put on|Check out|Play|Hear] {track}[| next].",
+    "[Try|Spin|Queue up|Put on|Check out|Play|Hear|Cue up|Throw on|Stream|Sample|Dig into|Slip on|Crank up] {track}[| next| now| first].",
     "Give {track} a [spin|listen|go|try|chance].",
     "[I'd|I would] [suggest|recommend|go with|reach for|pick] {track}.",
     "Let me [play|put on|queue up|suggest] {track}.",
@@ -58,6 +74,9 @@ pub(super) const PLAIN_CORES: &[&str] = &[
     "{track} [is|could be|might be|should be] [a good|a solid|a fine|a strong|the right] [fit|pick|choice|match|next step].",
     "[You might|You may|I think you'll|I bet you'll] [enjoy|like|dig|love] {track}.",
     "[I've|I have] [lined up|queued up|picked|found|chosen] {track}.",
+    "[I'm going with|Going with|I'll go with|My vote goes to] {track}.",
+    "[Have a listen to|Take a listen to|Lend an ear to] {track}.",
+    "[This one's for you|For you|Here you go]: {track}.",
 ];
 
 /// Cores that also carry a catalog fact, so the fact need not be its own sentence.
@@ -70,24 +89,26 @@ pub(super) const FUSED_CORES: &[&str] = &[
     "[From|Off] {album}, {track_bare} [brings|has|carries|offers] {a_tag} [feel|edge|sound|vibe|mood].",
     "[A|One] {decade} [track|song|cut|number|pick]: {track}.",
     "Something with {a_tag} [feel|sound|edge]: {track_bare}.",
-    "Part {tag}, part {tag2}: {track}.",
+    "Part {style}, part {style2}: {track}.",
 ];
 
 /// One sentence of catalog facts: tags, era, album.
 pub(super) const DETAILS: &[&str] = &[
     "[Tagged|Filed under|Listed as] {tag}[| and {tag2}].",
     "[It's|This is] {a_tag} [track|song|cut|number|tune][| from {year}| from the {decade}| off {album}].",
-    "[Expect|It has|It carries] {a_tag} [feel|vibe|flavour|edge|mood|sound][| with {a_tag2} streak].",
+    "[Expect|It has|It carries] {a_tag} [feel|vibe|flavour|edge|mood|sound].",
     "[Listeners|Fans|People] [tag it|call it|file it under] {tag}[| and {tag2}].",
     "The {tag} [side|streak|edge] [comes through|stands out|carries it|shines].",
-    "Part {tag}, part {tag2}.",
-    "It [blends|mixes|pairs] {tag} [and|with] {tag2}.",
+    "Part {style}, part {style2}.",
+    "It [blends|mixes|pairs] {style} [and|with] {style2}.",
     "[Out in|Released in|From] {year}[| on {album}].",
     "It [came out|dropped|arrived] in {year}.",
     "A {decade} [gem|cut|find|track].",
     "[On|Off|From] {album}[| ({year})].",
-    "[It's|This one's] {tag} [with|and] {tag2}, [from {year}|from the {decade}|off {album}].",
+    "[It's|This one's] {style} [with|and] {style2}, [from {year}|from the {decade}|off {album}].",
     "[Expect|It has] a {decade} {tag} [sound|feel].",
+    "[It sits on|It appears on|You'll find it on] {album}[| from {year}].",
+    "[A|One] {tag} [pick|find|choice] from {year}.",
 ];
 
 /// Said when the track matches what the listener named.
@@ -138,6 +159,7 @@ pub(super) const INVITATIONS: &[&str] = &[
     "[How does it land|Does it fit|Good fit|Close enough|Is that close|Does it work|Hit or miss|Right direction]?",
     "[Let me know|Tell me] [how it lands|what you think|if it works|if it clicks|what's next][.|!]",
     "[What next|Where to next|What else]?",
+    "[Should I|Shall I|Want me to] [keep going|keep them coming|dig deeper|look further][| in this direction| along these lines| with {tag}| in the {decade}| with {artist}]?",
 ];
 
 /// Replies when nothing was recommended.

@@ -219,6 +219,7 @@ impl BertEncoder {
 
     /// Downloads (or reuses the hub cache of) `repo_id` and loads it.
     #[cfg(feature = "hub")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "hub")))]
     pub fn from_hub(repo_id: &str, params: BertParams) -> Result<Self> {
         let model_error = |reason: String| Error::Model {
             model: repo_id.into(),

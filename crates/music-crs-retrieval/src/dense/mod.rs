@@ -46,6 +46,7 @@ use music_crs_core::TrackField;
 use serde::{Deserialize, Serialize};
 
 #[cfg(feature = "bert")]
+#[cfg_attr(docsrs, doc(cfg(feature = "bert")))]
 pub use bert::{BertEncoder, BertParams};
 pub use encoder::{
     DEFAULT_BATCH_SIZE, EmbeddingCache, EncodeParams, Encoder, Progress, catalog_key,

@@ -1,5 +1,6 @@
 //! `music-crs run`: predict every turn of a split, write the predictions and score them.
 
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -10,6 +11,7 @@ use music_crs::config::{
     CrsConfig, DEFAULT_CONFIG_PATH, GeneratorConfig, LlamaConfig, LlamaParams, ModelSource,
     RetrieverKind,
 };
+use music_crs::core::TurnContext;
 use music_crs_metrics::{EvaluationParams, Evaluator, GroundTruth, PredictionFile, Validator};
 use tracing::info;
 
@@ -43,7 +45,11 @@ pub(crate) struct RunArgs {
     /// Leave out tracks already played in the conversation.
     #[arg(long)]
     pub(crate) exclude_played: bool,
-    /// Predict only the first N turns.
+    /// Predict only the turns of the first N sessions (all their turns; blind sets have one
+    /// turn per session).
+    #[arg(long, value_name = "N")]
+    pub(crate) sessions: Option<usize>,
+    /// Predict only the first N turns (after --sessions; a session has up to 8 turns).
     #[arg(long, value_name = "N")]
     pub(crate) limit: Option<usize>,
     /// Prediction file [default: exp/inference/<tid>.json].
@@ -65,6 +71,24 @@ pub(crate) enum GeneratorArg {
     Llama,
 }
 
+/// The turns of the first `n` sessions, in the order the turns come.
+fn first_sessions(turns: Vec<TurnContext>, n: usize) -> Vec<TurnContext> {
+    let mut kept: HashSet<String> = HashSet::new();
+    turns
+        .into_iter()
+        .filter(|turn| {
+            if kept.contains(&turn.session_id) {
+                return true;
+            }
+            if kept.len() < n {
+                kept.insert(turn.session_id.clone());
+                return true;
+            }
+            false
+        })
+        .collect()
+}
+
 pub(crate) fn run(args: RunArgs, quiet: bool, started: Instant) -> Result<i32> {
     let mut config = args.dataset.load_config()?;
     apply_run_overrides(&mut config, &args)?;
@@ -75,6 +99,9 @@ pub(crate) fn run(args: RunArgs, quiet: bool, started: Instant) -> Result<i32> {
     info!(tid = %config.tid, "loading {}", config.dataset.to_spec()?.conversations);
     let dataset = RunData::load(&config.dataset)?;
     let mut turns = dataset.turns()?;
+    if let Some(sessions) = args.sessions {
+        turns = first_sessions(turns, sessions);
+    }
     if let Some(limit) = args.limit {
         turns.truncate(limit);
     }

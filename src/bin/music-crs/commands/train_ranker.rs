@@ -7,13 +7,14 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use music_crs::config::DEFAULT_CONFIG_PATH;
 use music_crs::{RankData, RunData};
+use music_crs_rank::TrainingProgress;
 use tracing::info;
 
 use crate::args::DatasetArgs;
 use music_crs::cross_validation::{cross_validate, describe};
 use music_crs_metrics::stats::ResampleParams;
 
-use crate::logging::{progress_bar, set_active_bar, spinner};
+use crate::logging::{progress_bar, set_active_bar, training_bar};
 
 #[derive(Debug, Args)]
 pub(crate) struct TrainRankerArgs {
@@ -63,11 +64,25 @@ pub(crate) fn train_ranker(args: TrainRankerArgs, quiet: bool, started: Instant)
         started.elapsed().as_secs_f64()
     );
 
-    let bar = spinner(quiet);
+    let bar = training_bar(quiet);
     bar.set_message("building channels");
     set_active_bar(Some(&bar));
     let train_start = Instant::now();
-    let model = music_crs::train_ranker(&config, &rank_data);
+    let on_progress = |step: TrainingProgress| {
+        let (phase, done, total) = match step {
+            TrainingProgress::Candidates { done, total } => ("candidates (turns)", done, total),
+            TrainingProgress::Tree { tree, total, .. } => ("boosting (trees)", tree, total),
+            _ => return,
+        };
+        if bar.message() != phase {
+            // A new phase: its own total and ETA.
+            bar.reset();
+            bar.set_message(phase);
+            bar.set_length(total as u64);
+        }
+        bar.set_position(done as u64);
+    };
+    let model = music_crs::train_ranker_with_progress(&config, &rank_data, &on_progress);
     set_active_bar(None);
     bar.finish_and_clear();
     let mut model = model?;
