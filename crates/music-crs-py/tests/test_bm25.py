@@ -142,12 +142,21 @@ def test_two_threads_retrieve_faster_than_one(fixture):
             t.join()
         return time.perf_counter() - start
 
+    def rayon_two_threads():
+        start = time.perf_counter()
+        model.retrieve(texts, k=20, n_threads=2)
+        return time.perf_counter() - start
+
     # Best of interleaved runs: the machine may be shared with other work.
-    serial, parallel = [], []
+    serial, parallel, native = [], [], []
     for _ in range(5):
         serial.append(one_thread())
         parallel.append(two_threads())
-    serial, parallel = min(serial), min(parallel)
+        native.append(rayon_two_threads())
+    serial, parallel, native = min(serial), min(parallel), min(native)
+    if native > 0.9 * serial:
+        # Not even Rust's own two threads beat one: no second core is free right now.
+        pytest.skip(f"no idle second core (1 thread {serial:.3f} s, 2 Rust threads {native:.3f} s)")
     assert parallel < 0.9 * serial, f"1 thread {serial:.3f} s, 2 threads {parallel:.3f} s"
 
 
