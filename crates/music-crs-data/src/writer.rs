@@ -271,10 +271,7 @@ pub fn hub_arrow_schema(frame: &DataFrame, large_strings: &[&str]) -> ArrowSchem
 
 fn hub_field(field: ArrowField) -> ArrowField {
     let dtype = hub_dtype(field.dtype);
-    ArrowField {
-        dtype,
-        ..field
-    }
+    ArrowField { dtype, ..field }
 }
 
 fn hub_dtype(dtype: ArrowDataType) -> ArrowDataType {
@@ -731,9 +728,8 @@ mod tests {
             expected.push((name.to_string(), ArrowDataType::Utf8));
         }
         assert_eq!(users_schema, expected);
-        let table =
-            EmbeddingTable::new("cf-bpr", 2, vec![("t".to_string(), Some(vec![1.0, 2.0]))])
-                .unwrap();
+        let table = EmbeddingTable::new("cf-bpr", 2, vec![("t".to_string(), Some(vec![1.0, 2.0]))])
+            .unwrap();
         write_embeddings(written("emb.parquet"), "track_id", &[table]).unwrap();
         assert_eq!(
             typed_columns(&file_arrow_schema(&written("emb.parquet"))),
@@ -770,7 +766,11 @@ mod tests {
             let ours = typed_columns(&file_arrow_schema(&written(ours)));
             // The tracks sample lacks the hub's trailing `duration` and `ISRC`.
             assert_eq!(ours[..real.len()], real[..], "{sample}");
-            assert!(ours[real.len()..].iter().all(|(name, _)| name == "duration" || name == "ISRC"));
+            assert!(
+                ours[real.len()..]
+                    .iter()
+                    .all(|(name, _)| name == "duration" || name == "ISRC")
+            );
         }
     }
 

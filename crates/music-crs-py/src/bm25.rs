@@ -28,8 +28,12 @@ fn type_name(obj: &Bound<'_, PyAny>) -> String {
 }
 
 fn string_at(obj: &Bound<'_, PyAny>, place: &str) -> Result<String> {
-    obj.extract::<String>()
-        .map_err(|_| Error::input(place, format!("expected a string, found {}", type_name(obj))))
+    obj.extract::<String>().map_err(|_| {
+        Error::input(
+            place,
+            format!("expected a string, found {}", type_name(obj)),
+        )
+    })
 }
 
 /// A string, or a list (any iterable, e.g. a numpy array from pandas) of strings.
@@ -38,7 +42,13 @@ fn string_list(obj: &Bound<'_, PyAny>, place: &str) -> Result<Vec<String>> {
         return Ok(vec![string_at(obj, place)?]);
     }
     let items = obj.try_iter().map_err(|_| {
-        Error::input(place, format!("expected a string or a list of strings, found {}", type_name(obj)))
+        Error::input(
+            place,
+            format!(
+                "expected a string or a list of strings, found {}",
+                type_name(obj)
+            ),
+        )
     })?;
     items
         .enumerate()
@@ -68,22 +78,29 @@ fn texts(obj: &Bound<'_, PyAny>, name: &str) -> Result<Vec<String>> {
 /// A catalog track from a dict in the Track-Metadata layout (`track_id`, `track_name`, ...;
 /// list fields as lists or plain strings).
 fn track_from_py(obj: &Bound<'_, PyAny>, place: &str) -> Result<Track> {
-    let id = item(obj, "track_id")
-        .ok_or_else(|| Error::input(place, "missing field track_id"))?;
+    let id = item(obj, "track_id").ok_or_else(|| Error::input(place, "missing field track_id"))?;
     let list = |key: &str| -> Result<Vec<String>> {
-        item(obj, key).map_or(Ok(Vec::new()), |v| string_list(&v, &format!("{place}.{key}")))
+        item(obj, key).map_or(Ok(Vec::new()), |v| {
+            string_list(&v, &format!("{place}.{key}"))
+        })
     };
     let popularity = item(obj, "popularity")
         .map(|v| {
             v.extract::<f64>().map_err(|_| {
-                Error::input(format!("{place}.popularity"), format!("expected a number, found {}", type_name(&v)))
+                Error::input(
+                    format!("{place}.popularity"),
+                    format!("expected a number, found {}", type_name(&v)),
+                )
             })
         })
         .transpose()?;
     let duration_ms = item(obj, "duration")
         .map(|v| {
             v.extract::<i64>().map_err(|_| {
-                Error::input(format!("{place}.duration"), format!("expected an integer, found {}", type_name(&v)))
+                Error::input(
+                    format!("{place}.duration"),
+                    format!("expected an integer, found {}", type_name(&v)),
+                )
             })
         })
         .transpose()?;
@@ -138,7 +155,10 @@ fn tokenizer_params(lowercase: bool, stopwords: Option<StopwordsArg>) -> Result<
         },
         Some(StopwordsArg::Words(words)) => StopWords::Custom(words),
     };
-    let params = TokenizerParams { lowercase, stopwords };
+    let params = TokenizerParams {
+        lowercase,
+        stopwords,
+    };
     params.validate()?;
     Ok(params)
 }
@@ -147,7 +167,11 @@ fn tokenizer_params(lowercase: bool, stopwords: Option<StopwordsArg>) -> Result<
 /// pattern `(?u)\b\w\w+\b`, English stop words removed).
 #[pyfunction]
 #[pyo3(signature = (text, lowercase = true, stopwords = default_stopwords()))]
-pub fn tokenize(text: &str, lowercase: bool, stopwords: Option<StopwordsArg>) -> PyResult<Vec<String>> {
+pub fn tokenize(
+    text: &str,
+    lowercase: bool,
+    stopwords: Option<StopwordsArg>,
+) -> PyResult<Vec<String>> {
     let tokenizer = Tokenizer::new(tokenizer_params(lowercase, stopwords)?).map_err(Error::from)?;
     Ok(tokenizer.tokenize(text))
 }
@@ -186,7 +210,9 @@ fn search_all(index: &Bm25Index, queries: &[String], k: usize, threads: usize) -
     if k == 0 {
         return Ok((ids, scores));
     }
-    let rows = queries.iter().zip(ids.chunks_mut(k).zip(scores.chunks_mut(k)));
+    let rows = queries
+        .iter()
+        .zip(ids.chunks_mut(k).zip(scores.chunks_mut(k)));
     if threads == 1 {
         rows.for_each(fill);
     } else {
@@ -205,9 +231,19 @@ impl Bm25 {
     /// A model with bm25s's settings; only `method="lucene"` (bm25s's default) is available.
     #[new]
     #[pyo3(signature = (k1 = 1.5, b = 0.75, method = "lucene", lowercase = true, stopwords = default_stopwords()))]
-    fn new(k1: f64, b: f64, method: &str, lowercase: bool, stopwords: Option<StopwordsArg>) -> PyResult<Self> {
+    fn new(
+        k1: f64,
+        b: f64,
+        method: &str,
+        lowercase: bool,
+        stopwords: Option<StopwordsArg>,
+    ) -> PyResult<Self> {
         if method != "lucene" {
-            return Err(Error::input("method", format!("{method:?} is not supported (only \"lucene\", bm25s's default)")).into());
+            return Err(Error::input(
+                "method",
+                format!("{method:?} is not supported (only \"lucene\", bm25s's default)"),
+            )
+            .into());
         }
         let params = Bm25Params {
             k1,
@@ -224,21 +260,36 @@ impl Bm25 {
     /// Indexes `corpus` (a list of texts). `ids` names the documents (default "0", "1",
     /// ...); `retrieve` returns positions in the corpus either way. Replaces any earlier index.
     #[pyo3(signature = (corpus, ids = None))]
-    fn index(&self, py: Python<'_>, corpus: &Bound<'_, PyAny>, ids: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+    fn index(
+        &self,
+        py: Python<'_>,
+        corpus: &Bound<'_, PyAny>,
+        ids: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
         let corpus = texts(corpus, "corpus")?;
         let ids = match ids {
             Some(ids) => {
                 let ids = texts(ids, "ids")?;
                 if ids.len() != corpus.len() {
-                    return Err(Error::input("ids", format!("{} ids for {} documents", ids.len(), corpus.len())).into());
+                    return Err(Error::input(
+                        "ids",
+                        format!("{} ids for {} documents", ids.len(), corpus.len()),
+                    )
+                    .into());
                 }
                 ids
             }
             None => (0..corpus.len()).map(|i| i.to_string()).collect(),
         };
         let params = self.params.clone();
-        let index = detached(py, move || Ok(Bm25Index::build(ids.into_iter().zip(corpus), params)?))?;
-        *self.index.write().map_err(|_| Error::Panic("the index lock is poisoned".into()))? = Some(Arc::new(index));
+        let index = detached(py, move || {
+            Ok(Bm25Index::build(ids.into_iter().zip(corpus), params)?)
+        })?;
+        *self
+            .index
+            .write()
+            .map_err(|_| Error::Panic("the index lock is poisoned".into()))? =
+            Some(Arc::new(index));
         Ok(())
     }
 
@@ -322,7 +373,12 @@ impl Bm25 {
     }
 
     fn __repr__(&self) -> String {
-        format!("BM25(k1={}, b={}, method=\"lucene\", documents={})", self.params.k1, self.params.b, self.__len__())
+        format!(
+            "BM25(k1={}, b={}, method=\"lucene\", documents={})",
+            self.params.k1,
+            self.params.b,
+            self.__len__()
+        )
     }
 }
 
@@ -338,16 +394,27 @@ fn message_from_py(obj: &Bound<'_, PyAny>, place: &str) -> Result<Message> {
     let role = item(obj, "role").ok_or_else(|| Error::input(place, "missing field role"))?;
     let role_text = string_at(&role, &format!("{place}.role"))?;
     let role = Role::parse(&role_text).ok_or_else(|| {
-        Error::input(format!("{place}.role"), format!("{role_text:?} is not one of user, music, assistant"))
+        Error::input(
+            format!("{place}.role"),
+            format!("{role_text:?} is not one of user, music, assistant"),
+        )
     })?;
-    let content = item(obj, "content").ok_or_else(|| Error::input(place, "missing field content"))?;
+    let content =
+        item(obj, "content").ok_or_else(|| Error::input(place, "missing field content"))?;
     let turn_number = match item(obj, "turn_number") {
         Some(t) => t.extract::<u32>().map_err(|_| {
-            Error::input(format!("{place}.turn_number"), format!("expected a non-negative integer, found {}", type_name(&t)))
+            Error::input(
+                format!("{place}.turn_number"),
+                format!("expected a non-negative integer, found {}", type_name(&t)),
+            )
         })?,
         None => 0,
     };
-    let mut message = Message::new(turn_number, role, string_at(&content, &format!("{place}.content"))?);
+    let mut message = Message::new(
+        turn_number,
+        role,
+        string_at(&content, &format!("{place}.content"))?,
+    );
     message.thought = item(obj, "thought")
         .map(|t| string_at(&t, &format!("{place}.thought")))
         .transpose()?;
@@ -362,13 +429,23 @@ impl QueryRenderer {
     /// `release_date_as_characters=True` reproduces the baseline's character-joined dates.
     #[new]
     #[pyo3(signature = (tracks = None, missing_track = "skip", release_date_as_characters = false))]
-    fn new(tracks: Option<&Bound<'_, PyAny>>, missing_track: &str, release_date_as_characters: bool) -> PyResult<Self> {
+    fn new(
+        tracks: Option<&Bound<'_, PyAny>>,
+        missing_track: &str,
+        release_date_as_characters: bool,
+    ) -> PyResult<Self> {
         let tracks = match tracks {
             None => Vec::new(),
             Some(tracks) => {
-                let items = tracks
-                    .try_iter()
-                    .map_err(|_| Error::input("tracks", format!("expected a list of track dicts, found {}", type_name(tracks))))?;
+                let items = tracks.try_iter().map_err(|_| {
+                    Error::input(
+                        "tracks",
+                        format!(
+                            "expected a list of track dicts, found {}",
+                            type_name(tracks)
+                        ),
+                    )
+                })?;
                 items
                     .enumerate()
                     .map(|(i, t)| {
@@ -383,7 +460,11 @@ impl QueryRenderer {
             "track_id" => MissingTrack::TrackId,
             "error" => MissingTrack::Error,
             other => {
-                return Err(Error::input("missing_track", format!("{other:?} is not one of skip, track_id, error")).into());
+                return Err(Error::input(
+                    "missing_track",
+                    format!("{other:?} is not one of skip, track_id, error"),
+                )
+                .into());
             }
         };
         let params = QueryRenderParams {
@@ -392,7 +473,8 @@ impl QueryRenderer {
             ..QueryRenderParams::default()
         };
         let catalog = Arc::new(Catalog::new(tracks).map_err(Error::from)?);
-        let renderer = music_crs_retrieval::QueryRenderer::new(catalog, params).map_err(Error::from)?;
+        let renderer =
+            music_crs_retrieval::QueryRenderer::new(catalog, params).map_err(Error::from)?;
         Ok(QueryRenderer { renderer })
     }
 
@@ -402,10 +484,21 @@ impl QueryRenderer {
     /// without it, the last message (which must be a user message, as in blind files) is the
     /// current one and every message before it the history.
     #[pyo3(signature = (conversation, turn_number = None, session_id = ""))]
-    fn render(&self, conversation: &Bound<'_, PyAny>, turn_number: Option<u32>, session_id: &str) -> PyResult<String> {
-        let items = conversation
-            .try_iter()
-            .map_err(|_| Error::input("conversation", format!("expected a list of message dicts, found {}", type_name(conversation))))?;
+    fn render(
+        &self,
+        conversation: &Bound<'_, PyAny>,
+        turn_number: Option<u32>,
+        session_id: &str,
+    ) -> PyResult<String> {
+        let items = conversation.try_iter().map_err(|_| {
+            Error::input(
+                "conversation",
+                format!(
+                    "expected a list of message dicts, found {}",
+                    type_name(conversation)
+                ),
+            )
+        })?;
         let messages = items
             .enumerate()
             .map(|(i, m)| {
@@ -418,8 +511,17 @@ impl QueryRenderer {
                 let current = messages
                     .iter()
                     .find(|m| m.turn_number == turn && m.role == Role::User)
-                    .ok_or_else(|| Error::input("conversation", format!("no user message with turn_number {turn}")))?;
-                let history: Vec<Message> = messages.iter().filter(|m| m.turn_number < turn).cloned().collect();
+                    .ok_or_else(|| {
+                        Error::input(
+                            "conversation",
+                            format!("no user message with turn_number {turn}"),
+                        )
+                    })?;
+                let history: Vec<Message> = messages
+                    .iter()
+                    .filter(|m| m.turn_number < turn)
+                    .cloned()
+                    .collect();
                 (history, current.content.clone(), turn)
             }
             None => {
@@ -439,7 +541,11 @@ impl QueryRenderer {
         let turn = TurnContext {
             session_id: session_id.to_string(),
             turn_number: turn,
-            played_track_ids: history.iter().filter(|m| m.role == Role::Music).map(|m| m.content.clone()).collect(),
+            played_track_ids: history
+                .iter()
+                .filter(|m| m.role == Role::Music)
+                .map(|m| m.content.clone())
+                .collect(),
             history,
             user_message: current,
             ..TurnContext::default()

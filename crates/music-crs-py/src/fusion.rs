@@ -9,7 +9,10 @@ use crate::{Error, Result};
 /// One ranked list: ids (strings), or `(id, score)` pairs whose score is ignored.
 fn ranking(obj: &Bound<'_, PyAny>, place: &str) -> Result<Vec<ScoredTrack>> {
     if obj.is_instance_of::<PyString>() {
-        return Err(Error::input(place, "expected a list of ids, found a string"));
+        return Err(Error::input(
+            place,
+            "expected a list of ids, found a string",
+        ));
     }
     let items = obj
         .try_iter()
@@ -23,7 +26,12 @@ fn ranking(obj: &Bound<'_, PyAny>, place: &str) -> Result<Vec<ScoredTrack>> {
             } else {
                 hit.get_item(0).and_then(|id| id.extract::<String>())
             }
-            .map_err(|_| Error::input(format!("{place}[{rank}]"), "expected an id string or an (id, score) pair"))?;
+            .map_err(|_| {
+                Error::input(
+                    format!("{place}[{rank}]"),
+                    "expected an id string or an (id, score) pair",
+                )
+            })?;
             Ok(ScoredTrack::new(id, 0.0))
         })
         .collect()
@@ -52,7 +60,11 @@ pub fn rrf(
         .collect::<Result<Vec<_>>>()?;
     let weights = weights.unwrap_or_else(|| vec![1.0; lists.len()]);
     if weights.len() != lists.len() {
-        return Err(Error::input("weights", format!("{} weights for {} rankings", weights.len(), lists.len())).into());
+        return Err(Error::input(
+            "weights",
+            format!("{} weights for {} rankings", weights.len(), lists.len()),
+        )
+        .into());
     }
     if let Some(w) = weights.iter().find(|w| !w.is_finite()) {
         return Err(Error::input("weights", format!("{w} is not finite")).into());

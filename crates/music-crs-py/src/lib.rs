@@ -21,7 +21,10 @@ use pyo3::prelude::*;
 pub use error::{Error, Result};
 
 /// Runs `work` without the GIL, turning a panic into [`Error::Panic`].
-pub(crate) fn detached<T: Send>(py: Python<'_>, work: impl FnOnce() -> Result<T> + Send) -> Result<T> {
+pub(crate) fn detached<T: Send>(
+    py: Python<'_>,
+    work: impl FnOnce() -> Result<T> + Send,
+) -> Result<T> {
     py.detach(|| {
         catch_unwind(AssertUnwindSafe(work)).unwrap_or_else(|payload| {
             let message = payload
@@ -54,6 +57,8 @@ fn native_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
 /// Panics inside a GIL-free call: lets the tests check a panic surfaces as an exception.
 #[pyfunction]
 fn panic_for_tests(py: Python<'_>) -> PyResult<()> {
-    detached(py, || -> Result<()> { panic!("deliberate panic for the tests") })?;
+    detached(py, || -> Result<()> {
+        panic!("deliberate panic for the tests")
+    })?;
     Ok(())
 }

@@ -92,7 +92,11 @@ pub fn evaluate<'py>(
     scores_dict(py, &scores, per_turn)
 }
 
-fn scores_dict<'py>(py: Python<'py>, scores: &Scores, per_turn: bool) -> PyResult<Bound<'py, PyDict>> {
+fn scores_dict<'py>(
+    py: Python<'py>,
+    scores: &Scores,
+    per_turn: bool,
+) -> PyResult<Bound<'py, PyDict>> {
     let out = PyDict::new(py);
     for m in &scores.macro_scores.at {
         out.set_item(format!("ndcg@{}", m.k), m.ndcg)?;
@@ -152,7 +156,9 @@ impl Problem {
         format!(
             "Problem(row={}, session={}, turn={}, kind={:?}, message={:?})",
             self.row.map_or("None".into(), |r| r.to_string()),
-            self.session.as_ref().map_or("None".into(), |s| format!("{s:?}")),
+            self.session
+                .as_ref()
+                .map_or("None".into(), |s| format!("{s:?}")),
             self.turn.map_or("None".into(), |t| t.to_string()),
             self.kind,
             self.message
@@ -220,7 +226,12 @@ pub fn validate(
         .map(|c| {
             c.try_iter()
                 .and_then(|items| items.map(|id| id?.extract::<String>()).collect())
-                .map_err(|e| Error::input("catalog", format!("expected an iterable of track id strings: {e}")))
+                .map_err(|e| {
+                    Error::input(
+                        "catalog",
+                        format!("expected an iterable of track id strings: {e}"),
+                    )
+                })
         })
         .transpose()?;
     let problems = detached(py, move || {
