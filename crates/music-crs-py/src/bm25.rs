@@ -194,6 +194,9 @@ impl Bm25 {
     }
 }
 
+/// The `(indices, scores)` arrays `retrieve` returns.
+type HitArrays<'py> = (Bound<'py, PyArray2<i64>>, Bound<'py, PyArray2<f32>>);
+
 /// (indices, scores) of the top `k` for every query; `-1` / `0.0` pad rows with fewer hits.
 type Hits = (Vec<i64>, Vec<f32>);
 
@@ -304,7 +307,7 @@ impl Bm25 {
         queries: &Bound<'py, PyAny>,
         k: usize,
         n_threads: usize,
-    ) -> PyResult<(Bound<'py, PyArray2<i64>>, Bound<'py, PyArray2<f32>>)> {
+    ) -> PyResult<HitArrays<'py>> {
         if n_threads == 0 {
             return Err(Error::input("n_threads", "must be at least 1").into());
         }
