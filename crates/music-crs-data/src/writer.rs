@@ -15,6 +15,13 @@
 //! - embeddings: the id column, then one `list<float32>` column per embedding kind, named by
 //!   [`EmbeddingTable::kind`]; a missing vector is an empty list.
 //!
+//! The Arrow schema stored in each file (the `ARROW:schema` footer key that pyarrow and pandas
+//! read) carries the hub's types: `string`, `list<item: …>`, `int64`, `double`, `float`.
+//! Polars would otherwise record `string_view` and `large_list`, which pandas cannot convert.
+//! The parquet column layout is the same for both, so only the footer changes. As in the hub's
+//! conversation file, the top-level `session_id`, `user_id` and `session_date` of train / test
+//! conversations are `large_string`.
+//!
 //! A missing message thought is written as the empty string, as the hub does. Every file is
 //! written to a temporary file in the target directory and renamed into place, so a reader
 //! never sees half a file.
@@ -26,6 +33,7 @@ use std::path::{Path, PathBuf};
 use music_crs_core::{EmbeddingTable, Session, Track, UserProfile};
 use polars::chunked_array::builder::get_list_builder;
 use polars::prelude::*;
+use polars_parquet::write::schema_to_metadata_key;
 
 use crate::{Error, Result};
 
@@ -34,7 +42,7 @@ use crate::{Error, Result};
 pub fn write_sessions(path: impl AsRef<Path>, sessions: &[Session]) -> Result<()> {
     let path = path.as_ref();
     let mut frame = sessions_frame(sessions, false).map_err(|e| write_error(path, e))?;
-    write_frame(path, &mut frame)
+    write_hub_frame(path, &mut frame, SESSION_LARGE_STRINGS)
 }
 
 /// Writes blind sessions: the layout of the hub's blind files, without `session_date` and
@@ -189,8 +197,17 @@ pub fn embeddings_frame(id_column: &str, tables: &[EmbeddingTable]) -> PolarsRes
     DataFrame::new(ids.len(), columns)
 }
 
+/// Top-level columns the hub's train / test conversation files type as `large_string`.
+const SESSION_LARGE_STRINGS: &[&str] = &["session_id", "user_id", "session_date"];
+
 /// Writes a frame to `path` through a temporary file in the same directory, then renames it.
+/// The file's Arrow schema uses the hub's types (see the [module docs](self)).
 pub fn write_frame(path: &Path, frame: &mut DataFrame) -> Result<()> {
+    write_hub_frame(path, frame, &[])
+}
+
+/// [`write_frame`], with the top-level string columns in `large_strings` typed `large_string`.
+fn write_hub_frame(path: &Path, frame: &mut DataFrame, large_strings: &[&str]) -> Result<()> {
     let dir = match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
         _ => PathBuf::from("."),
@@ -204,7 +221,7 @@ pub fn write_frame(path: &Path, frame: &mut DataFrame) -> Result<()> {
         })?
         .to_string_lossy();
     let temp = dir.join(format!(".{file_name}.{}.tmp", std::process::id()));
-    let result = write_to(&temp, frame).and_then(|()| {
+    let result = write_to(&temp, frame, large_strings).and_then(|()| {
         std::fs::rename(&temp, path).map_err(|e| Error::Io {
             path: path.to_path_buf(),
             source: e,
@@ -217,11 +234,16 @@ pub fn write_frame(path: &Path, frame: &mut DataFrame) -> Result<()> {
     result
 }
 
-fn write_to(temp: &Path, frame: &mut DataFrame) -> Result<()> {
+fn write_to(temp: &Path, frame: &mut DataFrame, large_strings: &[&str]) -> Result<()> {
+    let schema = hub_arrow_schema(frame, large_strings);
+    let key = schema_to_metadata_key(&schema);
+    // Given an `ARROW:schema` entry, polars stores it instead of its own.
+    let metadata = KeyValueMetadata::from_static(vec![(key.key, key.value.unwrap_or_default())]);
     let file = fs_err::File::create(temp).map_err(|e| Error::io(temp, e))?;
     let mut out = BufWriter::new(file);
     ParquetWriter::new(&mut out)
         .with_compression(ParquetCompression::Zstd(None))
+        .with_key_value_metadata(Some(metadata))
         .finish(frame)
         .map_err(|e| write_error(temp, e))?;
     let file = out
@@ -229,6 +251,39 @@ fn write_to(temp: &Path, frame: &mut DataFrame) -> Result<()> {
         .map_err(|e| Error::io(temp, e.into_error()))?;
     // Durable before the rename makes it visible.
     file.sync_all().map_err(|e| Error::io(temp, e))
+}
+
+/// The frame's Arrow schema with the hub's types: polars' view and large types become `string`,
+/// `binary` and `list<item: …>`; `large_strings` names top-level columns kept `large_string`.
+pub fn hub_arrow_schema(frame: &DataFrame, large_strings: &[&str]) -> ArrowSchema {
+    frame
+        .schema()
+        .iter_fields()
+        .map(|field| {
+            let mut arrow = hub_field(field.to_arrow(CompatLevel::newest()));
+            if large_strings.contains(&arrow.name.as_str()) && arrow.dtype == ArrowDataType::Utf8 {
+                arrow.dtype = ArrowDataType::LargeUtf8;
+            }
+            (arrow.name.clone(), arrow)
+        })
+        .collect()
+}
+
+fn hub_field(field: ArrowField) -> ArrowField {
+    let dtype = hub_dtype(field.dtype);
+    ArrowField { dtype, ..field }
+}
+
+fn hub_dtype(dtype: ArrowDataType) -> ArrowDataType {
+    use ArrowDataType as D;
+    match dtype {
+        D::Utf8View | D::LargeUtf8 => D::Utf8,
+        D::BinaryView | D::LargeBinary => D::Binary,
+        // The item keeps polars' name `item`, as in the hub's stored schema.
+        D::List(item) | D::LargeList(item) => D::List(Box::new(hub_field(*item))),
+        D::Struct(fields) => D::Struct(fields.into_iter().map(hub_field).collect()),
+        other => other,
+    }
 }
 
 fn write_error(path: &Path, err: PolarsError) -> Error {
@@ -604,6 +659,119 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("file"), "{err}");
+    }
+
+    /// The Arrow schema a parquet file records (what pyarrow and pandas read), decoded raw:
+    /// polars' own reader would turn `string` into `string_view`.
+    fn file_arrow_schema(path: &Path) -> ArrowSchema {
+        use base64::Engine as _;
+        let mut file = std::fs::File::open(path).unwrap();
+        let metadata = polars_parquet::read::read_metadata(&mut file).unwrap();
+        let encoded = metadata
+            .key_value_metadata()
+            .iter()
+            .flatten()
+            .find(|kv| kv.key == "ARROW:schema")
+            .and_then(|kv| kv.value.clone())
+            .unwrap_or_else(|| panic!("{} has no ARROW:schema", path.display()));
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(encoded)
+            .unwrap();
+        // The legacy IPC framing prefixes 0xFFFFFFFF and a length.
+        let message = if bytes[..4] == [255; 4] {
+            &bytes[8..]
+        } else {
+            &bytes[..]
+        };
+        polars_arrow::io::ipc::read::deserialize_schema(message)
+            .unwrap()
+            .0
+    }
+
+    /// `(name, dtype)` of every column, in order.
+    fn typed_columns(schema: &ArrowSchema) -> Vec<(String, ArrowDataType)> {
+        schema
+            .iter_values()
+            .map(|f| (f.name.to_string(), f.dtype.clone()))
+            .collect()
+    }
+
+    fn utf8_list() -> ArrowDataType {
+        ArrowDataType::List(Box::new(ArrowField::new(
+            "item".into(),
+            ArrowDataType::Utf8,
+            true,
+        )))
+    }
+
+    #[test]
+    fn written_files_record_the_hub_arrow_schema() {
+        let dir = tempfile::tempdir().unwrap();
+        let written = |name: &str| dir.path().join(name);
+        write_sessions(written("train.parquet"), &[session("s", 2)]).unwrap();
+        write_blind_sessions(written("blind.parquet"), &[session("b", 1)]).unwrap();
+        write_tracks(written("tracks.parquet"), &[track("t")]).unwrap();
+
+        // The samples carry no users or embeddings table: their types are the hub's scalar
+        // and list<float> types, in the writer's column order.
+        let users = vec![UserProfile {
+            user_id: Some("u".into()),
+            ..UserProfile::default()
+        }];
+        write_users(written("users.parquet"), &users).unwrap();
+        let users_schema = typed_columns(&file_arrow_schema(&written("users.parquet")));
+        let mut expected = vec![
+            ("user_id".to_string(), ArrowDataType::Utf8),
+            ("age".to_string(), ArrowDataType::Int64),
+        ];
+        for name in ["age_group", "country_code", "country_name", "gender"] {
+            expected.push((name.to_string(), ArrowDataType::Utf8));
+        }
+        assert_eq!(users_schema, expected);
+        let table = EmbeddingTable::new("cf-bpr", 2, vec![("t".to_string(), Some(vec![1.0, 2.0]))])
+            .unwrap();
+        write_embeddings(written("emb.parquet"), "track_id", &[table]).unwrap();
+        assert_eq!(
+            typed_columns(&file_arrow_schema(&written("emb.parquet"))),
+            [
+                ("track_id".to_string(), ArrowDataType::Utf8),
+                (
+                    "cf-bpr".to_string(),
+                    ArrowDataType::List(Box::new(ArrowField::new(
+                        "item".into(),
+                        ArrowDataType::Float32,
+                        true
+                    )))
+                ),
+            ]
+        );
+
+        let tracks = typed_columns(&file_arrow_schema(&written("tracks.parquet")));
+        assert_eq!(
+            tracks[tracks.len() - 2..],
+            [
+                ("duration".to_string(), ArrowDataType::Int64),
+                ("ISRC".to_string(), utf8_list()),
+            ]
+        );
+        for (ours, sample) in [
+            ("train.parquet", "conversations-test-sample.parquet"),
+            ("blind.parquet", "blind-a-sample.parquet"),
+            ("tracks.parquet", "tracks-sample.parquet"),
+        ] {
+            let Some(real) = shared_path(&format!("fixtures/talkplay/{sample}")) else {
+                return;
+            };
+            let real = typed_columns(&file_arrow_schema(&real));
+            let ours = typed_columns(&file_arrow_schema(&written(ours)));
+            // The tracks sample lacks the hub's trailing `duration` and `ISRC`.
+            assert_eq!(ours[..real.len()], real[..], "{sample}");
+            assert!(
+                ours[real.len()..]
+                    .iter()
+                    .all(|(name, _)| name == "duration" || name == "ISRC")
+            );
+        }
     }
 
     /// The dtype of every column (and struct field) we write matches the real hub sample.
