@@ -79,6 +79,9 @@ fn compiled_features() -> Vec<&'static str> {
     if cfg!(feature = "dense") {
         features.push("dense");
     }
+    if cfg!(feature = "plot") {
+        features.push("plot");
+    }
     features
 }
 
