@@ -490,6 +490,30 @@ fn compare_reports_intervals_tests_and_plots() {
         csv.starts_with("kind,method,baseline,metric,value,low,high"),
         "{csv}"
     );
+    // Blind-set size: the first 10 sessions, 80 turns.
+    let out = music_crs(
+        dir.path(),
+        &[
+            "--quiet",
+            "compare",
+            "exp/inference/cmp_random.json",
+            "exp/inference/cmp_bm25.json",
+            "--config",
+            random,
+            "--sessions",
+            "10",
+            "--resamples",
+            "500",
+            "--diversity-resamples",
+            "50",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("on 80 turns of 10 sessions"),
+        "{}",
+        text(&out.stdout)
+    );
     // 2 methods × 5 figures, then 3 tests.
     assert_eq!(csv.lines().count(), 1 + 10 + 3, "{csv}");
 

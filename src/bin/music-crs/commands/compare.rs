@@ -160,11 +160,14 @@ pub(crate) fn compare_command(args: CompareArgs) -> Result<i32> {
     for output in args.output.iter().chain(&args.plot) {
         refuse_overwriting_inputs(output, &inputs)?;
     }
-    let (truth, catalog_size) = load_ground_truth(
+    let (mut truth, catalog_size) = load_ground_truth(
         args.ground_truth.as_deref(),
         &args.dataset,
         args.catalog_size,
     )?;
+    if let Some(limit) = args.sessions {
+        truth = first_sessions(&truth, limit)?;
+    }
     let files: Vec<PredictionFile> = methods
         .iter()
         .map(|m| PredictionFile::from_json_file(&m.path))
