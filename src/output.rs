@@ -50,11 +50,15 @@ fn write_with(
         _ => Path::new("."),
     };
     fs_err::create_dir_all(dir)?;
-    let temp = tempfile::Builder::new()
-        .prefix(".music-crs-")
-        .suffix(".tmp")
-        .tempfile_in(dir)
-        .map_err(|e| with_path(path, e))?;
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".music-crs-").suffix(".tmp");
+    // A temporary file is private (0600); an output is not: the usual 0644 under umask.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(std::fs::Permissions::from_mode(0o644));
+    }
+    let temp = builder.tempfile_in(dir).map_err(|e| with_path(path, e))?;
     let mut writer = BufWriter::new(temp);
     fill(&mut writer)?;
     let temp = writer

@@ -435,7 +435,7 @@ fn compare_reports_intervals_tests_and_plots() {
         "bm25",
         "again",
         "Catalog diversity",
-        "rank of the gold track",
+        "gold track rank (missed: ",
     ] {
         assert!(svg.contains(label), "{label} missing from the chart");
     }
@@ -568,4 +568,44 @@ fn sessions_counts_sessions_and_limit_counts_turns() {
         rows(&["--sessions", "3", "--limit", "20"], "s3l20"),
         (20, 3)
     );
+}
+
+#[test]
+fn a_closed_pipe_or_an_absurd_size_ends_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.json");
+    std::fs::write(
+        &bad,
+        r#"[{"session_id": "s", "user_id": "u", "turn_number": 1, "predicted_track_ids": ["a", "a"], "predicted_response": "x"}]"#,
+    )
+    .unwrap();
+    // `music-crs validate bad.json | head` with a reader that is already gone.
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_music-crs"))
+        .args(["validate", bad.to_str().unwrap()])
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+
+    // Sizes that would overflow or exhaust memory are refused before any work.
+    for (flag, value) in [
+        ("--tracks", "18446744073709551615"),
+        ("--users", "4000000000"),
+        ("--train", "1000000"),
+        ("--tracks", "0"),
+    ] {
+        let out = music_crs(dir.path(), &["demo-data", "--out", "demo", flag, value]);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{flag} {value}: {stderr}");
+        assert!(
+            stderr.contains(flag) && !stderr.contains("panicked"),
+            "{stderr}"
+        );
+        assert!(!dir.path().join("demo").exists());
+    }
 }

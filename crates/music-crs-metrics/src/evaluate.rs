@@ -550,7 +550,16 @@ pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     };
     // A score file usually goes to a fresh exp/ folder; create it rather than fail.
     std::fs::create_dir_all(folder).map_err(|err| Error::io(folder, err))?;
-    let mut temp = tempfile::NamedTempFile::new_in(folder).map_err(|err| Error::io(folder, err))?;
+    let mut builder = tempfile::Builder::new();
+    // A temporary file is private (0600); the score file is not: the usual 0644 under umask.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(std::fs::Permissions::from_mode(0o644));
+    }
+    let mut temp = builder
+        .tempfile_in(folder)
+        .map_err(|err| Error::io(folder, err))?;
     temp.write_all(bytes)
         .map_err(|err| Error::io(temp.path(), err))?;
     temp.as_file()

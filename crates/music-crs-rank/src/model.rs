@@ -329,7 +329,14 @@ impl RankerModel {
             Some(dir) if !dir.as_os_str().is_empty() => dir,
             _ => Path::new("."),
         };
-        let mut file = tempfile::NamedTempFile::new_in(dir).map_err(name_io)?;
+        let mut builder = tempfile::Builder::new();
+        // Not the temporary file's private 0600: the usual 0644 under umask.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            builder.permissions(std::fs::Permissions::from_mode(0o644));
+        }
+        let mut file = builder.tempfile_in(dir).map_err(name_io)?;
         serde_json::to_writer(std::io::BufWriter::new(file.as_file_mut()), self)
             .map_err(|e| name_io(e.into()))?;
         file.as_file_mut().flush().map_err(name_io)?;

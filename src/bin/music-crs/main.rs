@@ -124,7 +124,27 @@ fn shell_word(word: &str) -> String {
     }
 }
 
+/// Ends the process quietly when standard output is a pipe whose reader went away
+/// (`music-crs … | head`): `println!` panics on that error, and a backtrace for a closed pipe
+/// helps nobody. Ripgrep exits 0 in the same case.
+fn exit_quietly_on_broken_pipe() {
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        if message.starts_with("failed printing to stdout") && message.contains("Broken pipe") {
+            std::process::exit(0);
+        }
+        default_hook(info);
+    }));
+}
+
 fn main() {
+    exit_quietly_on_broken_pipe();
     let started = Instant::now();
     let features = compiled_features();
     let version: &'static str = Box::leak(version_text(&features).into_boxed_str());

@@ -92,10 +92,17 @@ mod chart {
         let png = path
             .extension()
             .is_some_and(|e| e.eq_ignore_ascii_case("png"));
-        let temp = tempfile::Builder::new()
+        let mut builder = tempfile::Builder::new();
+        builder
             .prefix(".music-crs-")
-            .suffix(if png { ".png" } else { ".svg" })
-            .tempfile_in(dir)?;
+            .suffix(if png { ".png" } else { ".svg" });
+        // Not the temporary file's private 0600: the usual 0644 under umask.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            builder.permissions(std::fs::Permissions::from_mode(0o644));
+        }
+        let temp = builder.tempfile_in(dir)?;
         if png {
             let root = BitMapBackend::new(temp.path(), (WIDTH, HEIGHT)).into_drawing_area();
             panels(comparison, &root)?;
@@ -262,10 +269,7 @@ mod chart {
             .build_cartesian_2d(0.5..20.5, 0.0..(top * 1.15).max(0.01))?;
         chart
             .configure_mesh()
-            .x_desc(format!(
-                "rank of the gold track (missed in the top 20: {})",
-                missed.join(" / ")
-            ))
+            .x_desc(format!("gold track rank (missed: {})", missed.join(" / ")))
             .y_desc("share of turns")
             .x_labels(10)
             .x_label_formatter(&|x: &f64| format!("{}", x.round() as i64))

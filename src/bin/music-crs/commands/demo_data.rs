@@ -5,6 +5,12 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::Args;
 
+/// Bounds of the size flags: well above the challenge's (47,071 tracks, 15,199 train
+/// sessions), well below sizes whose allocation would abort the process.
+const MAX_TRACKS: u64 = 1_000_000;
+const MAX_USERS: u64 = 1_000_000;
+const MAX_SESSIONS: u64 = 200_000;
+
 #[derive(Debug, Args)]
 pub(crate) struct DemoDataArgs {
     /// Output directory.
@@ -13,21 +19,22 @@ pub(crate) struct DemoDataArgs {
     /// Generator seed.
     #[arg(long)]
     pub(crate) seed: Option<u64>,
-    /// Catalog size [default: the demo's 3,000].
-    #[arg(long)]
-    pub(crate) tracks: Option<usize>,
-    /// Number of listeners.
-    #[arg(long)]
-    pub(crate) users: Option<usize>,
-    /// Sessions in the `train` split.
-    #[arg(long)]
-    pub(crate) train: Option<usize>,
-    /// Sessions in the `test` split (e.g. 1,000 for a dev-sized split of 8,000 turns).
-    #[arg(long)]
-    pub(crate) test: Option<usize>,
-    /// Sessions in the `blind` split.
-    #[arg(long)]
-    pub(crate) blind: Option<usize>,
+    /// Catalog size [default: the demo's 3,000; at most 1,000,000].
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=MAX_TRACKS))]
+    pub(crate) tracks: Option<u64>,
+    /// Number of listeners [at most 1,000,000].
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=MAX_USERS))]
+    pub(crate) users: Option<u64>,
+    /// Sessions in the `train` split [at most 200,000].
+    #[arg(long, value_parser = clap::value_parser!(u64).range(0..=MAX_SESSIONS))]
+    pub(crate) train: Option<u64>,
+    /// Sessions in the `test` split (e.g. 1,000 for a dev-sized split of 8,000 turns) [at
+    /// most 200,000].
+    #[arg(long, value_parser = clap::value_parser!(u64).range(0..=MAX_SESSIONS))]
+    pub(crate) test: Option<u64>,
+    /// Sessions in the `blind` split [at most 200,000].
+    #[arg(long, value_parser = clap::value_parser!(u64).range(0..=MAX_SESSIONS))]
+    pub(crate) blind: Option<u64>,
 }
 
 pub(crate) fn demo_data(args: DemoDataArgs) -> Result<i32> {
@@ -44,7 +51,8 @@ pub(crate) fn demo_data(args: DemoDataArgs) -> Result<i32> {
         (args.blind, &mut params.num_blind_sessions),
     ] {
         if let Some(value) = value {
-            *field = value;
+            // The parsers bound every value far below usize::MAX.
+            *field = value as usize;
         }
     }
     let demo = music_crs_data::demo::DemoDataset::generate(&params)?;
