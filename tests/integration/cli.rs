@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use crate::common::{demo_root, music_crs, text};
+use crate::common::{demo_root, expect_error, music_crs, text};
 
 /// A config over the temporary demo dataset (absolute paths).
 fn write_config(dir: &Path, tid: &str, extra: &str) -> std::path::PathBuf {
@@ -314,7 +314,7 @@ fn scores_come_with_per_turn_tables_and_the_composite() {
     let predictions = predictions.to_str().unwrap();
     let config = config.to_str().unwrap();
     let judge = judge.to_str().unwrap();
-    let out = music_crs(
+    expect_error(
         dir.path(),
         &[
             "evaluate",
@@ -325,15 +325,10 @@ fn scores_come_with_per_turn_tables_and_the_composite() {
             "--judge-scores",
             judge,
         ],
-    );
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        text(&out.stderr).contains("no judge score"),
-        "{}",
-        text(&out.stderr)
+        "no judge score",
     );
     let before = std::fs::read(predictions).unwrap();
-    let out = music_crs(
+    expect_error(
         dir.path(),
         &[
             "evaluate",
@@ -344,12 +339,7 @@ fn scores_come_with_per_turn_tables_and_the_composite() {
             "--output",
             predictions,
         ],
-    );
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        text(&out.stderr).contains("is an input file"),
-        "{}",
-        text(&out.stderr)
+        "is an input file",
     );
     assert_eq!(std::fs::read(predictions).unwrap(), before);
 }
@@ -529,16 +519,12 @@ fn compare_reports_intervals_tests_and_plots() {
             random,
         ];
         all.extend(args);
-        let out = music_crs(dir.path(), &all);
-        assert_eq!(out.status.code(), Some(2));
-        assert!(text(&out.stderr).contains(needle), "{}", text(&out.stderr));
+        expect_error(dir.path(), &all, needle);
     }
-    let out = music_crs(dir.path(), &["compare", "missing.json", "--config", random]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        text(&out.stderr).contains("missing.json"),
-        "{}",
-        text(&out.stderr)
+    expect_error(
+        dir.path(),
+        &["compare", "missing.json", "--config", random],
+        "missing.json",
     );
 }
 

@@ -51,6 +51,19 @@ pub fn music_crs(cwd: &Path, args: &[&str]) -> Output {
         .expect("the binary runs")
 }
 
+/// Runs `music-crs args` in `cwd` and checks it fails with exit code 2 and an error that
+/// contains `needle`.
+pub fn expect_error(cwd: &Path, args: &[&str], needle: &str) {
+    let out = music_crs(cwd, args);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+    assert!(
+        stderr.contains(needle),
+        "{args:?}: {needle:?} missing from {stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+}
+
 /// Lossy UTF-8 of a process's stdout or stderr.
 pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()

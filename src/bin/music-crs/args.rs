@@ -97,3 +97,18 @@ impl DatasetArgs {
             || self.users_split.is_some()
     }
 }
+
+/// Where the gold tracks come from, shared by the commands that score predictions.
+#[derive(Debug, Clone, Default, Args)]
+pub(crate) struct GroundTruthArgs {
+    /// Ground truth JSON (`{session_id, user_id, turn_number, ground_truth_track_id}` rows);
+    /// without it, the gold tracks of the config's conversations split are used.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) ground_truth: Option<PathBuf>,
+    #[command(flatten)]
+    pub(crate) dataset: DatasetArgs,
+    /// Catalog size for catalog diversity [default: the loaded catalog's, or 47071 with
+    /// --ground-truth].
+    #[arg(long, value_name = "N")]
+    pub(crate) catalog_size: Option<usize>,
+}

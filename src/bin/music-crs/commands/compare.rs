@@ -16,7 +16,7 @@ use music_crs_metrics::{
 use tracing::info;
 
 use super::{create_parent_dir, load_ground_truth, refuse_overwriting_inputs};
-use crate::args::DatasetArgs;
+use crate::args::GroundTruthArgs;
 
 /// How the comparison is printed or saved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -43,15 +43,8 @@ pub(crate) struct CompareArgs {
     /// first].
     #[arg(long, value_name = "NAME")]
     pub(crate) baseline: Option<String>,
-    /// Ground truth JSON; without it, the gold tracks of the dataset options' split.
-    #[arg(long, value_name = "FILE")]
-    pub(crate) ground_truth: Option<PathBuf>,
     #[command(flatten)]
-    pub(crate) dataset: DatasetArgs,
-    /// Catalog size for catalog diversity [default: the loaded catalog's, or 47071 with
-    /// --ground-truth].
-    #[arg(long, value_name = "N")]
-    pub(crate) catalog_size: Option<usize>,
+    pub(crate) truth: GroundTruthArgs,
     /// Score only the first N sessions of the ground truth (the blind sets have 10 sessions,
     /// 80 turns: see how little such a sample can tell apart).
     #[arg(long, value_name = "N")]
@@ -153,18 +146,14 @@ fn baseline_index(baseline: Option<&str>, methods: &[Method]) -> Result<usize> {
 pub(crate) fn compare_command(args: CompareArgs) -> Result<i32> {
     let methods = methods(&args)?;
     let mut inputs: Vec<&Path> = methods.iter().map(|m| m.path.as_path()).collect();
-    inputs.extend(args.ground_truth.as_deref());
+    inputs.extend(args.truth.ground_truth.as_deref());
     if let Some(plot) = &args.plot {
         crate::plot::check_extension(plot)?;
     }
     for output in args.output.iter().chain(&args.plot) {
         refuse_overwriting_inputs(output, &inputs)?;
     }
-    let (mut truth, catalog_size) = load_ground_truth(
-        args.ground_truth.as_deref(),
-        &args.dataset,
-        args.catalog_size,
-    )?;
+    let (mut truth, catalog_size) = load_ground_truth(&args.truth)?;
     if let Some(limit) = args.sessions {
         truth = first_sessions(&truth, limit)?;
     }

@@ -7,23 +7,15 @@ use clap::Args;
 use music_crs_metrics::{EvaluationParams, Evaluator, JudgeScores, PredictionFile};
 
 use super::{load_ground_truth, refuse_overwriting_inputs, save_scores};
-use crate::args::DatasetArgs;
+use crate::args::GroundTruthArgs;
 
 #[derive(Debug, Args)]
 pub(crate) struct EvaluateArgs {
     /// The prediction file.
     #[arg(long, short, value_name = "FILE")]
     pub(crate) predictions: PathBuf,
-    /// Ground truth JSON (`{session_id, user_id, turn_number, ground_truth_track_id}` rows);
-    /// without it, the gold tracks of the config's conversations split are used.
-    #[arg(long, value_name = "FILE")]
-    pub(crate) ground_truth: Option<PathBuf>,
     #[command(flatten)]
-    pub(crate) dataset: DatasetArgs,
-    /// Catalog size for catalog diversity [default: the loaded catalog's, or 47071 with
-    /// --ground-truth].
-    #[arg(long, value_name = "N")]
-    pub(crate) catalog_size: Option<usize>,
+    pub(crate) truth: GroundTruthArgs,
     /// Per-turn LLM-judge scores (1..5) for the challenge composite: a JSON array of
     /// `{session_id, turn_number, score}` or a CSV with those columns.
     #[arg(long, value_name = "FILE")]
@@ -44,15 +36,11 @@ pub(crate) fn evaluate(args: EvaluateArgs) -> Result<i32> {
         Path::new("exp/scores").join(format!("{stem}.json"))
     });
     let mut inputs = vec![args.predictions.as_path()];
-    inputs.extend(args.ground_truth.as_deref());
+    inputs.extend(args.truth.ground_truth.as_deref());
     inputs.extend(args.judge_scores.as_deref());
     refuse_overwriting_inputs(&output, &inputs)?;
     let file = PredictionFile::from_json_file(&args.predictions)?;
-    let (truth, catalog_size) = load_ground_truth(
-        args.ground_truth.as_deref(),
-        &args.dataset,
-        args.catalog_size,
-    )?;
+    let (truth, catalog_size) = load_ground_truth(&args.truth)?;
     let judge = match &args.judge_scores {
         Some(path) => {
             Some(JudgeScores::from_file(path)?.mean_over(&truth, &path.display().to_string())?)

@@ -14,7 +14,7 @@ use anyhow::{Result, bail};
 use music_crs::RunData;
 use music_crs_metrics::{Composite, DEFAULT_CATALOG_SIZE, GroundTruth, Scores};
 
-use crate::args::DatasetArgs;
+use crate::args::GroundTruthArgs;
 
 pub(crate) fn create_parent_dir(path: &Path) -> Result<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -26,18 +26,15 @@ pub(crate) fn create_parent_dir(path: &Path) -> Result<()> {
 /// The ground truth to score against and the catalog size for catalog diversity: the
 /// `--ground-truth` file (catalog size 47,071 unless given), or the gold tracks of the
 /// config's conversations split (catalog size of the loaded catalog unless given).
-pub(crate) fn load_ground_truth(
-    ground_truth: Option<&Path>,
-    dataset: &DatasetArgs,
-    catalog_size: Option<usize>,
-) -> Result<(GroundTruth, usize)> {
-    if let Some(path) = ground_truth {
+pub(crate) fn load_ground_truth(args: &GroundTruthArgs) -> Result<(GroundTruth, usize)> {
+    let catalog_size = args.catalog_size;
+    if let Some(path) = &args.ground_truth {
         return Ok((
             GroundTruth::from_json_file(path)?,
             catalog_size.unwrap_or(DEFAULT_CATALOG_SIZE),
         ));
     }
-    let config = dataset.load_config()?;
+    let config = args.dataset.load_config()?;
     let data = RunData::load(&config.dataset)?;
     let turns = data.turns()?;
     let truth =
