@@ -785,7 +785,6 @@ mod tests {
     #[test]
     fn permutation_test_separates_equal_from_better_runs() {
         let design = SessionDesign::new(&rows(80, 8));
-        let base = values(design.rows(), 3);
         let same = vec![0.0; design.rows()];
         let better: Vec<f64> = values(design.rows(), 4)
             .iter()
@@ -805,7 +804,6 @@ mod tests {
         assert_eq!(p[0], 1.0, "identical runs");
         assert!(p[1] < 0.001, "a clearly better run: {}", p[1]);
         assert!(p[2] > 0.05, "pure noise: {}", p[2]);
-        let _ = base;
     }
 
     #[test]
