@@ -145,17 +145,24 @@ impl Tokenizer {
     }
 
     /// Calls `emit` with every term of `text`, in order, repeats kept.
-    pub fn for_each_term(&self, text: &str, mut emit: impl FnMut(&str)) {
-        let lowered;
+    pub fn for_each_term(&self, text: &str, emit: impl FnMut(&str)) {
+        self.for_each_term_in(text, &mut String::new(), emit);
+    }
+
+    /// [`Tokenizer::for_each_term`] lower-casing into `buffer`, so a caller tokenizing many
+    /// texts (indexing a corpus) reuses one allocation.
+    pub fn for_each_term_in(&self, text: &str, buffer: &mut String, mut emit: impl FnMut(&str)) {
         let text = if !self.params.lowercase {
             text
         } else if text.is_ascii() {
-            lowered = text.to_ascii_lowercase();
-            lowered.as_str()
+            buffer.clear();
+            buffer.push_str(text);
+            buffer.make_ascii_lowercase();
+            buffer.as_str()
         } else {
             // Full Unicode lower-casing, like Python's `str.lower` (e.g. final sigma).
-            lowered = text.to_lowercase();
-            lowered.as_str()
+            *buffer = text.to_lowercase();
+            buffer.as_str()
         };
         let mut keep = |term: &str| {
             if term.len() > self.longest_stopword || !self.stopwords.contains(term) {

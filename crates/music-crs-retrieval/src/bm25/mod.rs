@@ -221,7 +221,7 @@ impl Bm25Index {
         params.validate()?;
         let tokenizer = Tokenizer::new(params.tokenizer.clone())?;
         let mut doc_ids = Vec::new();
-        let mut seen: HashSet<String, FxBuildHasher> = HashSet::default();
+        let mut lowered = String::new();
         let mut vocab: HashMap<Box<str>, u32, FxBuildHasher> = HashMap::default();
         // Per document: its (term, tf) pairs, flattened, and its length in terms.
         let mut pair_starts = vec![0usize];
@@ -230,12 +230,9 @@ impl Bm25Index {
         let mut doc_lengths = Vec::new();
         let mut doc_terms: Vec<u32> = Vec::new();
         for (id, text) in docs {
-            if !seen.insert(id.clone()) {
-                return Err(Error::DuplicateDocument(id));
-            }
             doc_ids.push(id);
             doc_terms.clear();
-            tokenizer.for_each_term(&text, |term| {
+            tokenizer.for_each_term_in(&text, &mut lowered, |term| {
                 let next = vocab.len() as u32;
                 let term_id = match vocab.get(term) {
                     Some(&existing) => existing,
@@ -254,6 +251,13 @@ impl Bm25Index {
             }
             pair_starts.push(pair_terms.len());
         }
+        // Repeated ids, checked once all are in: the first repeat in corpus order is named.
+        let mut seen: HashSet<&str, FxBuildHasher> = HashSet::default();
+        seen.reserve(doc_ids.len());
+        if let Some(repeat) = doc_ids.iter().find(|id| !seen.insert(id.as_str())) {
+            return Err(Error::DuplicateDocument(repeat.clone()));
+        }
+        drop(seen);
         if doc_ids.len() > u32::MAX as usize {
             return Err(Error::InvalidParameter {
                 name: "docs",
