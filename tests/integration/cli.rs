@@ -430,10 +430,9 @@ fn compare_reports_intervals_tests_and_plots() {
         assert!(svg.contains(label), "{label} missing from the chart");
     }
 
-    // Markdown, CSV and a PNG chart.
-    let out = music_crs(
-        dir.path(),
-        &[
+    // Markdown, CSV and a PNG chart, the two files against the config's split.
+    let quick = |extra: &[&str]| {
+        let mut args = vec![
             "--quiet",
             "compare",
             "exp/inference/cmp_random.json",
@@ -443,61 +442,33 @@ fn compare_reports_intervals_tests_and_plots() {
             "--resamples",
             "500",
             "--diversity-resamples",
-            "100",
-            "--baseline",
-            "cmp_bm25",
-            "--format",
-            "markdown",
-            "--plot",
-            "chart.png",
-        ],
-    );
+            "50",
+        ];
+        args.extend_from_slice(extra);
+        music_crs(dir.path(), &args)
+    };
+    let out = quick(&[
+        "--baseline",
+        "cmp_bm25",
+        "--format",
+        "markdown",
+        "--plot",
+        "chart.png",
+    ]);
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
     assert!(stdout.contains("| cmp_random "), "{stdout}");
     assert!(stdout.contains("Paired tests against cmp_bm25"), "{stdout}");
     let png = std::fs::read(dir.path().join("chart.png")).unwrap();
     assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
-    let out = music_crs(
-        dir.path(),
-        &[
-            "--quiet",
-            "compare",
-            "exp/inference/cmp_random.json",
-            "exp/inference/cmp_bm25.json",
-            "--config",
-            random,
-            "--resamples",
-            "200",
-            "--diversity-resamples",
-            "50",
-            "--format",
-            "csv",
-        ],
-    );
+    let out = quick(&["--format", "csv"]);
     let csv = text(&out.stdout);
     assert!(
         csv.starts_with("kind,method,baseline,metric,value,low,high"),
         "{csv}"
     );
     // Blind-set size: the first 10 sessions, 80 turns.
-    let out = music_crs(
-        dir.path(),
-        &[
-            "--quiet",
-            "compare",
-            "exp/inference/cmp_random.json",
-            "exp/inference/cmp_bm25.json",
-            "--config",
-            random,
-            "--sessions",
-            "10",
-            "--resamples",
-            "500",
-            "--diversity-resamples",
-            "50",
-        ],
-    );
+    let out = quick(&["--sessions", "10"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(
         text(&out.stdout).contains("on 80 turns of 10 sessions"),

@@ -1102,21 +1102,7 @@ mod tests {
         for name in SLOT_NAMES {
             assert!(slots.value(name).is_some(), "{name} has no value");
         }
-        let banks: &[&[&str]] = &[
-            &[phrases::TRACK, phrases::TRACK_BARE, phrases::ALT_TRACK],
-            phrases::OPENERS,
-            phrases::ECHO_CORES,
-            phrases::PLAIN_CORES,
-            phrases::FUSED_CORES,
-            phrases::DETAILS,
-            phrases::CONFIRMATIONS,
-            phrases::ARTIST_APOLOGIES,
-            phrases::GENRE_APOLOGIES,
-            phrases::ALTERNATIVES,
-            phrases::FOLLOW_UPS,
-            phrases::INVITATIONS,
-            phrases::NO_TRACK,
-        ];
+        let banks = phrases::ALL_BANKS;
         for pattern in banks.iter().flat_map(|bank| bank.iter()) {
             let (names, balanced) = grammar::slot_names(pattern);
             assert!(balanced, "{pattern}");

@@ -169,3 +169,21 @@ pub(super) const NO_TRACK: &[&str] = &[
     "[Sorry|Apologies|I'm sorry], I couldn't find a good match this time. [Could you tell me|Can you say] a bit more about what you'd like to hear?",
     "[Sorry|Apologies|I'm sorry], I don't have a recommendation yet. Which artist, mood or era should I look for?",
 ];
+
+/// Every bank, for the tests that check all patterns at once.
+#[cfg(test)]
+pub(super) const ALL_BANKS: &[&[&str]] = &[
+    &[TRACK, TRACK_BARE, ALT_TRACK],
+    OPENERS,
+    ECHO_CORES,
+    PLAIN_CORES,
+    FUSED_CORES,
+    DETAILS,
+    CONFIRMATIONS,
+    ARTIST_APOLOGIES,
+    GENRE_APOLOGIES,
+    ALTERNATIVES,
+    FOLLOW_UPS,
+    INVITATIONS,
+    NO_TRACK,
+];

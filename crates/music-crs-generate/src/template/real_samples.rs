@@ -36,21 +36,7 @@ fn quoted(text: &str) -> Vec<&str> {
 
 /// Every word the phrase banks write themselves (slot names excluded).
 fn template_words() -> HashSet<String> {
-    let banks: &[&[&str]] = &[
-        &[phrases::TRACK, phrases::TRACK_BARE, phrases::ALT_TRACK],
-        phrases::OPENERS,
-        phrases::ECHO_CORES,
-        phrases::PLAIN_CORES,
-        phrases::FUSED_CORES,
-        phrases::DETAILS,
-        phrases::CONFIRMATIONS,
-        phrases::ARTIST_APOLOGIES,
-        phrases::GENRE_APOLOGIES,
-        phrases::ALTERNATIVES,
-        phrases::FOLLOW_UPS,
-        phrases::INVITATIONS,
-        phrases::NO_TRACK,
-    ];
+    let banks = phrases::ALL_BANKS;
     let mut vocabulary = HashSet::new();
     for pattern in banks.iter().flat_map(|bank| bank.iter()) {
         let mut text = String::new();

@@ -15,7 +15,7 @@ use music_crs_metrics::{
 };
 use tracing::info;
 
-use super::{create_parent_dir, load_ground_truth, refuse_overwriting_inputs};
+use super::{create_parent_dir, first_sessions, load_ground_truth, refuse_overwriting_inputs};
 use crate::args::GroundTruthArgs;
 
 /// How the comparison is printed or saved.
@@ -155,7 +155,11 @@ pub(crate) fn compare_command(args: CompareArgs) -> Result<i32> {
     }
     let (mut truth, catalog_size) = load_ground_truth(&args.truth)?;
     if let Some(limit) = args.sessions {
-        truth = first_sessions(&truth, limit)?;
+        if limit == 0 {
+            bail!("--sessions must be at least 1");
+        }
+        let turns = first_sessions(truth.turns().to_vec(), limit, |gold| &gold.session_id);
+        truth = GroundTruth::new(turns)?;
     }
     let files: Vec<PredictionFile> = methods
         .iter()
@@ -216,24 +220,6 @@ pub(crate) fn compare_command(args: CompareArgs) -> Result<i32> {
         println!("wrote the plot to {}", path.display());
     }
     Ok(0)
-}
-
-/// The turns of the first `limit` sessions of `truth`, in its order.
-fn first_sessions(truth: &GroundTruth, limit: usize) -> Result<GroundTruth> {
-    if limit == 0 {
-        bail!("--sessions must be at least 1");
-    }
-    let mut kept: std::collections::HashSet<&str> = std::collections::HashSet::new();
-    let mut turns = Vec::new();
-    for gold in truth.turns() {
-        if kept.len() < limit {
-            kept.insert(&gold.session_id);
-        }
-        if kept.contains(gold.session_id.as_str()) {
-            turns.push(gold.clone());
-        }
-    }
-    Ok(GroundTruth::new(turns)?)
 }
 
 /// The comparison in `format`.

@@ -23,6 +23,30 @@ pub(crate) fn create_parent_dir(path: &Path) -> Result<()> {
     Ok(())
 }
 
+/// The items of the first `n` sessions (in order of first appearance), in their order;
+/// `session` names an item's session. Shared by `run --sessions` and `compare --sessions`.
+pub(crate) fn first_sessions<T>(
+    items: impl IntoIterator<Item = T>,
+    n: usize,
+    session: impl Fn(&T) -> &str,
+) -> Vec<T> {
+    let mut kept: std::collections::HashSet<String> = std::collections::HashSet::new();
+    items
+        .into_iter()
+        .filter(|item| {
+            let id = session(item);
+            if kept.contains(id) {
+                return true;
+            }
+            if kept.len() < n {
+                kept.insert(id.to_owned());
+                return true;
+            }
+            false
+        })
+        .collect()
+}
+
 /// The ground truth to score against and the catalog size for catalog diversity: the
 /// `--ground-truth` file (catalog size 47,071 unless given), or the gold tracks of the
 /// config's conversations split (catalog size of the loaded catalog unless given).

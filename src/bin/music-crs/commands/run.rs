@@ -1,6 +1,5 @@
 //! `music-crs run`: predict every turn of a split, write the predictions and score them.
 
-use std::collections::HashSet;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -11,11 +10,10 @@ use music_crs::config::{
     CrsConfig, DEFAULT_CONFIG_PATH, GeneratorConfig, LlamaConfig, LlamaParams, ModelSource,
     RetrieverKind,
 };
-use music_crs::core::TurnContext;
 use music_crs_metrics::{EvaluationParams, Evaluator, GroundTruth, PredictionFile, Validator};
 use tracing::info;
 
-use super::save_scores;
+use super::{first_sessions, save_scores};
 use crate::args::DatasetArgs;
 use crate::logging::{progress_bar, set_active_bar};
 
@@ -71,24 +69,6 @@ pub(crate) enum GeneratorArg {
     Llama,
 }
 
-/// The turns of the first `n` sessions, in the order the turns come.
-fn first_sessions(turns: Vec<TurnContext>, n: usize) -> Vec<TurnContext> {
-    let mut kept: HashSet<String> = HashSet::new();
-    turns
-        .into_iter()
-        .filter(|turn| {
-            if kept.contains(&turn.session_id) {
-                return true;
-            }
-            if kept.len() < n {
-                kept.insert(turn.session_id.clone());
-                return true;
-            }
-            false
-        })
-        .collect()
-}
-
 pub(crate) fn run(args: RunArgs, quiet: bool, started: Instant) -> Result<i32> {
     let mut config = args.dataset.load_config()?;
     apply_run_overrides(&mut config, &args)?;
@@ -100,7 +80,7 @@ pub(crate) fn run(args: RunArgs, quiet: bool, started: Instant) -> Result<i32> {
     let dataset = RunData::load(&config.dataset)?;
     let mut turns = dataset.turns()?;
     if let Some(sessions) = args.sessions {
-        turns = first_sessions(turns, sessions);
+        turns = first_sessions(turns, sessions, |turn| &turn.session_id);
     }
     if let Some(limit) = args.limit {
         turns.truncate(limit);
