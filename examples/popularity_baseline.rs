@@ -12,7 +12,7 @@ use music_crs_metrics::{EvaluationParams, Evaluator, GroundTruth};
 fn main() -> Result<()> {
     // `config/popularity.toml` counts the music messages of the demo train split.
     let config = CrsConfig::load("config/popularity.toml")?;
-    let data = RunData::load(&config.dataset)?;
+    let data = RunData::load_for(&config)?;
     let turns = data.turns()?;
 
     let crs = build_crs(&config, &data)?;

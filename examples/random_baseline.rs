@@ -8,7 +8,7 @@
 //! of its test split and prints the official metrics.
 
 use anyhow::Result;
-use music_crs::config::{CrsConfig, RetrieverKind};
+use music_crs::config::{CrsConfig, RandomRetrieverConfig, RetrieverConfig};
 use music_crs::{RunData, build_crs};
 use music_crs_metrics::{EvaluationParams, Evaluator, GroundTruth};
 
@@ -18,12 +18,14 @@ fn main() -> Result<()> {
         tid: "random".into(),
         ..CrsConfig::default()
     };
-    config.retriever.kind = RetrieverKind::Random;
-    config.retriever.seed = Some(7);
+    config.retriever = RetrieverConfig::Random(RandomRetrieverConfig {
+        seed: 7,
+        ..Default::default()
+    });
     config.validate()?;
 
     // Sessions, catalog and users; then every turn of the split, with its gold track.
-    let data = RunData::load(&config.dataset)?;
+    let data = RunData::load_for(&config)?;
     let turns = data.turns()?;
 
     // Retrieve 20 tracks per turn and write a reply about the first.

@@ -36,7 +36,7 @@ pub fn demo_config(split: &str, kind: SplitKind) -> CrsConfig {
 
 /// Loads a config's data and its turns to predict.
 pub fn load(config: &CrsConfig) -> (RunData, Vec<TurnContext>) {
-    let data = RunData::load(&config.dataset).expect("the dataset loads");
+    let data = RunData::load_for(config).expect("the dataset loads");
     let turns = data.turns().expect("the turns to predict");
     (data, turns)
 }

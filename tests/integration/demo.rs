@@ -12,7 +12,7 @@ const LIMIT: usize = 400;
 
 fn scores_of(kind: RetrieverKind) -> music_crs_metrics::Scores {
     let mut config = demo_config("test", SplitKind::Full);
-    config.retriever.kind = kind;
+    config.retriever = config.retriever.switched_to(kind);
     let (data, mut turns) = load(&config);
     turns.truncate(LIMIT);
     let crs = build_crs(&config, &data).unwrap();
@@ -140,7 +140,7 @@ fn demo_blind_split_gets_one_prediction_per_row() {
 #[test]
 fn exclude_played_never_recommends_a_played_track() {
     let mut config = demo_config("test", SplitKind::Full);
-    config.retriever.exclude_played = true;
+    config.retriever.set_exclude_played(true);
     let (data, mut turns) = load(&config);
     turns.truncate(200);
     let crs = build_crs(&config, &data).unwrap();
