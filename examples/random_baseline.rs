@@ -9,6 +9,7 @@
 
 use anyhow::Result;
 use music_crs::config::{CrsConfig, RandomRetrieverConfig, RetrieverConfig};
+use music_crs::core::LabeledTurn;
 use music_crs::{RunData, build_crs};
 use music_crs_metrics::{EvaluationParams, Evaluator, GroundTruth};
 
@@ -26,14 +27,15 @@ fn main() -> Result<()> {
 
     // Sessions, catalog and users; then every turn of the split, with its gold track.
     let data = RunData::load_for(&config)?;
-    let turns = data.turns()?;
+    let labeled = data.labeled_turns()?;
+    let turns = LabeledTurn::contexts(&labeled);
 
     // Retrieve 20 tracks per turn and write a reply about the first.
     let crs = build_crs(&config, &data)?;
     let predictions = crs.predict(&turns)?;
 
     // Score as the official evaluator does.
-    let truth = GroundTruth::from_turn_contexts(&turns)?;
+    let truth = GroundTruth::from_labeled_turns(&labeled)?;
     let params = EvaluationParams {
         catalog_size: data.catalog.len(),
         ..EvaluationParams::default()

@@ -63,18 +63,15 @@ pub fn build_retriever(config: &CrsConfig, data: &RunData) -> Result<Box<dyn Ret
     let start = std::time::Instant::now();
     let catalog = &data.catalog;
     let inputs = &data.retriever_inputs;
-    // Ignoring the model files: training loads the same inputs before its model exists.
-    let mut needs = config.retriever.needs();
-    needs.model_files.clear();
-    let mut loaded = inputs.needs.clone();
-    loaded.model_files.clear();
-    if needs != loaded {
+    let needs = config.retriever.needs();
+    if !inputs.needs.covers(&needs) {
         return Err(Error::InvalidSetting {
             key: "retriever".into(),
             reason: format!(
-                "kind {:?} reads {needs:?}, but the data was loaded for {loaded:?}: load it \
-                 with `RunData::load_for` (or `load_for_chat`) and this config",
-                config.retriever.kind().as_str()
+                "kind {:?} reads {needs:?}, but the data was loaded for {:?}: load it with \
+                 `RunData::load_for` (or `load_for_chat`) and this config",
+                config.retriever.kind().as_str(),
+                inputs.needs
             ),
         });
     }

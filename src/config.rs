@@ -43,8 +43,8 @@ pub use music_crs_rank::{
     RankerParams,
 };
 pub use music_crs_retrieval::{
-    BertRetrieverConfig, Bm25RetrieverConfig, DEFAULT_TOP_K, PopularityRetrieverConfig,
-    QueryMode, QueryRenderParams, RandomRetrieverConfig,
+    BertRetrieverConfig, Bm25RetrieverConfig, DEFAULT_TOP_K, PopularityRetrieverConfig, QueryMode,
+    QueryRenderParams, RandomRetrieverConfig,
 };
 use serde::{Deserialize, Serialize};
 
@@ -479,6 +479,22 @@ pub struct DataNeeds {
     pub user_embeddings: Vec<String>,
     /// Files that must exist before anything is loaded (the ranker model).
     pub model_files: Vec<PathBuf>,
+}
+
+impl DataNeeds {
+    /// Whether data loaded for `self` holds everything `other` reads: the same split (when
+    /// `other` reads one) and every embedding kind. Model files are the builder's to read.
+    pub fn covers(&self, other: &DataNeeds) -> bool {
+        let split = other.split.as_ref().is_none_or(|need| {
+            self.split
+                .as_ref()
+                .is_some_and(|loaded| loaded.split == need.split)
+        });
+        let all = |loaded: &[String], needed: &[String]| needed.iter().all(|k| loaded.contains(k));
+        split
+            && all(&self.track_embeddings, &other.track_embeddings)
+            && all(&self.user_embeddings, &other.user_embeddings)
+    }
 }
 
 /// The dataset section for a local root laid out like `data/demo`

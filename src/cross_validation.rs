@@ -132,23 +132,20 @@ fn predict_sessions(
     .with_top_k(config.retriever.k())?
     .with_fallback(fallback_tracks(&run.catalog));
     let mut turns = Vec::new();
+    let mut gold = Vec::new();
     for session in sessions {
-        turns.extend(
-            session
-                .turn_contexts()?
-                .into_iter()
-                .filter(|t| t.gold_track_id.is_some()),
-        );
+        for turn in session.labeled_turns()? {
+            if let Some(track) = turn.gold_track_id {
+                gold.push(GoldTurn {
+                    session_id: turn.context.session_id.clone(),
+                    user_id: turn.context.user_id.clone(),
+                    turn_number: turn.context.turn_number,
+                    gold_track_ids: vec![track],
+                });
+                turns.push(turn.context);
+            }
+        }
     }
-    let gold = turns
-        .iter()
-        .map(|t| GoldTurn {
-            session_id: t.session_id.clone(),
-            user_id: t.user_id.clone(),
-            turn_number: t.turn_number,
-            gold_track_ids: t.gold_track_id.iter().cloned().collect(),
-        })
-        .collect();
     Ok((crs.predict(&turns)?, gold))
 }
 

@@ -6,8 +6,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use music_crs_core::{Catalog, EmbeddingTable, Session, TurnContext, UserProfile};
-use music_crs_data::{Dataset, DatasetConfig, Loader, PartSpec, Source, SplitKind, turn_contexts};
+use music_crs_core::{Catalog, EmbeddingTable, LabeledTurn, Session, TurnContext, UserProfile};
+use music_crs_data::{
+    Dataset, DatasetConfig, Loader, PartSpec, Source, SplitKind, labeled_turns, turn_contexts,
+};
 use tracing::info;
 
 use crate::config::{DataNeeds, SplitNeed};
@@ -135,6 +137,12 @@ impl RunData {
     /// a blind split.
     pub fn turns(&self) -> Result<Vec<TurnContext>> {
         Ok(turn_contexts(&self.sessions, self.split_kind)?)
+    }
+
+    /// [`RunData::turns`] with their labels (the gold tracks, none on a blind split), for
+    /// scoring.
+    pub fn labeled_turns(&self) -> Result<Vec<LabeledTurn>> {
+        Ok(labeled_turns(&self.sessions, self.split_kind)?)
     }
 }
 

@@ -60,7 +60,6 @@
 //!
 //! - `llama`: Candle Llama replies (safetensors and GGUF), `generator.kind = "llama"`.
 //! - `bert`: the Candle BERT sentence encoder, `retriever.kind = "bert"`.
-//! - `dense`: vector search and pre-extracted embedding channels.
 //! - `hub`: datasets and models from the Hugging Face hub.
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]

@@ -10,8 +10,8 @@ use std::collections::HashMap;
 
 use music_crs::config::{PartOverride, QueryRenderParams, RetrieverConfig, SplitKind};
 use music_crs::{CrsConfig, Retriever, build_crs, build_retriever};
-use music_crs_retrieval::QueryRenderer;
 use music_crs_core::shared::shared_path;
+use music_crs_retrieval::QueryRenderer;
 use serde::Deserialize;
 
 use crate::common::{load, read_shared_samples};

@@ -7,12 +7,12 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use music_crs::config::{ChannelsRetrieverConfig, RetrieverConfig, SplitKind};
-use music_crs::core::TurnContext;
+use music_crs::core::LabeledTurn;
 use music_crs::{CrsConfig, Error, RunData, build_crs};
 use music_crs_metrics::{EvaluationParams, Evaluator, GroundTruth, PredictionFile, Validator};
 use tempfile::TempDir;
 
-use crate::common::{demo_config, demo_root, load, music_crs, text};
+use crate::common::{demo_config, demo_root, load_labeled, music_crs, text};
 
 /// Test turns ranked in debug builds.
 const LIMIT: usize = 240;
@@ -91,10 +91,11 @@ fn trained() -> &'static (TempDir, CrsConfig) {
     })
 }
 
-fn scores(config: &CrsConfig, turns: &[TurnContext], data: &RunData) -> [f64; 2] {
+fn scores(config: &CrsConfig, labeled: &[LabeledTurn], data: &RunData) -> [f64; 2] {
     let crs = build_crs(config, data).unwrap();
+    let turns = &LabeledTurn::contexts(labeled);
     let predictions = crs.predict(turns).unwrap();
-    let truth = GroundTruth::from_turn_contexts(turns).unwrap();
+    let truth = GroundTruth::from_labeled_turns(labeled).unwrap();
     let file = PredictionFile::from_predictions(predictions.clone(), "ranked.json");
     let report = Validator::new()
         .with_ground_truth(&truth)
@@ -128,7 +129,7 @@ fn scores(config: &CrsConfig, turns: &[TurnContext], data: &RunData) -> [f64; 2]
 #[test]
 fn trained_ranker_beats_bm25_and_fusion_is_valid() {
     let (_, config) = trained();
-    let (data, mut turns) = load(config);
+    let (data, mut turns) = load_labeled(config);
     turns.truncate(LIMIT);
     let ranked = scores(config, &turns, &data);
 
@@ -303,7 +304,7 @@ fn cross_validation_scores_every_session_once_and_is_stored_in_the_model() {
         .split_sessions
         .iter()
         .map(|s| {
-            s.turn_contexts()
+            s.labeled_turns()
                 .unwrap()
                 .iter()
                 .filter(|t| t.gold_track_id.is_some())

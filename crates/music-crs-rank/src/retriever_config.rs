@@ -130,7 +130,9 @@ fn validate_channels(entries: &[ChannelEntry], list: ListOf) -> Result<()> {
 /// Checks one channel's parameters, naming the key under `prefix`.
 fn validate_channel(channel: &ChannelConfig, prefix: &str) -> Result<()> {
     let under = |err: Error| match err {
-        Error::InvalidParameter { name, reason } => Error::param(format!("{prefix}.{name}"), reason),
+        Error::InvalidParameter { name, reason } => {
+            Error::param(format!("{prefix}.{name}"), reason)
+        }
         Error::Retrieval(music_crs_retrieval::Error::InvalidParameter { name, reason }) => {
             Error::param(format!("{prefix}.{name}"), reason)
         }
@@ -184,7 +186,11 @@ fn validate_channel(channel: &ChannelConfig, prefix: &str) -> Result<()> {
 }
 
 /// Adds the embedding kinds a channel reads to `tracks` and `users` (each once, in order).
-fn channel_embedding_kinds(channel: &ChannelConfig, tracks: &mut Vec<String>, users: &mut Vec<String>) {
+fn channel_embedding_kinds(
+    channel: &ChannelConfig,
+    tracks: &mut Vec<String>,
+    users: &mut Vec<String>,
+) {
     match channel {
         ChannelConfig::ItemNeighbours(options) => add_kind(tracks, &options.embedding),
         ChannelConfig::UserSimilarity(options) => {
@@ -451,7 +457,10 @@ channel = { kind = "co_occurrence", mode = "next" }
             ("train_split = \"\"", CHANNELS, "train_split"),
             (
                 "",
-                &CHANNELS.replace("kind = \"continuity\"", "kind = \"continuity\", artist_weight = -1.0"),
+                &CHANNELS.replace(
+                    "kind = \"continuity\"",
+                    "kind = \"continuity\", artist_weight = -1.0",
+                ),
                 "channels[0].channel.artist_weight",
             ),
             (
@@ -464,7 +473,11 @@ channel = { kind = "co_occurrence", mode = "next" }
                 &CHANNELS.replace("name = \"next\"", "name = \"continuity\""),
                 "channels[1].name",
             ),
-            ("training = { max_bins = 1000 }", CHANNELS, "training.max_bins"),
+            (
+                "training = { max_bins = 1000 }",
+                CHANNELS,
+                "training.max_bins",
+            ),
         ] {
             let err = ranked(extra, channels).unwrap_err();
             assert!(err.contains(key), "{extra} / {channels}: {err}");
@@ -527,13 +540,24 @@ channel = { kind = "co_occurrence", mode = "next" }
         assert_eq!(fusion.params.rrf_k, 30.0);
         assert_eq!(fusion.children[0].weight, DEFAULT_CHANNEL_WEIGHT);
         assert_eq!(fusion.children[1].weight, 0.5);
-        let depth: ChannelsRetrieverConfig = toml::from_str(
-            &CHANNELS.replace("name = \"next\"", "name = \"next\"\ndepth = 5"),
-        )
-        .unwrap();
-        assert!(depth.validate().unwrap_err().to_string().contains("channels[1].depth"));
+        let depth: ChannelsRetrieverConfig =
+            toml::from_str(&CHANNELS.replace("name = \"next\"", "name = \"next\"\ndepth = 5"))
+                .unwrap();
+        assert!(
+            depth
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("channels[1].depth")
+        );
         let fusion: ChannelsRetrieverConfig =
             toml::from_str(&format!("fusion = {{ depth = 0 }}\n{CHANNELS}")).unwrap();
-        assert!(fusion.validate().unwrap_err().to_string().contains("fusion.depth"));
+        assert!(
+            fusion
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("fusion.depth")
+        );
     }
 }

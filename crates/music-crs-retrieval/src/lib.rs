@@ -81,7 +81,7 @@ pub mod dense;
 pub use baselines::{PopularityParams, PopularityRetriever, RandomParams, RandomRetriever};
 pub use bm25::{Bm25Index, Bm25Params, Bm25Retriever, FORMAT_VERSION, INDEX_FILE_NAME};
 pub use config::{
-    Bm25RetrieverConfig, BertRetrieverConfig, DEFAULT_TOP_K, PopularityRetrieverConfig,
+    BertRetrieverConfig, Bm25RetrieverConfig, DEFAULT_TOP_K, PopularityRetrieverConfig,
     RandomRetrieverConfig, validate_top_k,
 };
 pub use error::{Error, Result};

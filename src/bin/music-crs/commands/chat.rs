@@ -45,8 +45,7 @@ pub(crate) struct ChatArgs {
 
 pub(crate) fn chat(args: ChatArgs) -> Result<i32> {
     let config = args.dataset.load_config()?;
-    let dataset =
-        RunData::load_for_chat(&config).map_err(|e| with_train_hint(e, &args.dataset))?;
+    let dataset = RunData::load_for_chat(&config).map_err(|e| with_train_hint(e, &args.dataset))?;
     let crs = music_crs::build_crs(&config, &dataset)?;
     let mut session = ChatSession::new(&crs, args.user_id.clone(), args.show);
     if let Some(query) = &args.query {

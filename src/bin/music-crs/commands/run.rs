@@ -10,6 +10,7 @@ use music_crs::config::{
     CrsConfig, DEFAULT_CONFIG_PATH, GeneratorConfig, LlamaConfig, LlamaParams, ModelSource,
     RetrieverKind,
 };
+use music_crs::core::TurnContext;
 use music_crs_metrics::{EvaluationParams, Evaluator, GroundTruth, PredictionFile, Validator};
 use tracing::info;
 
@@ -77,13 +78,18 @@ pub(crate) fn run(args: RunArgs, quiet: bool, started: Instant) -> Result<i32> {
         .context("the config with command-line overrides is invalid")?;
     info!(tid = %config.tid, "loading {}", config.dataset.to_spec()?.conversations);
     let dataset = RunData::load_for(&config).map_err(|e| with_train_hint(e, &args.dataset))?;
-    let mut turns = dataset.turns()?;
+    let mut labeled = dataset.labeled_turns()?;
     if let Some(sessions) = args.sessions {
-        turns = first_sessions(turns, sessions, |turn| &turn.session_id);
+        labeled = first_sessions(labeled, sessions, |turn| &turn.context.session_id);
     }
     if let Some(limit) = args.limit {
-        turns.truncate(limit);
+        labeled.truncate(limit);
     }
+    // The gold tracks stay here, for scoring; the recommender sees the contexts only.
+    let truth =
+        GroundTruth::from_labeled_turns(labeled.iter().filter(|t| t.gold_track_id.is_some()))
+            .context("building the ground truth from the split's gold tracks")?;
+    let turns: Vec<TurnContext> = labeled.into_iter().map(|turn| turn.context).collect();
     info!(
         sessions = dataset.sessions.len(),
         turns = turns.len(),
@@ -122,8 +128,6 @@ pub(crate) fn run(args: RunArgs, quiet: bool, started: Instant) -> Result<i32> {
         output.display()
     );
 
-    let truth = GroundTruth::from_turn_contexts(turns.iter().filter(|t| t.gold_track_id.is_some()))
-        .context("building the ground truth from the split's gold tracks")?;
     let file = PredictionFile::from_predictions(predictions, &output.display().to_string());
     let mut code = 0;
     if truth.is_empty() {

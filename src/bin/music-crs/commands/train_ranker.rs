@@ -5,8 +5,8 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use music_crs::config::DEFAULT_CONFIG_PATH;
 use music_crs::RunData;
+use music_crs::config::DEFAULT_CONFIG_PATH;
 use music_crs_rank::TrainingProgress;
 use tracing::info;
 
@@ -96,14 +96,7 @@ pub(crate) fn train_ranker(args: TrainRankerArgs, quiet: bool, started: Instant)
             resamples: args.resamples,
             ..ResampleParams::default()
         };
-        let estimate = cross_validate(
-            &config,
-            &data,
-            &model,
-            folds,
-            &resample,
-            &|_| bar.inc(1),
-        );
+        let estimate = cross_validate(&config, &data, &model, folds, &resample, &|_| bar.inc(1));
         set_active_bar(None);
         bar.finish_and_clear();
         model.set_cross_validation(estimate?);
