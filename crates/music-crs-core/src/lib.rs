@@ -34,6 +34,7 @@
 //! ```
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod atomic;
 mod catalog;
 mod embedding;
 mod error;

@@ -1,6 +1,5 @@
 //! The learned ranker: parameters, training on a split of sessions, and the model file.
 
-use std::io::Write;
 use std::path::Path;
 use std::time::Instant;
 
@@ -319,29 +318,15 @@ impl RankerModel {
     /// `path`, so readers never see half a file.
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
         let path = path.as_ref();
-        let name_io = |e: std::io::Error| {
-            std::io::Error::new(
+        music_crs_core::atomic::write_atomically(path, |writer| {
+            serde_json::to_writer(writer, self).map_err(std::io::Error::from)
+        })
+        .map_err(|e: std::io::Error| {
+            Error::from(std::io::Error::new(
                 e.kind(),
-                format!("writing ranker model {}: {e}", path.display()),
-            )
-        };
-        let dir = match path.parent() {
-            Some(dir) if !dir.as_os_str().is_empty() => dir,
-            _ => Path::new("."),
-        };
-        let mut builder = tempfile::Builder::new();
-        // Not the temporary file's private 0600: the usual 0644 under umask.
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            builder.permissions(std::fs::Permissions::from_mode(0o644));
-        }
-        let mut file = builder.tempfile_in(dir).map_err(name_io)?;
-        serde_json::to_writer(std::io::BufWriter::new(file.as_file_mut()), self)
-            .map_err(|e| name_io(e.into()))?;
-        file.as_file_mut().flush().map_err(name_io)?;
-        file.persist(path).map_err(|e| name_io(e.error))?;
-        Ok(())
+                format!("writing ranker model: {e}"),
+            ))
+        })
     }
 
     /// Reads a model written by [`RankerModel::save`]. A file that is not a ranker model, has
