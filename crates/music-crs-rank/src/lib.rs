@@ -60,7 +60,7 @@
 //!     ChannelSet::new(vec![NamedChannel {
 //!         name: "continuity".into(),
 //!         depth: 10,
-//!         retriever: Box::new(ContinuityChannel::new(
+//!         channel: Box::new(ContinuityChannel::new(
 //!             "continuity", index.clone(), ContinuityParams::default())?),
 //!     }])
 //! };
@@ -96,8 +96,9 @@ mod ranked;
 pub use candidates::{ChannelSet, ChannelSpec, NamedChannel};
 pub use catalog_index::CatalogIndex;
 pub use channels::{
-    CoOccurrenceChannel, CoOccurrenceMode, CoOccurrenceParams, ContinuityChannel, ContinuityParams,
-    PopularityPrior, PopularityPriorParams,
+    Channel, ChannelHit, ChannelRetriever, CoOccurrenceChannel, CoOccurrenceMode,
+    CoOccurrenceParams, ContinuityChannel, ContinuityParams, PopularityPrior,
+    PopularityPriorParams, RetrieverChannel,
 };
 pub use config::{
     Bm25ChannelConfig, ChannelConfig, ChannelResources, DEFAULT_CHANNEL_DEPTH, FusionChildConfig,

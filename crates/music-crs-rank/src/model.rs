@@ -591,11 +591,8 @@ fn turn_rows(
     params: &RankerParams,
     seed: u64,
 ) -> Option<TurnRows> {
-    let gold = features
-        .index()
-        .catalog()
-        .index_of(query.gold_track_id.as_deref()?)?;
-    let gold_slot = candidates.positions.iter().position(|&p| p == gold)?;
+    let gold = features.index().position(query.gold_track_id.as_deref()?)?;
+    let gold_slot = candidates.keys.iter().position(|&p| p == gold)?;
     if candidates.len() < 2 {
         return None;
     }
@@ -692,7 +689,7 @@ mod tests {
             NamedChannel {
                 name: "continuity".into(),
                 depth,
-                retriever: Box::new(
+                channel: Box::new(
                     ContinuityChannel::new(
                         "continuity",
                         index.clone(),
@@ -704,7 +701,7 @@ mod tests {
             NamedChannel {
                 name: "popularity".into(),
                 depth,
-                retriever: Box::new(
+                channel: Box::new(
                     PopularityPrior::build(
                         "popularity",
                         index.clone(),
