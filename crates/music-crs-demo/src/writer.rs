@@ -434,7 +434,7 @@ mod tests {
     use music_crs_core::{ConversationGoal, GoalProgress, Message, Role};
 
     use super::*;
-    use crate::{read_embeddings, read_sessions, read_tracks, read_users};
+    use music_crs_data::{read_embeddings, read_sessions, read_tracks, read_users};
 
     fn names(frame: &DataFrame) -> Vec<String> {
         frame
