@@ -392,6 +392,13 @@ mod tests {
     }
 
     #[test]
+    fn a_list_naming_an_id_twice_counts_it_once_at_its_first_rank() {
+        let twice = [ScoredTrack::new("a", 0.0), ScoredTrack::new("a", 0.0)];
+        let fused = rrf([(&twice[..], 1.0)], 10.0, 10);
+        assert_eq!(fused, vec![ScoredTrack::new("a", 1.0 / 11.0)]);
+    }
+
+    #[test]
     fn ties_go_to_the_better_single_rank_then_the_earlier_child() {
         let fused = rrf(
             [

@@ -290,9 +290,109 @@ pub(crate) mod test_support {
 mod tests {
     use super::*;
 
+    use super::test_support::{index, track};
+
     #[test]
     fn recency_weights_favour_the_last_track() {
         let weights: Vec<f32> = recency_weights(3, 0.5).collect();
         assert_eq!(weights, vec![0.25, 0.5, 1.0]);
+    }
+
+    /// A retriever that returns fixed ids, or fails.
+    struct Fixed(Option<Vec<&'static str>>);
+
+    impl Retriever for Fixed {
+        fn name(&self) -> &str {
+            "fixed"
+        }
+        fn retrieve(
+            &self,
+            _query: &TurnContext,
+            k: usize,
+        ) -> music_crs_retrieval::Result<Vec<ScoredTrack>> {
+            let ids = self
+                .0
+                .as_ref()
+                .ok_or(music_crs_retrieval::Error::InvalidParameter {
+                    name: "fixed",
+                    reason: "asked to fail".into(),
+                })?;
+            Ok(ids
+                .iter()
+                .take(k)
+                .enumerate()
+                .map(|(i, id)| ScoredTrack::new(*id, 10.0 - i as f32))
+                .collect())
+        }
+    }
+
+    /// A channel whose every answer is an error of this crate.
+    struct Broken;
+
+    impl Channel for Broken {
+        fn name(&self) -> &str {
+            "broken"
+        }
+        fn propose(&self, _query: &TurnContext, _k: usize) -> Result<Vec<ChannelHit>> {
+            Err(crate::Error::NoTrainingData("nothing here".into()))
+        }
+    }
+
+    fn catalog() -> Arc<CatalogIndex> {
+        index(["a", "b", "c"].map(|id| track(id, "x", "y", 0.0)).to_vec())
+    }
+
+    #[test]
+    fn retriever_ids_become_positions_and_unknown_ids_keep_their_ranks() {
+        let channel = RetrieverChannel::new(catalog(), Box::new(Fixed(Some(vec!["c", "zz", "a"]))));
+        let query = TurnContext::from_message("q");
+        let hits = channel.propose(&query, 10).unwrap();
+        assert_eq!(
+            hits,
+            vec![ChannelHit::new(2, 1, 10.0), ChannelHit::new(0, 3, 8.0)]
+        );
+        assert_eq!(
+            channel.propose_batch(&[query.clone(), query], 10).unwrap(),
+            vec![hits.clone(), hits]
+        );
+        // Back behind the Retriever trait: the ids again, in order.
+        let retriever = ChannelRetriever::new(catalog(), Box::new(channel));
+        let ids: Vec<String> = retriever
+            .retrieve(&TurnContext::from_message("q"), 10)
+            .unwrap()
+            .into_iter()
+            .map(|h| h.track_id)
+            .collect();
+        assert_eq!(ids, vec!["c", "a"]);
+    }
+
+    #[test]
+    fn errors_reach_the_retriever_caller_whole() {
+        let query = TurnContext::from_message("q");
+        // A rank error is the source of the retrieval error, not flattened into text.
+        let err = ChannelRetriever::new(catalog(), Box::new(Broken))
+            .retrieve(&query, 5)
+            .unwrap_err();
+        let music_crs_retrieval::Error::Other { context, source } = &err else {
+            panic!("{err:?}");
+        };
+        assert!(context.contains("broken"), "{context}");
+        assert!(matches!(
+            source.downcast_ref::<crate::Error>(),
+            Some(crate::Error::NoTrainingData(_))
+        ));
+        assert!(err.to_string().contains("nothing here"), "{err}");
+        // A retrieval error passes through unchanged.
+        let failing = RetrieverChannel::new(catalog(), Box::new(Fixed(None)));
+        let err = ChannelRetriever::new(catalog(), Box::new(failing))
+            .retrieve(&query, 5)
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                music_crs_retrieval::Error::InvalidParameter { name: "fixed", .. }
+            ),
+            "{err:?}"
+        );
     }
 }
