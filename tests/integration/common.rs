@@ -10,7 +10,7 @@ use music_crs::config::{PartOverride, SplitKind, local_dataset};
 use music_crs::core::{LabeledTurn, TurnContext};
 use music_crs::{CrsConfig, RunData};
 use music_crs_core::shared::shared_path;
-use music_crs_data::demo::{DemoDataset, DemoParams};
+use music_crs_demo::{DemoDataset, DemoParams};
 use tempfile::TempDir;
 
 /// The demo dataset's root, generated the first time a test asks for it.

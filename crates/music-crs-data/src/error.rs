@@ -56,14 +56,6 @@ pub enum Error {
         /// The reader's message.
         message: String,
     },
-    /// A parquet file cannot be written (a column cannot be built or the encoder failed).
-    #[error("{}: cannot write parquet: {message}", path.display())]
-    ParquetWrite {
-        /// The file being written.
-        path: PathBuf,
-        /// The writer's message.
-        message: String,
-    },
     /// A required column is absent.
     #[error("{}: missing required column {column:?} (columns present: {present})", path.display())]
     MissingColumn {

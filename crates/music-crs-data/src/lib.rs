@@ -85,9 +85,6 @@ mod tracks;
 mod turns;
 mod users;
 
-pub mod demo;
-pub mod writer;
-
 pub use conversations::{SESSION_OPTIONAL_COLUMNS, SESSION_REQUIRED_COLUMNS, read_sessions};
 pub use embeddings::{
     TRACK_EMBEDDING_ID_COLUMN, TRACK_EMBEDDING_KINDS, USER_EMBEDDING_ID_COLUMN,

@@ -38,8 +38,9 @@ fn ranking(obj: &Bound<'_, PyAny>, place: &str) -> Result<Vec<ScoredTrack>> {
 }
 
 /// Weighted reciprocal-rank fusion, as the ranker fuses its channels: each id scores the sum
-/// over lists of `weight / (k + rank)` (rank from 1); ties go to the better best rank, then
-/// the earlier list, then the smaller id. Returns `(id, score)` pairs, best first, at most
+/// over lists of `weight / (k + rank)` (rank from 1; an id listed twice in one list counts
+/// once, at its first rank); ties go to the better best rank, then the earlier list, then the
+/// smaller id. Returns `(id, score)` pairs, best first, at most
 /// `top_k` (default: all).
 #[pyfunction]
 #[pyo3(signature = (rankings, weights = None, k = 60.0, top_k = None))]

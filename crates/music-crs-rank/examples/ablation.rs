@@ -22,8 +22,8 @@ use clap::Parser;
 use music_crs_core::{
     Catalog, EmbeddingTable, LabeledTurn, Prediction, Session, TrackField, TurnContext,
 };
-use music_crs_data::demo::{DemoDataset, DemoParams};
 use music_crs_data::{Dataset, DatasetSpec, Loader, SplitKind, TRACK_EMBEDDING_KINDS};
+use music_crs_demo::{DemoDataset, DemoParams};
 use music_crs_metrics::{EvaluationParams, Evaluator, GroundTruth};
 use music_crs_rank::{
     Bm25ChannelConfig, CatalogIndex, ChannelConfig, ChannelResources, CoOccurrenceMode,
@@ -43,16 +43,16 @@ struct Args {
     #[arg(long)]
     generate: bool,
     /// Catalog size when generating.
-    #[arg(long, default_value_t = music_crs_data::demo::DEFAULT_NUM_TRACKS)]
+    #[arg(long, default_value_t = music_crs_demo::DEFAULT_NUM_TRACKS)]
     tracks: usize,
     /// Listeners when generating.
-    #[arg(long, default_value_t = music_crs_data::demo::DEFAULT_NUM_USERS)]
+    #[arg(long, default_value_t = music_crs_demo::DEFAULT_NUM_USERS)]
     users: usize,
     /// Train sessions when generating.
-    #[arg(long, default_value_t = music_crs_data::demo::DEFAULT_NUM_TRAIN_SESSIONS)]
+    #[arg(long, default_value_t = music_crs_demo::DEFAULT_NUM_TRAIN_SESSIONS)]
     train: usize,
     /// Test sessions when generating.
-    #[arg(long, default_value_t = music_crs_data::demo::DEFAULT_NUM_TEST_SESSIONS)]
+    #[arg(long, default_value_t = music_crs_demo::DEFAULT_NUM_TEST_SESSIONS)]
     test: usize,
     /// Run only the methods whose name contains one of these (comma-separated).
     #[arg(long, value_delimiter = ',')]

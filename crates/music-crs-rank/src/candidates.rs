@@ -1,13 +1,13 @@
 //! Named channels and the candidate union they produce for one turn.
 
-use std::collections::HashMap;
 use std::time::Instant;
 
-use music_crs_core::{ScoredTrack, TurnContext};
-use music_crs_retrieval::Retriever;
+use music_crs_core::TurnContext;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::channels::{Channel, ChannelHit};
+use crate::fusion::Union;
 use crate::{CatalogIndex, Error, Result};
 
 /// RRF constant used to order the candidate union (ties and hard negatives follow it).
@@ -20,7 +20,7 @@ pub struct NamedChannel {
     /// How many tracks the channel proposes per turn.
     pub depth: usize,
     /// The channel.
-    pub retriever: Box<dyn Retriever>,
+    pub channel: Box<dyn Channel>,
 }
 
 impl std::fmt::Debug for NamedChannel {
@@ -47,41 +47,9 @@ pub struct ChannelSet {
     channels: Vec<NamedChannel>,
 }
 
-/// The union of the channels' proposals for one turn, played tracks and tracks the catalog
-/// lacks left out, ordered by unweighted RRF over the channels.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Candidates {
-    /// Catalog positions.
-    pub positions: Vec<usize>,
-    /// Row-major, `channels` per candidate: the channel's 1-based rank and score, when the
-    /// channel proposed the candidate. One flat buffer instead of a vector per candidate.
-    pub hits: Vec<Option<(u32, f32)>>,
-    /// Number of channels.
-    pub channels: usize,
-}
-
-impl Candidates {
-    pub(crate) fn len(&self) -> usize {
-        self.positions.len()
-    }
-
-    /// Each channel's rank and score of the candidate in `slot`.
-    pub(crate) fn hits_of(&self, slot: usize) -> &[Option<(u32, f32)>] {
-        &self.hits[slot * self.channels..(slot + 1) * self.channels]
-    }
-
-    /// The candidates in `slots`, in that order.
-    pub(crate) fn subset(&self, slots: &[usize]) -> Candidates {
-        Candidates {
-            positions: slots.iter().map(|&s| self.positions[s]).collect(),
-            hits: slots
-                .iter()
-                .flat_map(|&s| self.hits_of(s).iter().copied())
-                .collect(),
-            channels: self.channels,
-        }
-    }
-}
+/// The union of the channels' proposals for one turn (keys: catalog positions), played tracks
+/// left out, ordered by unweighted RRF over the channels.
+pub(crate) type Candidates = Union<u32>;
 
 impl ChannelSet {
     /// A set of channels; fails when empty, on a duplicate name or a depth of 0.
@@ -134,7 +102,7 @@ impl ChannelSet {
             .iter()
             .map(|c| {
                 let started = Instant::now();
-                let lists = c.retriever.retrieve_batch(queries, c.depth);
+                let lists = c.channel.propose_batch(queries, c.depth);
                 tracing::debug!(
                     channel = %c.name,
                     queries = queries.len(),
@@ -143,7 +111,7 @@ impl ChannelSet {
                 );
                 lists
             })
-            .collect::<music_crs_retrieval::Result<Vec<_>>>()?;
+            .collect::<Result<Vec<_>>>()?;
         let started = Instant::now();
         let unions = queries
             .par_iter()
@@ -158,58 +126,36 @@ impl ChannelSet {
         Ok(unions)
     }
 
-    /// The union of one query's channel lists (in channel order).
+    /// The union of one query's channel lists (in channel order), each cut at its channel's
+    /// depth, ordered by unweighted RRF; equal RRF keeps first-proposed order.
     fn union<'a>(
         &self,
         index: &CatalogIndex,
         query: &TurnContext,
-        lists: impl Iterator<Item = &'a Vec<ScoredTrack>>,
+        lists: impl Iterator<Item = &'a Vec<ChannelHit>>,
     ) -> Candidates {
-        let channels = self.channels.len();
         // At most a handful of played tracks: a linear scan beats hashing.
         let played = index.positions(&query.played_track_ids);
         let capacity: usize = self.channels.iter().map(|c| c.depth).sum();
-        let mut slot: HashMap<usize, usize> = HashMap::with_capacity(capacity);
-        let mut out = Candidates {
-            positions: Vec::with_capacity(capacity),
-            hits: Vec::with_capacity(capacity * channels),
-            channels,
-        };
-        for (c, list) in lists.enumerate() {
-            for (i, hit) in list.iter().take(self.channels[c].depth).enumerate() {
-                let Some(position) = index.catalog().index_of(&hit.track_id) else {
-                    continue;
-                };
-                if played.contains(&position) {
-                    continue;
-                }
-                let s = *slot.entry(position).or_insert_with(|| {
-                    out.positions.push(position);
-                    out.hits.extend(std::iter::repeat_n(None, channels));
-                    out.positions.len() - 1
-                });
-                // A channel listing a track twice keeps its best rank.
-                out.hits[s * channels + c].get_or_insert((i as u32 + 1, hit.score));
-            }
-        }
-        order_by_rrf(out)
+        let union = Union::new(
+            lists.zip(&self.channels).map(|(list, channel)| {
+                list.iter()
+                    .filter(|hit| hit.rank as usize <= channel.depth)
+                    .filter(|hit| !played.contains(&hit.position))
+                    .map(|hit| (hit.position, hit.rank, hit.score))
+            }),
+            self.channels.len(),
+            capacity,
+        );
+        let rrf: Vec<f32> = (0..union.len()).map(|s| union_rrf(&union, s)).collect();
+        let mut order: Vec<usize> = (0..union.len()).collect();
+        // Stable: equal RRF keeps first-proposed order.
+        order.sort_by(|&a, &b| rrf[b].total_cmp(&rrf[a]));
+        union.subset(&order)
     }
 }
 
-/// Unweighted RRF over the channels' ranks.
-pub(crate) fn union_rrf(hits: &[Option<(u32, f32)>]) -> f32 {
-    hits.iter()
-        .flatten()
-        .map(|&(rank, _)| 1.0 / (UNION_RRF_K + rank as f32))
-        .sum()
-}
-
-fn order_by_rrf(candidates: Candidates) -> Candidates {
-    let rrf: Vec<f32> = (0..candidates.len())
-        .map(|s| union_rrf(candidates.hits_of(s)))
-        .collect();
-    let mut order: Vec<usize> = (0..candidates.len()).collect();
-    // Stable: equal RRF keeps first-proposed order.
-    order.sort_by(|&a, &b| rrf[b].total_cmp(&rrf[a]));
-    candidates.subset(&order)
+/// Unweighted RRF of a candidate over the channels' ranks (orders the union; also a feature).
+pub(crate) fn union_rrf(candidates: &Candidates, slot: usize) -> f32 {
+    candidates.rrf(slot, |_| 1.0, UNION_RRF_K)
 }

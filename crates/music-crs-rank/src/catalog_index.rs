@@ -112,12 +112,12 @@ impl CatalogIndex {
         self.tracks.is_empty()
     }
 
-    pub(crate) fn info(&self, position: usize) -> &TrackInfo {
-        &self.tracks[position]
+    pub(crate) fn info(&self, position: u32) -> &TrackInfo {
+        &self.tracks[position as usize]
     }
 
-    pub(crate) fn track(&self, position: usize) -> &Track {
-        &self.catalog.tracks()[position]
+    pub(crate) fn track(&self, position: u32) -> &Track {
+        &self.catalog.tracks()[position as usize]
     }
 
     /// Tracks sharing an artist id, most popular first.
@@ -138,10 +138,13 @@ impl CatalogIndex {
     }
 
     /// Catalog positions of the played ids the catalog knows, oldest first.
-    pub(crate) fn positions(&self, ids: &[String]) -> Vec<usize> {
-        ids.iter()
-            .filter_map(|id| self.catalog.index_of(id))
-            .collect()
+    pub(crate) fn positions(&self, ids: &[String]) -> Vec<u32> {
+        ids.iter().filter_map(|id| self.position(id)).collect()
+    }
+
+    /// The catalog position of a track id.
+    pub(crate) fn position(&self, id: &str) -> Option<u32> {
+        self.catalog.index_of(id).map(|p| p as u32)
     }
 }
 

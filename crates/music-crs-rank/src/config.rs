@@ -14,6 +14,7 @@ use music_crs_retrieval::{
 };
 use serde::{Deserialize, Serialize};
 
+use crate::channels::{Channel, ChannelRetriever, RetrieverChannel};
 use crate::{
     CatalogIndex, ChannelSet, CoOccurrenceChannel, CoOccurrenceParams, ContinuityChannel,
     ContinuityParams, Error, FeatureExtractor, FeatureSpec, Fusion, FusionChild, FusionParams,
@@ -188,84 +189,100 @@ fn retrieval(channel: &str) -> impl Fn(music_crs_retrieval::Error) -> Error + '_
     }
 }
 
-/// Builds one channel. Every channel it returns leaves played tracks out (retrieval-crate
-/// channels are wrapped in [`ExcludePlayed`] when they do not do so themselves).
+impl ChannelConfig {
+    /// Builds the channel named `name`. Every channel leaves played tracks out (retrieval-crate
+    /// retrievers are wrapped in [`ExcludePlayed`] when they do not do so themselves).
+    pub fn build(&self, name: &str, resources: &ChannelResources<'_>) -> Result<Box<dyn Channel>> {
+        let index = resources.index.clone();
+        let retriever = |retriever: Box<dyn Retriever>| -> Box<dyn Channel> {
+            Box::new(RetrieverChannel::new(index.clone(), retriever))
+        };
+        Ok(match self {
+            ChannelConfig::Continuity(params) => {
+                Box::new(ContinuityChannel::new(name, index, params.clone())?)
+            }
+            ChannelConfig::CoOccurrence(params) => Box::new(CoOccurrenceChannel::build(
+                name,
+                index,
+                resources.train_sessions,
+                params.clone(),
+            )?),
+            ChannelConfig::PopularityPrior(params) => Box::new(PopularityPrior::build(
+                name,
+                index,
+                resources.train_sessions,
+                params.clone(),
+            )?),
+            ChannelConfig::Bm25(options) => {
+                let catalog = index.catalog();
+                let bm25 = Bm25Index::from_catalog(catalog, &options.fields, options.bm25.clone())
+                    .map_err(retrieval(name))?;
+                let renderer = QueryRenderer::new(catalog.clone(), options.query.clone())
+                    .map_err(retrieval(name))?;
+                retriever(Box::new(ExcludePlayed::new(Bm25Retriever::new(
+                    bm25, renderer,
+                ))))
+            }
+            ChannelConfig::ItemNeighbours(options) => {
+                let table = ChannelResources::table(
+                    resources.track_embeddings,
+                    &options.embedding,
+                    name,
+                    "track",
+                )?;
+                // The neighbour retriever already leaves played tracks out.
+                retriever(Box::new(
+                    ItemNeighbourRetriever::new(table, options.params.clone())
+                        .map_err(retrieval(name))?,
+                ))
+            }
+            ChannelConfig::UserSimilarity(options) => {
+                let users = ChannelResources::table(
+                    resources.user_embeddings,
+                    &options.embedding,
+                    name,
+                    "user",
+                )?;
+                let tracks = ChannelResources::table(
+                    resources.track_embeddings,
+                    &options.embedding,
+                    name,
+                    "track",
+                )?;
+                retriever(Box::new(ExcludePlayed::new(
+                    UserSimilarityRetriever::new(users, &tracks, &options.index)
+                        .map_err(retrieval(name))?,
+                )))
+            }
+            ChannelConfig::Fusion(fusion) => {
+                let children = fusion
+                    .children
+                    .iter()
+                    .map(|child| {
+                        Ok(FusionChild {
+                            name: child.name.clone(),
+                            weight: child.weight,
+                            channel: child.channel.build(&child.name, resources)?,
+                        })
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                Box::new(Fusion::new(name, index, children, fusion.params.clone())?)
+            }
+        })
+    }
+}
+
+/// Builds one channel as a [`Retriever`]: [`ChannelConfig::build`] behind a
+/// [`ChannelRetriever`], which turns its catalog positions into track ids.
 pub fn build_channel(
     name: &str,
     config: &ChannelConfig,
     resources: &ChannelResources<'_>,
 ) -> Result<Box<dyn Retriever>> {
-    let index = resources.index.clone();
-    Ok(match config {
-        ChannelConfig::Continuity(params) => {
-            Box::new(ContinuityChannel::new(name, index, params.clone())?)
-        }
-        ChannelConfig::CoOccurrence(params) => Box::new(CoOccurrenceChannel::build(
-            name,
-            index,
-            resources.train_sessions,
-            params.clone(),
-        )?),
-        ChannelConfig::PopularityPrior(params) => Box::new(PopularityPrior::build(
-            name,
-            index,
-            resources.train_sessions,
-            params.clone(),
-        )?),
-        ChannelConfig::Bm25(options) => {
-            let catalog = index.catalog();
-            let bm25 = Bm25Index::from_catalog(catalog, &options.fields, options.bm25.clone())
-                .map_err(retrieval(name))?;
-            let renderer = QueryRenderer::new(catalog.clone(), options.query.clone())
-                .map_err(retrieval(name))?;
-            Box::new(ExcludePlayed::new(Bm25Retriever::new(bm25, renderer)))
-        }
-        ChannelConfig::ItemNeighbours(options) => {
-            let table = ChannelResources::table(
-                resources.track_embeddings,
-                &options.embedding,
-                name,
-                "track",
-            )?;
-            // The neighbour retriever already leaves played tracks out.
-            Box::new(
-                ItemNeighbourRetriever::new(table, options.params.clone())
-                    .map_err(retrieval(name))?,
-            )
-        }
-        ChannelConfig::UserSimilarity(options) => {
-            let users = ChannelResources::table(
-                resources.user_embeddings,
-                &options.embedding,
-                name,
-                "user",
-            )?;
-            let tracks = ChannelResources::table(
-                resources.track_embeddings,
-                &options.embedding,
-                name,
-                "track",
-            )?;
-            Box::new(ExcludePlayed::new(
-                UserSimilarityRetriever::new(users, &tracks, &options.index)
-                    .map_err(retrieval(name))?,
-            ))
-        }
-        ChannelConfig::Fusion(fusion) => {
-            let children = fusion
-                .children
-                .iter()
-                .map(|child| {
-                    Ok(FusionChild {
-                        name: child.name.clone(),
-                        weight: child.weight,
-                        retriever: build_channel(&child.name, &child.channel, resources)?,
-                    })
-                })
-                .collect::<Result<Vec<_>>>()?;
-            Box::new(Fusion::new(name, children, fusion.params.clone())?)
-        }
-    })
+    Ok(Box::new(ChannelRetriever::new(
+        resources.index.clone(),
+        config.build(name, resources)?,
+    )))
 }
 
 /// Builds named channels into a [`ChannelSet`].
@@ -280,7 +297,7 @@ pub fn build_channel_set(
             Ok(NamedChannel {
                 name: c.name.clone(),
                 depth: c.depth,
-                retriever: build_channel(&c.name, &c.channel, resources)?,
+                channel: c.channel.build(&c.name, resources)?,
             })
         })
         .collect::<Result<Vec<_>>>()?;

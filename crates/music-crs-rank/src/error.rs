@@ -60,15 +60,16 @@ impl Error {
     }
 }
 
-/// Turns a rank error into the retrieval error the [`music_crs_retrieval::Retriever`] trait
-/// returns; retrieval errors pass through unchanged.
-pub(crate) fn into_retrieval(error: Error) -> music_crs_retrieval::Error {
+/// Turns a rank error of the retriever named `retriever` into the retrieval error the
+/// [`music_crs_retrieval::Retriever`] trait returns: retrieval and I/O errors pass through
+/// unchanged, any other is kept whole as the source of [`music_crs_retrieval::Error::Other`].
+pub(crate) fn into_retrieval(error: Error, retriever: &str) -> music_crs_retrieval::Error {
     match error {
         Error::Retrieval(inner) => inner,
         Error::Io(inner) => music_crs_retrieval::Error::Io(inner),
-        other => music_crs_retrieval::Error::InvalidParameter {
-            name: "ranker",
-            reason: other.to_string(),
+        other => music_crs_retrieval::Error::Other {
+            context: format!("retriever {retriever:?}"),
+            source: Box::new(other),
         },
     }
 }

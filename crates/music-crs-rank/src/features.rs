@@ -56,8 +56,8 @@ impl AlignedTable {
         }
     }
 
-    fn vector(&self, position: usize) -> Option<(&[f32], f32)> {
-        let row = self.rows[position]? as usize;
+    fn vector(&self, position: u32) -> Option<(&[f32], f32)> {
+        let row = self.rows[position as usize]? as usize;
         Some((self.table.row(row)?, self.inverse_norms[row]))
     }
 }
@@ -222,7 +222,7 @@ impl FeatureExtractor {
         let context = QueryContext::new(self, query);
         let width = self.width(channels.len());
         let mut out = Vec::with_capacity(candidates.len() * width);
-        for (slot, &position) in candidates.positions.iter().enumerate() {
+        for (slot, &position) in candidates.keys.iter().enumerate() {
             let start = out.len();
             let hits = candidates.hits_of(slot);
             for (c, spec) in channels.iter().enumerate() {
@@ -232,7 +232,7 @@ impl FeatureExtractor {
                 }
             }
             out.push(hits.iter().flatten().count() as f32);
-            out.push(union_rrf(hits));
+            out.push(union_rrf(candidates, slot));
             self.base_features(&context, position, &mut out);
             for (table, played) in self.similarity.iter().zip(&context.played_vectors) {
                 out.extend(similarities(table, played, position));
@@ -245,7 +245,7 @@ impl FeatureExtractor {
         out
     }
 
-    fn base_features(&self, context: &QueryContext<'_>, position: usize, out: &mut Vec<f32>) {
+    fn base_features(&self, context: &QueryContext<'_>, position: u32, out: &mut Vec<f32>) {
         let info = self.index.info(position);
         let year = info.year.map_or(f32::NAN, |y| y as f32);
         // Interned ids: a few integer comparisons per played track.
@@ -323,7 +323,7 @@ type UnitVector<'a> = (&'a [f32], f32);
 /// What every candidate of one turn is compared with, computed once per turn.
 struct QueryContext<'a> {
     turn_number: u32,
-    played: Vec<usize>,
+    played: Vec<u32>,
     played_infos: Vec<&'a TrackInfo>,
     played_mean_year: f32,
     /// Tag token ids of the played tracks, sorted and deduplicated.
@@ -461,11 +461,7 @@ fn named_in(names: &[String], text: &str) -> bool {
 /// Cosine with the last played track, mean and max over played tracks (missing when the
 /// candidate or every played track lacks a vector). `played` holds the played tracks'
 /// vectors of `table`, oldest first.
-fn similarities(
-    table: &AlignedTable,
-    played: &[Option<(&[f32], f32)>],
-    position: usize,
-) -> [f32; 3] {
+fn similarities(table: &AlignedTable, played: &[Option<(&[f32], f32)>], position: u32) -> [f32; 3] {
     let Some((candidate, candidate_norm)) = table.vector(position) else {
         return [f32::NAN; 3];
     };
@@ -488,7 +484,7 @@ fn similarities(
     [last, sum / count as f32, max]
 }
 
-fn user_similarity(user: Option<(&[f32], f32)>, tracks: &AlignedTable, position: usize) -> f32 {
+fn user_similarity(user: Option<(&[f32], f32)>, tracks: &AlignedTable, position: u32) -> f32 {
     let (Some((user, user_norm)), Some((track, track_norm))) = (user, tracks.vector(position))
     else {
         return f32::NAN;
@@ -568,9 +564,9 @@ mod tests {
         query.turn_number = 2;
         query.played_track_ids = vec!["a".into()];
         let candidates = Candidates {
-            positions: vec![1],
+            keys: vec![1],
             hits: vec![Some((3, 0.5))],
-            channels: 1,
+            lists: 1,
         };
         let row = extractor.extract(&query, &channels, &candidates);
         assert_eq!(row.len(), names.len());
@@ -587,9 +583,9 @@ mod tests {
         assert!((get("sim_last:image-siglip2") - std::f32::consts::FRAC_1_SQRT_2).abs() < 1e-6);
         // Candidates the channel missed get rank depth + 1 and a missing score.
         let missed = Candidates {
-            positions: vec![1],
+            keys: vec![1],
             hits: vec![None],
-            channels: 1,
+            lists: 1,
         };
         let row = extractor.extract(&query, &channels, &missed);
         assert_eq!(row[0], 11.0);

@@ -1,13 +1,18 @@
 //! # music-crs-rank
 //!
 //! Multi-channel candidate generation and learned ranking for conversational music
-//! recommendation, as composable [`Retriever`](music_crs_retrieval::Retriever)s:
+//! recommendation, as composable [`Retriever`](music_crs_retrieval::Retriever)s. Inside the
+//! crate a track is its catalog position: a [`Channel`] proposes positions
+//! ([`ChannelHit`]), fusion, the candidate union, the features and the ranker keep them, and
+//! they become track ids once, at the `Retriever` boundary ([`ChannelRetriever`], or the
+//! `Retriever` impl of each channel, [`Fusion`] and [`RankedRetriever`]).
 //!
 //! - Channels that each propose tracks for one reason: [`ContinuityChannel`] (same artist or
 //!   album as the played tracks), [`CoOccurrenceChannel`] (tracks that shared a session with,
 //!   or followed, the played tracks in the training split), [`PopularityPrior`]; and, through
 //!   [`ChannelConfig`], the retrieval crate's enriched BM25, item-item embedding neighbours
-//!   and user similarity. None of them returns a track already played.
+//!   and user similarity (through [`RetrieverChannel`], which looks their ids up as
+//!   positions). None of them returns a track already played.
 //! - [`Fusion`]: weighted reciprocal-rank fusion of named children.
 //! - A learned ranker: [`train_ranker`] fits a LambdaMART model (gradient-boosted trees on
 //!   LambdaRank gradients, written here: see the README for why) on features of every
@@ -60,7 +65,7 @@
 //!     ChannelSet::new(vec![NamedChannel {
 //!         name: "continuity".into(),
 //!         depth: 10,
-//!         retriever: Box::new(ContinuityChannel::new(
+//!         channel: Box::new(ContinuityChannel::new(
 //!             "continuity", index.clone(), ContinuityParams::default())?),
 //!     }])
 //! };
@@ -97,8 +102,9 @@ mod retriever_config;
 pub use candidates::{ChannelSet, ChannelSpec, NamedChannel};
 pub use catalog_index::CatalogIndex;
 pub use channels::{
-    CoOccurrenceChannel, CoOccurrenceMode, CoOccurrenceParams, ContinuityChannel, ContinuityParams,
-    PopularityPrior, PopularityPriorParams,
+    Channel, ChannelHit, ChannelRetriever, CoOccurrenceChannel, CoOccurrenceMode,
+    CoOccurrenceParams, ContinuityChannel, ContinuityParams, PopularityPrior,
+    PopularityPriorParams, RetrieverChannel,
 };
 pub use config::{
     Bm25ChannelConfig, ChannelConfig, ChannelResources, DEFAULT_CHANNEL_DEPTH, FusionChildConfig,

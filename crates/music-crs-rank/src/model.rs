@@ -580,8 +580,8 @@ fn turn_rows(
     params: &RankerParams,
     seed: u64,
 ) -> Option<TurnRows> {
-    let gold = features.index().catalog().index_of(gold_track_id)?;
-    let gold_slot = candidates.positions.iter().position(|&p| p == gold)?;
+    let gold = features.index().position(gold_track_id)?;
+    let gold_slot = candidates.keys.iter().position(|&p| p == gold)?;
     if candidates.len() < 2 {
         return None;
     }
@@ -678,7 +678,7 @@ mod tests {
             NamedChannel {
                 name: "continuity".into(),
                 depth,
-                retriever: Box::new(
+                channel: Box::new(
                     ContinuityChannel::new(
                         "continuity",
                         index.clone(),
@@ -690,7 +690,7 @@ mod tests {
             NamedChannel {
                 name: "popularity".into(),
                 depth,
-                retriever: Box::new(
+                channel: Box::new(
                     PopularityPrior::build(
                         "popularity",
                         index.clone(),

@@ -80,13 +80,8 @@ impl RankedRetriever {
             .into_iter()
             .take(k)
             .map(|(slot, score)| {
-                let position = candidates.positions[slot];
-                ScoredTrack::new(
-                    self.features.index().catalog().tracks()[position]
-                        .track_id
-                        .clone(),
-                    score,
-                )
+                let track = self.features.index().track(candidates.keys[slot]);
+                ScoredTrack::new(track.track_id.clone(), score)
             })
             .collect()
     }
@@ -105,7 +100,7 @@ impl Retriever for RankedRetriever {
         let candidates = self
             .channels
             .candidates_batch(self.features.index(), std::slice::from_ref(query))
-            .map_err(into_retrieval)?;
+            .map_err(|e| into_retrieval(e, &self.name))?;
         Ok(self.rank(query, &candidates[0], k))
     }
 
@@ -119,7 +114,7 @@ impl Retriever for RankedRetriever {
             let candidates = self
                 .channels
                 .candidates_batch(self.features.index(), chunk)
-                .map_err(into_retrieval)?;
+                .map_err(|e| into_retrieval(e, &self.name))?;
             out.par_extend(
                 chunk
                     .par_iter()

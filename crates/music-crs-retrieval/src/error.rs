@@ -71,6 +71,16 @@ pub enum Error {
     /// The HNSW library reported an error.
     #[error("hnsw index: {0}")]
     Hnsw(String),
+    /// A retriever built on this crate (a ranker, a fusion of channels...) failed with its own
+    /// error, kept whole as the source.
+    #[error("{context}: {source}")]
+    Other {
+        /// Where it failed (e.g. the retriever's name).
+        context: String,
+        /// The underlying error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
 }
 
 impl Error {

@@ -3,10 +3,10 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use music_crs_core::{ScoredTrack, TurnContext};
+use music_crs_core::TurnContext;
 use serde::{Deserialize, Serialize};
 
-use super::{check_range, recency_weights, top_k};
+use super::{Channel, ChannelHit, check_range, recency_weights, top_k};
 use crate::{CatalogIndex, Result};
 
 /// Parameters of a [`ContinuityChannel`].
@@ -91,7 +91,7 @@ impl ContinuityChannel {
         })
     }
 
-    fn scores(&self, played: &[usize]) -> HashMap<u32, f32> {
+    fn scores(&self, played: &[u32]) -> HashMap<u32, f32> {
         let mut scores: HashMap<u32, f32> = HashMap::new();
         let weights = recency_weights(played.len(), self.params.recency_decay);
         for (&position, weight) in played.iter().zip(weights) {
@@ -112,25 +112,28 @@ impl ContinuityChannel {
             }
         }
         for (&t, score) in scores.iter_mut() {
-            *score +=
-                self.params.popularity_weight * self.index.info(t as usize).popularity / 100.0;
+            *score += self.params.popularity_weight * self.index.info(t).popularity / 100.0;
         }
         scores
     }
 }
 
-impl ContinuityChannel {
-    /// The top `k` tracks for one turn.
-    fn top(&self, query: &TurnContext, k: usize) -> Vec<ScoredTrack> {
+impl Channel for ContinuityChannel {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn propose(&self, query: &TurnContext, k: usize) -> Result<Vec<ChannelHit>> {
         let played = self.index.positions(&query.played_track_ids);
-        top_k(&self.index, self.scores(&played), &played, k)
+        Ok(top_k(self.scores(&played), &played, k))
     }
 }
 
-channel_retriever!(ContinuityChannel);
+super::retriever_from_channel!(ContinuityChannel);
 
 #[cfg(test)]
 mod tests {
+    use music_crs_core::ScoredTrack;
     use music_crs_retrieval::Retriever;
 
     use super::super::test_support::{index, track};

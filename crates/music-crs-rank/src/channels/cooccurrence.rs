@@ -3,10 +3,10 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use music_crs_core::{Role, ScoredTrack, Session, TurnContext};
+use music_crs_core::{Role, Session, TurnContext};
 use serde::{Deserialize, Serialize};
 
-use super::{recency_weights, top_k};
+use super::{Channel, ChannelHit, recency_weights, top_k};
 use crate::{CatalogIndex, Error, Result};
 
 /// Which pairs of a session's tracks are counted.
@@ -123,11 +123,13 @@ impl CoOccurrenceChannel {
         self.neighbours.len()
     }
 
-    fn scores(&self, query: &TurnContext, played: &[usize]) -> HashMap<u32, f32> {
+    fn scores(&self, query: &TurnContext, played: &[u32]) -> HashMap<u32, f32> {
         let mut scores: HashMap<u32, f32> = HashMap::new();
         let weights: Vec<f32> = recency_weights(played.len(), self.params.recency_decay).collect();
         for (&p, &w) in played.iter().zip(&weights) {
-            for &(t, count) in &self.neighbours[self.offsets[p]..self.offsets[p + 1]] {
+            for &(t, count) in
+                &self.neighbours[self.offsets[p as usize]..self.offsets[p as usize + 1]]
+            {
                 *scores.entry(t).or_default() += w * count;
             }
         }
@@ -141,7 +143,7 @@ impl CoOccurrenceChannel {
             let own_pairs = pairs(own, &self.params);
             for (&p, &w) in played.iter().zip(&weights) {
                 for &(a, b) in &own_pairs {
-                    if a as usize == p {
+                    if a == p {
                         *scores.entry(b).or_default() -= w;
                     }
                 }
@@ -161,7 +163,7 @@ fn session_tracks(index: &CatalogIndex, session: &Session) -> Vec<u32> {
     music.sort_by_key(|&(turn, _)| turn);
     music
         .into_iter()
-        .filter_map(|(_, id)| index.catalog().index_of(id).map(|p| p as u32))
+        .filter_map(|(_, id)| index.position(id))
         .collect()
 }
 
@@ -186,21 +188,25 @@ fn pairs(sequence: &[u32], params: &CoOccurrenceParams) -> Vec<(u32, u32)> {
     out
 }
 
-impl CoOccurrenceChannel {
-    /// The top `k` tracks for one turn.
-    fn top(&self, query: &TurnContext, k: usize) -> Vec<ScoredTrack> {
+impl Channel for CoOccurrenceChannel {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn propose(&self, query: &TurnContext, k: usize) -> Result<Vec<ChannelHit>> {
         let played = self.index.positions(&query.played_track_ids);
         let scores = self.scores(query, &played);
         // Scores below half a count are leftovers of subtraction, not evidence.
         let scores = scores.into_iter().filter(|&(_, s)| s > 1e-3);
-        top_k(&self.index, scores, &played, k)
+        Ok(top_k(scores, &played, k))
     }
 }
 
-channel_retriever!(CoOccurrenceChannel);
+super::retriever_from_channel!(CoOccurrenceChannel);
 
 #[cfg(test)]
 mod tests {
+    use music_crs_core::ScoredTrack;
     use music_crs_retrieval::Retriever;
 
     use super::super::test_support::{index, session, track};

@@ -2,14 +2,62 @@
 //! played tracks, co-occurrence in training sessions, a popularity prior). None of them ever
 //! returns a track already played in the conversation.
 
-/// Implements [`Retriever`](music_crs_retrieval::Retriever) for a channel struct with a `name`
-/// field and an infallible `fn top(&self, query: &TurnContext, k: usize) -> Vec<ScoredTrack>`:
-/// every channel answers one turn the same way and a batch in parallel over its turns.
-macro_rules! channel_retriever {
+use std::sync::Arc;
+
+use music_crs_core::{ScoredTrack, TurnContext};
+use music_crs_retrieval::Retriever;
+use rayon::prelude::*;
+
+use crate::{CatalogIndex, Result};
+
+/// One track a [`Channel`] proposes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ChannelHit {
+    /// The track's catalog position.
+    pub position: u32,
+    /// The channel's 1-based rank of it. Usually its place in the list; a
+    /// [`RetrieverChannel`] keeps the rank its retriever gave, even when it left out an id
+    /// the catalog lacks above it.
+    pub rank: u32,
+    /// The channel's score.
+    pub score: f32,
+}
+
+impl ChannelHit {
+    /// A hit.
+    pub fn new(position: u32, rank: u32, score: f32) -> Self {
+        ChannelHit {
+            position,
+            rank,
+            score,
+        }
+    }
+}
+
+/// A candidate source over catalog positions: proposes the best tracks for a turn, best first,
+/// never a track already played. Positions stay positions through fusion, the candidate union,
+/// the features and the ranker; they become track ids once, at the `Retriever` boundary
+/// ([`ChannelRetriever`], or the `Retriever` impl of each channel of this crate).
+pub trait Channel: Send + Sync {
+    /// The channel's name (for logs).
+    fn name(&self) -> &str;
+
+    /// The top `k` tracks for one turn.
+    fn propose(&self, query: &TurnContext, k: usize) -> Result<Vec<ChannelHit>>;
+
+    /// The top `k` tracks for each turn (in parallel over the turns unless overridden).
+    fn propose_batch(&self, queries: &[TurnContext], k: usize) -> Result<Vec<Vec<ChannelHit>>> {
+        queries.par_iter().map(|q| self.propose(q, k)).collect()
+    }
+}
+
+/// Implements [`Retriever`] for a [`Channel`] with an `index: Arc<CatalogIndex>` field: the one
+/// place where catalog positions become track ids.
+macro_rules! retriever_from_channel {
     ($channel:ty) => {
         impl music_crs_retrieval::Retriever for $channel {
             fn name(&self) -> &str {
-                &self.name
+                $crate::Channel::name(self)
             }
 
             fn retrieve(
@@ -17,7 +65,9 @@ macro_rules! channel_retriever {
                 query: &music_crs_core::TurnContext,
                 k: usize,
             ) -> music_crs_retrieval::Result<Vec<music_crs_core::ScoredTrack>> {
-                Ok(self.top(query, k))
+                let hits = $crate::Channel::propose(self, query, k)
+                    .map_err(|e| $crate::error::into_retrieval(e, $crate::Channel::name(self)))?;
+                Ok($crate::channels::scored_tracks(&self.index, hits))
             }
 
             fn retrieve_batch(
@@ -25,12 +75,17 @@ macro_rules! channel_retriever {
                 queries: &[music_crs_core::TurnContext],
                 k: usize,
             ) -> music_crs_retrieval::Result<Vec<Vec<music_crs_core::ScoredTrack>>> {
-                use rayon::prelude::*;
-                Ok(queries.par_iter().map(|q| self.top(q, k)).collect())
+                let lists = $crate::Channel::propose_batch(self, queries, k)
+                    .map_err(|e| $crate::error::into_retrieval(e, $crate::Channel::name(self)))?;
+                Ok(lists
+                    .into_iter()
+                    .map(|hits| $crate::channels::scored_tracks(&self.index, hits))
+                    .collect())
             }
         }
     };
 }
+pub(crate) use retriever_from_channel;
 
 mod continuity;
 mod cooccurrence;
@@ -40,28 +95,127 @@ pub use continuity::{ContinuityChannel, ContinuityParams};
 pub use cooccurrence::{CoOccurrenceChannel, CoOccurrenceMode, CoOccurrenceParams};
 pub use popularity::{PopularityPrior, PopularityPriorParams};
 
-use music_crs_core::ScoredTrack;
+/// Track ids of hits, with their scores.
+pub(crate) fn scored_tracks(index: &CatalogIndex, hits: Vec<ChannelHit>) -> Vec<ScoredTrack> {
+    hits.into_iter()
+        .map(|hit| ScoredTrack::new(index.track(hit.position).track_id.clone(), hit.score))
+        .collect()
+}
 
-use crate::CatalogIndex;
+/// A retriever of `music-crs-retrieval` (BM25, embedding neighbours, ...) as a [`Channel`]: its
+/// track ids become catalog positions here, ids the catalog lacks are left out (the others keep
+/// the rank the retriever gave them). It must leave played tracks out itself (wrap it in
+/// [`ExcludePlayed`](music_crs_retrieval::ExcludePlayed) when it does not).
+pub struct RetrieverChannel {
+    index: Arc<CatalogIndex>,
+    retriever: Box<dyn Retriever>,
+}
+
+impl std::fmt::Debug for RetrieverChannel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RetrieverChannel")
+            .field("retriever", &self.retriever.name())
+            .finish_non_exhaustive()
+    }
+}
+
+impl RetrieverChannel {
+    /// Wraps `retriever`, whose ids are looked up in `index`'s catalog.
+    pub fn new(index: Arc<CatalogIndex>, retriever: Box<dyn Retriever>) -> Self {
+        RetrieverChannel { index, retriever }
+    }
+
+    fn hits(&self, tracks: Vec<ScoredTrack>) -> Vec<ChannelHit> {
+        tracks
+            .iter()
+            .enumerate()
+            .filter_map(|(i, hit)| {
+                let position = self.index.position(&hit.track_id)?;
+                Some(ChannelHit::new(position, i as u32 + 1, hit.score))
+            })
+            .collect()
+    }
+}
+
+impl Channel for RetrieverChannel {
+    fn name(&self) -> &str {
+        self.retriever.name()
+    }
+
+    fn propose(&self, query: &TurnContext, k: usize) -> Result<Vec<ChannelHit>> {
+        Ok(self.hits(self.retriever.retrieve(query, k)?))
+    }
+
+    fn propose_batch(&self, queries: &[TurnContext], k: usize) -> Result<Vec<Vec<ChannelHit>>> {
+        let lists = self.retriever.retrieve_batch(queries, k)?;
+        Ok(lists.into_iter().map(|tracks| self.hits(tracks)).collect())
+    }
+}
+
+/// Any [`Channel`] behind the [`Retriever`] trait (what [`build_channel`](crate::build_channel)
+/// returns): positions become track ids here.
+pub struct ChannelRetriever {
+    index: Arc<CatalogIndex>,
+    channel: Box<dyn Channel>,
+}
+
+impl std::fmt::Debug for ChannelRetriever {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChannelRetriever")
+            .field("channel", &self.channel.name())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ChannelRetriever {
+    /// Wraps `channel`, whose positions are looked up in `index`'s catalog.
+    pub fn new(index: Arc<CatalogIndex>, channel: Box<dyn Channel>) -> Self {
+        ChannelRetriever { index, channel }
+    }
+
+    /// The channel.
+    pub fn channel(&self) -> &dyn Channel {
+        self.channel.as_ref()
+    }
+}
+
+impl Channel for ChannelRetriever {
+    fn name(&self) -> &str {
+        self.channel.name()
+    }
+
+    fn propose(&self, query: &TurnContext, k: usize) -> Result<Vec<ChannelHit>> {
+        self.channel.propose(query, k)
+    }
+
+    fn propose_batch(&self, queries: &[TurnContext], k: usize) -> Result<Vec<Vec<ChannelHit>>> {
+        self.channel.propose_batch(queries, k)
+    }
+}
+
+retriever_from_channel!(ChannelRetriever);
 
 /// The top `k` of sparse scores over catalog positions, best first, ties broken by catalog
 /// position; played positions and non-positive scores are left out.
 pub(crate) fn top_k(
-    index: &CatalogIndex,
     scores: impl IntoIterator<Item = (u32, f32)>,
-    played: &[usize],
+    played: &[u32],
     k: usize,
-) -> Vec<ScoredTrack> {
+) -> Vec<ChannelHit> {
     let mut hits: Vec<(u32, f32)> = scores
         .into_iter()
-        .filter(|&(position, score)| score > 0.0 && !played.contains(&(position as usize)))
+        .filter(|&(position, score)| score > 0.0 && !played.contains(&position))
         .collect();
     hits.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-    hits.truncate(k);
+    ranked(hits, k)
+}
+
+/// The first `k` of `(position, score)` pairs, already in order, ranked from 1.
+pub(crate) fn ranked(hits: Vec<(u32, f32)>, k: usize) -> Vec<ChannelHit> {
     hits.into_iter()
-        .map(|(position, score)| {
-            ScoredTrack::new(index.track(position as usize).track_id.clone(), score)
-        })
+        .take(k)
+        .enumerate()
+        .map(|(i, (position, score))| ChannelHit::new(position, i as u32 + 1, score))
         .collect()
 }
 
@@ -136,9 +290,109 @@ pub(crate) mod test_support {
 mod tests {
     use super::*;
 
+    use super::test_support::{index, track};
+
     #[test]
     fn recency_weights_favour_the_last_track() {
         let weights: Vec<f32> = recency_weights(3, 0.5).collect();
         assert_eq!(weights, vec![0.25, 0.5, 1.0]);
+    }
+
+    /// A retriever that returns fixed ids, or fails.
+    struct Fixed(Option<Vec<&'static str>>);
+
+    impl Retriever for Fixed {
+        fn name(&self) -> &str {
+            "fixed"
+        }
+        fn retrieve(
+            &self,
+            _query: &TurnContext,
+            k: usize,
+        ) -> music_crs_retrieval::Result<Vec<ScoredTrack>> {
+            let ids = self
+                .0
+                .as_ref()
+                .ok_or(music_crs_retrieval::Error::InvalidParameter {
+                    name: "fixed",
+                    reason: "asked to fail".into(),
+                })?;
+            Ok(ids
+                .iter()
+                .take(k)
+                .enumerate()
+                .map(|(i, id)| ScoredTrack::new(*id, 10.0 - i as f32))
+                .collect())
+        }
+    }
+
+    /// A channel whose every answer is an error of this crate.
+    struct Broken;
+
+    impl Channel for Broken {
+        fn name(&self) -> &str {
+            "broken"
+        }
+        fn propose(&self, _query: &TurnContext, _k: usize) -> Result<Vec<ChannelHit>> {
+            Err(crate::Error::NoTrainingData("nothing here".into()))
+        }
+    }
+
+    fn catalog() -> Arc<CatalogIndex> {
+        index(["a", "b", "c"].map(|id| track(id, "x", "y", 0.0)).to_vec())
+    }
+
+    #[test]
+    fn retriever_ids_become_positions_and_unknown_ids_keep_their_ranks() {
+        let channel = RetrieverChannel::new(catalog(), Box::new(Fixed(Some(vec!["c", "zz", "a"]))));
+        let query = TurnContext::from_message("q");
+        let hits = channel.propose(&query, 10).unwrap();
+        assert_eq!(
+            hits,
+            vec![ChannelHit::new(2, 1, 10.0), ChannelHit::new(0, 3, 8.0)]
+        );
+        assert_eq!(
+            channel.propose_batch(&[query.clone(), query], 10).unwrap(),
+            vec![hits.clone(), hits]
+        );
+        // Back behind the Retriever trait: the ids again, in order.
+        let retriever = ChannelRetriever::new(catalog(), Box::new(channel));
+        let ids: Vec<String> = retriever
+            .retrieve(&TurnContext::from_message("q"), 10)
+            .unwrap()
+            .into_iter()
+            .map(|h| h.track_id)
+            .collect();
+        assert_eq!(ids, vec!["c", "a"]);
+    }
+
+    #[test]
+    fn errors_reach_the_retriever_caller_whole() {
+        let query = TurnContext::from_message("q");
+        // A rank error is the source of the retrieval error, not flattened into text.
+        let err = ChannelRetriever::new(catalog(), Box::new(Broken))
+            .retrieve(&query, 5)
+            .unwrap_err();
+        let music_crs_retrieval::Error::Other { context, source } = &err else {
+            panic!("{err:?}");
+        };
+        assert!(context.contains("broken"), "{context}");
+        assert!(matches!(
+            source.downcast_ref::<crate::Error>(),
+            Some(crate::Error::NoTrainingData(_))
+        ));
+        assert!(err.to_string().contains("nothing here"), "{err}");
+        // A retrieval error passes through unchanged.
+        let failing = RetrieverChannel::new(catalog(), Box::new(Fixed(None)));
+        let err = ChannelRetriever::new(catalog(), Box::new(failing))
+            .retrieve(&query, 5)
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                music_crs_retrieval::Error::InvalidParameter { name: "fixed", .. }
+            ),
+            "{err:?}"
+        );
     }
 }

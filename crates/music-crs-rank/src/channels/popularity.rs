@@ -3,10 +3,10 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use music_crs_core::{Role, ScoredTrack, Session, TurnContext};
+use music_crs_core::{Role, Session, TurnContext};
 use serde::{Deserialize, Serialize};
 
-use super::check_range;
+use super::{Channel, ChannelHit, check_range, ranked};
 use crate::{CatalogIndex, Error, Result};
 
 /// Parameters of a [`PopularityPrior`].
@@ -80,7 +80,7 @@ impl PopularityPrior {
                 .messages
                 .iter()
                 .filter(|m| m.role == Role::Music)
-                .filter_map(|m| index.catalog().index_of(&m.content).map(|p| p as u32))
+                .filter_map(|m| index.position(&m.content))
                 .collect();
             for &t in &tracks {
                 plays[t as usize] += 1;
@@ -98,24 +98,27 @@ impl PopularityPrior {
         let mut order: Vec<u32> = (0..channel.index.len() as u32).collect();
         order.sort_by(|&a, &b| {
             channel
-                .prior(b as usize, 0)
-                .total_cmp(&channel.prior(a as usize, 0))
+                .prior(b, 0)
+                .total_cmp(&channel.prior(a, 0))
                 .then(a.cmp(&b))
         });
         channel.order = order;
         Ok(channel)
     }
 
-    fn prior(&self, position: usize, own_plays: u32) -> f32 {
-        let plays = self.plays[position].saturating_sub(own_plays) as f32;
+    fn prior(&self, position: u32, own_plays: u32) -> f32 {
+        let plays = self.plays[position as usize].saturating_sub(own_plays) as f32;
         self.params.catalog_weight * self.index.info(position).popularity / 100.0
             + self.params.play_count_weight * plays.ln_1p()
     }
 }
 
-impl PopularityPrior {
-    /// The top `k` tracks for one turn.
-    fn top(&self, query: &TurnContext, k: usize) -> Vec<ScoredTrack> {
+impl Channel for PopularityPrior {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn propose(&self, query: &TurnContext, k: usize) -> Result<Vec<ChannelHit>> {
         let played = self.index.positions(&query.played_track_ids);
         let own: &[u32] = match self.params.leave_session_out {
             true => self
@@ -131,24 +134,22 @@ impl PopularityPrior {
             .order
             .iter()
             .take(window)
-            .filter(|&&t| !played.contains(&(t as usize)))
+            .filter(|&&t| !played.contains(&t))
             .map(|&t| {
                 let own_plays = own.iter().filter(|&&o| o == t).count() as u32;
-                (t, self.prior(t as usize, own_plays))
+                (t, self.prior(t, own_plays))
             })
             .collect();
         hits.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-        hits.into_iter()
-            .take(k)
-            .map(|(t, s)| ScoredTrack::new(self.index.track(t as usize).track_id.clone(), s))
-            .collect()
+        Ok(ranked(hits, k))
     }
 }
 
-channel_retriever!(PopularityPrior);
+super::retriever_from_channel!(PopularityPrior);
 
 #[cfg(test)]
 mod tests {
+    use music_crs_core::ScoredTrack;
     use music_crs_retrieval::Retriever;
 
     use super::super::test_support::{index, session, track};

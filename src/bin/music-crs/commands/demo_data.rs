@@ -38,7 +38,7 @@ pub(crate) struct DemoDataArgs {
 }
 
 pub(crate) fn demo_data(args: DemoDataArgs) -> Result<i32> {
-    let mut params = music_crs_data::demo::DemoParams::default();
+    let mut params = music_crs_demo::DemoParams::default();
     if let Some(seed) = args.seed {
         params.seed = seed;
     }
@@ -55,7 +55,7 @@ pub(crate) fn demo_data(args: DemoDataArgs) -> Result<i32> {
             *field = value as usize;
         }
     }
-    let demo = music_crs_data::demo::DemoDataset::generate(&params)?;
+    let demo = music_crs_demo::DemoDataset::generate(&params)?;
     let files = demo
         .write(&args.out)
         .with_context(|| format!("writing the demo dataset to {}", args.out.display()))?;

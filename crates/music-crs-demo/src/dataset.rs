@@ -1,46 +1,4 @@
-//! A synthetic, TalkPlayData-shaped demo dataset, generated deterministically from a seed.
-//!
-//! The demo is a believable miniature of the challenge data, not noise: artists have a home
-//! genre and era and release albums of several tracks; tags name genres, sub-genres, moods,
-//! instruments and decades; popularity has a long tail. Listeners have profiles and tastes,
-//! and each conversation is built from a listening session in which the next track often
-//! comes from the same album or artist, and otherwise shares tags with the one before. The
-//! user messages ask for what the upcoming track is (its mood, genre, era, instrument, album
-//! or artist) and react to the previous one; the assistant names the track and its artist.
-//! Embeddings carry signal: content kinds mix tag-topic, artist and album vectors, `cf-bpr`
-//! follows co-listening in the train split. The same users appear in train and test, so
-//! statistics learnt on train transfer.
-//!
-//! [`DemoDataset::write`] lays the files out as the hub does, so the loaders read them like
-//! the real datasets:
-//!
-//! ```text
-//! root/conversations/data/{train,test,blind}-00000-of-00001.parquet
-//! root/tracks/data/all_tracks-00000-of-00001.parquet
-//! root/users/data/all_users-00000-of-00001.parquet
-//! root/track_embeddings/data/all_tracks-00000-of-00001.parquet
-//! root/user_embeddings/data/all_users-00000-of-00001.parquet
-//! root/blind_ground_truth.json
-//! ```
-//!
-//! ```
-//! use music_crs_data::demo::{DemoDataset, DemoParams};
-//!
-//! let params = DemoParams {
-//!     num_tracks: 300,
-//!     num_users: 20,
-//!     num_train_sessions: 40,
-//!     num_test_sessions: 10,
-//!     num_blind_sessions: 5,
-//!     ..DemoParams::default()
-//! };
-//! let demo = DemoDataset::generate(&params)?;
-//! assert_eq!(demo.tracks.len(), 300);
-//! assert_eq!(demo.train[0].messages.len(), 24);
-//! let stats = demo.continuity();
-//! assert!(stats.same_artist_rate() > 0.2);
-//! # Ok::<(), music_crs_data::Error>(())
-//! ```
+//! The generator: [`DemoDataset`], its parameters and the statistics it reports.
 
 mod catalog;
 mod embeddings;
@@ -52,16 +10,16 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use music_crs_core::{Catalog, EmbeddingTable, Role, Session, Track, UserProfile};
+use music_crs_data::{
+    DATA_DIR, PART_DIRS, TRACK_EMBEDDING_ID_COLUMN, TRACK_EMBEDDING_KINDS, USER_EMBEDDING_ID_COLUMN,
+};
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 use crate::writer::{
     write_blind_sessions, write_embeddings, write_sessions, write_tracks, write_users,
 };
-use crate::{
-    DATA_DIR, Error, PART_DIRS, Result, TRACK_EMBEDDING_ID_COLUMN, TRACK_EMBEDDING_KINDS,
-    USER_EMBEDDING_ID_COLUMN,
-};
+use crate::{Error, Result};
 
 use self::embeddings::{EmbeddingSpec, build_embeddings};
 use self::random::DemoRng;
@@ -247,7 +205,7 @@ pub struct DemoDataset {
     pub blind: Vec<Session>,
     /// The gold track of every blind session, in `blind` order.
     pub blind_answers: Vec<BlindAnswer>,
-    /// Track embeddings, one table per kind in [`crate::TRACK_EMBEDDING_KINDS`] order.
+    /// Track embeddings, one table per kind in [`TRACK_EMBEDDING_KINDS`] order.
     pub track_embeddings: Vec<EmbeddingTable>,
     /// User embeddings (`cf-bpr`).
     pub user_embeddings: Vec<EmbeddingTable>,
@@ -259,7 +217,7 @@ pub fn generate_demo(params: &DemoParams) -> Result<DemoDataset> {
 }
 
 /// The single-shard file of a part's split under a local root, as on the hub:
-/// `root/<part>/data/<split>-00000-of-00001.parquet` (parts are [`crate::PART_DIRS`]).
+/// `root/<part>/data/<split>-00000-of-00001.parquet` (parts are [`PART_DIRS`]).
 pub fn split_file(root: impl AsRef<Path>, part: &str, split: &str) -> PathBuf {
     root.as_ref()
         .join(part)
@@ -424,11 +382,8 @@ fn write_json(path: &Path, value: &impl Serialize) -> Result<()> {
         field: format!("JSON for {}", path.display()),
         reason: e.to_string(),
     })?;
-    let dir = path.parent().unwrap_or(Path::new("."));
-    fs_err::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    let temp = path.with_extension(format!("json.{}.tmp", std::process::id()));
-    fs_err::write(&temp, text + "\n").map_err(|e| Error::io(&temp, e))?;
-    std::fs::rename(&temp, path).map_err(|e| Error::io(path, e))
+    music_crs_core::atomic::write_bytes_atomically(path, (text + "\n").as_bytes())
+        .map_err(|e| Error::io(path, e))
 }
 
 /// How each recommended track relates to the one recommended at the turn before.
@@ -524,7 +479,7 @@ mod tests {
     use std::collections::{HashMap, HashSet};
 
     use super::*;
-    use crate::{read_embeddings, read_sessions, read_tracks, read_users};
+    use music_crs_data::{read_embeddings, read_sessions, read_tracks, read_users};
 
     fn small() -> DemoParams {
         DemoParams {
@@ -700,7 +655,7 @@ mod tests {
     fn embeddings_carry_artist_and_co_listening_signal() {
         let demo = DemoDataset::generate(&small()).unwrap();
         let kinds: Vec<&str> = demo.track_embeddings.iter().map(|t| t.kind()).collect();
-        assert_eq!(kinds, crate::TRACK_EMBEDDING_KINDS);
+        assert_eq!(kinds, TRACK_EMBEDDING_KINDS);
         let by_id: HashMap<&str, &Track> = demo
             .tracks
             .iter()

@@ -27,8 +27,7 @@
 //! never sees half a file.
 
 use std::collections::HashSet;
-use std::io::BufWriter;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use music_crs_core::{EmbeddingTable, Session, Track, UserProfile};
 use polars::chunked_array::builder::get_list_builder;
@@ -207,50 +206,29 @@ pub fn write_frame(path: &Path, frame: &mut DataFrame) -> Result<()> {
 }
 
 /// [`write_frame`], with the top-level string columns in `large_strings` typed `large_string`.
+/// Written through [`music_crs_core::atomic`]: never seen half-written.
 fn write_hub_frame(path: &Path, frame: &mut DataFrame, large_strings: &[&str]) -> Result<()> {
-    let dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    fs_err::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-    let file_name = path
-        .file_name()
-        .ok_or_else(|| Error::InvalidParam {
-            field: "output path".into(),
-            reason: format!("{} does not name a file", path.display()),
-        })?
-        .to_string_lossy();
-    let temp = dir.join(format!(".{file_name}.{}.tmp", std::process::id()));
-    let result = write_to(&temp, frame, large_strings).and_then(|()| {
-        std::fs::rename(&temp, path).map_err(|e| Error::Io {
-            path: path.to_path_buf(),
-            source: e,
-        })
-    });
-    if result.is_err() {
-        // Best effort: the temporary file is garbage once the write failed.
-        let _ = std::fs::remove_file(&temp);
-    }
-    result
-}
-
-fn write_to(temp: &Path, frame: &mut DataFrame, large_strings: &[&str]) -> Result<()> {
     let schema = hub_arrow_schema(frame, large_strings);
     let key = schema_to_metadata_key(&schema);
     // Given an `ARROW:schema` entry, polars stores it instead of its own.
     let metadata = KeyValueMetadata::from_static(vec![(key.key, key.value.unwrap_or_default())]);
-    let file = fs_err::File::create(temp).map_err(|e| Error::io(temp, e))?;
-    let mut out = BufWriter::new(file);
-    ParquetWriter::new(&mut out)
-        .with_compression(ParquetCompression::Zstd(None))
-        .with_key_value_metadata(Some(metadata))
-        .finish(frame)
-        .map_err(|e| write_error(temp, e))?;
-    let file = out
-        .into_inner()
-        .map_err(|e| Error::io(temp, e.into_error()))?;
-    // Durable before the rename makes it visible.
-    file.sync_all().map_err(|e| Error::io(temp, e))
+    let mut polars_failure = None;
+    music_crs_core::atomic::write_atomically(path, |out| {
+        ParquetWriter::new(out)
+            .with_compression(ParquetCompression::Zstd(None))
+            .with_key_value_metadata(Some(metadata))
+            .finish(frame)
+            .map_err(|e| {
+                let io = std::io::Error::other(e.to_string());
+                polars_failure = Some(e);
+                io
+            })?;
+        Ok(())
+    })
+    .map_err(|e| match polars_failure.take() {
+        Some(polars) => write_error(path, polars),
+        None => Error::io(path, e),
+    })
 }
 
 /// The frame's Arrow schema with the hub's types: polars' view and large types become `string`,
@@ -434,7 +412,7 @@ mod tests {
     use music_crs_core::{ConversationGoal, GoalProgress, Message, Role};
 
     use super::*;
-    use crate::{read_embeddings, read_sessions, read_tracks, read_users};
+    use music_crs_data::{read_embeddings, read_sessions, read_tracks, read_users};
 
     fn names(frame: &DataFrame) -> Vec<String> {
         frame

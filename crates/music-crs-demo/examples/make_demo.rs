@@ -1,7 +1,7 @@
 //! Regenerates the committed demo dataset.
 //!
 //! ```text
-//! cargo run -p music-crs-data --example make_demo -- data/demo [--seed N] [--tracks N]
+//! cargo run -p music-crs-demo --example make_demo -- data/demo [--seed N] [--tracks N]
 //!     [--users N] [--train N] [--test N] [--blind N]
 //! ```
 //!
@@ -11,7 +11,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use music_crs_data::demo::{DemoDataset, DemoParams};
+use music_crs_demo::{DemoDataset, DemoParams};
 
 fn usage() -> String {
     "usage: make_demo OUT_DIR [--seed N] [--tracks N] [--users N] [--train N] [--test N] \
