@@ -9,7 +9,6 @@
 //! The framing (magic, version, trailing checksum, write-then-rename) and the id-map codec are
 //! shared with the HNSW index manifest.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::{Error, Result};
@@ -253,18 +252,9 @@ pub(crate) fn checksum(bytes: &[u8]) -> u64 {
     hash
 }
 
-/// Writes `bytes` to a temporary sibling of `path`, then renames it into place.
+/// Writes `bytes` to `path` atomically ([`music_crs_core::atomic`]).
 pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        fs_err::create_dir_all(parent)?;
-    }
-    let tmp = temp_sibling(path);
-    let mut file = fs_err::File::create(&tmp)?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
-    drop(file);
-    fs_err::rename(&tmp, path)?;
-    Ok(())
+    Ok(music_crs_core::atomic::write_bytes_atomically(path, bytes)?)
 }
 
 /// A hidden sibling path unique to this process, for write-then-rename.
