@@ -131,14 +131,6 @@ pub enum Error {
         /// The hub dataset id.
         repo_id: String,
     },
-    /// The hub could not be reached or answered with an error, and no cached copy could be used.
-    #[error("hub dataset {repo_id}: {message}")]
-    Hub {
-        /// The hub dataset id.
-        repo_id: String,
-        /// What went wrong, with the cache directory searched.
-        message: String,
-    },
     /// A parameter is outside what this crate allows.
     #[error("invalid {field}: {reason}")]
     InvalidParam {
