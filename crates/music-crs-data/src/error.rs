@@ -11,12 +11,12 @@ use std::path::PathBuf;
 #[non_exhaustive]
 pub enum Error {
     /// A file-system operation failed.
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {error}", path.display())]
     Io {
         /// The file or directory at fault.
         path: PathBuf,
-        /// The underlying error.
-        source: std::io::Error,
+        /// The underlying error (in the message, not repeated as a `source()`).
+        error: std::io::Error,
     },
     /// A local path does not exist.
     #[error("{}: not found; expected {expected}", path.display())]
@@ -146,10 +146,10 @@ pub enum Error {
 
 impl Error {
     /// An I/O error naming its path.
-    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+    pub fn io(path: impl Into<PathBuf>, error: std::io::Error) -> Self {
         Error::Io {
             path: path.into(),
-            source,
+            error,
         }
     }
 }

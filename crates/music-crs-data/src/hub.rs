@@ -194,17 +194,26 @@ mod tests {
             offline: true,
             ..params.clone()
         };
-        assert_eq!(hub_shards("o/d", None, &["test"], &offline).unwrap(), shards);
+        assert_eq!(
+            hub_shards("o/d", None, &["test"], &offline).unwrap(),
+            shards
+        );
         let err = hub_shards("o/d", None, &["train"], &offline)
             .unwrap_err()
             .to_string();
-        assert!(err.contains("no parquet shard") && err.contains("train"), "{err}");
+        assert!(
+            err.contains("no parquet shard") && err.contains("train"),
+            "{err}"
+        );
         assert_eq!(hub.requests().len(), requests, "offline never asks the hub");
 
         let err = hub_shards("o/gated", None, &["test"], &params)
             .unwrap_err()
             .to_string();
-        assert!(err.contains("HTTP 401") && err.contains("HF_TOKEN"), "{err}");
+        assert!(
+            err.contains("HTTP 401") && err.contains("HF_TOKEN"),
+            "{err}"
+        );
         let with_token = HubParams {
             token: Some("hf_t".into()),
             ..params
@@ -219,9 +228,17 @@ mod tests {
 
     #[test]
     fn revisions_that_leave_the_cache_are_refused_before_any_access() {
-        let err = hub_shards("o/n", Some("../../../somewhere"), &["test"], &HubParams::default())
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("revision") && err.contains("../../../somewhere"), "{err}");
+        let err = hub_shards(
+            "o/n",
+            Some("../../../somewhere"),
+            &["test"],
+            &HubParams::default(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("revision") && err.contains("../../../somewhere"),
+            "{err}"
+        );
     }
 }

@@ -221,12 +221,8 @@ fn write_hub_frame(path: &Path, frame: &mut DataFrame, large_strings: &[&str]) -
         })?
         .to_string_lossy();
     let temp = dir.join(format!(".{file_name}.{}.tmp", std::process::id()));
-    let result = write_to(&temp, frame, large_strings).and_then(|()| {
-        std::fs::rename(&temp, path).map_err(|e| Error::Io {
-            path: path.to_path_buf(),
-            source: e,
-        })
-    });
+    let result = write_to(&temp, frame, large_strings)
+        .and_then(|()| std::fs::rename(&temp, path).map_err(|e| Error::io(path, e)));
     if result.is_err() {
         // Best effort: the temporary file is garbage once the write failed.
         let _ = std::fs::remove_file(&temp);

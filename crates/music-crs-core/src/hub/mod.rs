@@ -134,6 +134,24 @@ impl HubParams {
     }
 }
 
+static PROCESS_PARAMS: std::sync::OnceLock<HubParams> = std::sync::OnceLock::new();
+
+/// Installs the hub settings of this process (a binary calls it once at start, after reading
+/// its flags: e.g. progress only when stderr is a terminal and logs are not quiet). Returns
+/// false when settings were installed already (they are kept).
+pub fn install_process_params(params: HubParams) -> bool {
+    PROCESS_PARAMS.set(params).is_ok()
+}
+
+impl HubParams {
+    /// The settings of this process: those installed with [`install_process_params`], else
+    /// [`HubParams::from_env`]. Every hub access that is not given settings explicitly
+    /// (datasets, Llama and BERT models) uses these.
+    pub fn process() -> Self {
+        PROCESS_PARAMS.get().cloned().unwrap_or_else(Self::from_env)
+    }
+}
+
 /// What sort of hub repository.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum RepoKind {
