@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::read_text;
 use crate::fast_hash::{FastHashMap, repeats};
-use crate::json_rows::{JsonRow, Loose, parse_rows};
+use crate::json_rows::{JsonRow, Loose, for_each_row};
 use crate::{Error, Result};
 
 /// The gold of one turn: the track(s) the dataset recommended there.
@@ -52,20 +52,31 @@ impl GroundTruth {
     ) -> Result<Self> {
         let mut by_session: HashMap<String, FastHashMap<u32, usize>> = HashMap::new();
         for (index, (turn, row)) in turns.iter().zip(&rows).enumerate() {
-            let at = format!(
-                "row {row}, session {}, turn {}",
-                turn.session_id, turn.turn_number
-            );
+            // Formatted only for a problem: most rows have none.
+            let at = || {
+                format!(
+                    "row {row}, session {}, turn {}",
+                    turn.session_id, turn.turn_number
+                )
+            };
             if turn.gold_track_ids.is_empty() {
-                problems.push(format!("{at}: no gold track id"));
+                problems.push(format!("{}: no gold track id", at()));
             }
-            for &(rank, _) in &repeats(&turn.gold_track_ids) {
-                let id = &turn.gold_track_ids[rank - 1];
-                problems.push(format!("{at}: gold track id {id:?} is given twice"));
+            if turn.gold_track_ids.len() > 1 {
+                for &(rank, _) in &repeats(&turn.gold_track_ids) {
+                    let id = &turn.gold_track_ids[rank - 1];
+                    problems.push(format!("{}: gold track id {id:?} is given twice", at()));
+                }
             }
-            let entries = by_session.entry(turn.session_id.clone()).or_default();
+            // The session's id is copied once, not once per turn.
+            let entries = match by_session.get_mut(turn.session_id.as_str()) {
+                Some(entries) => entries,
+                None => by_session.entry(turn.session_id.clone()).or_default(),
+            };
             match entries.get(&turn.turn_number) {
-                Some(&first) => problems.push(format!("{at}: duplicate of row {}", rows[first])),
+                Some(&first) => {
+                    problems.push(format!("{}: duplicate of row {}", at(), rows[first]));
+                }
                 None => {
                     entries.insert(turn.turn_number, index);
                 }
@@ -91,19 +102,20 @@ impl GroundTruth {
 
     /// [`GroundTruth::from_json_file`] on text; errors name `source_name`.
     pub fn from_json_str(text: &str, source_name: &str) -> Result<Self> {
-        let rows = parse_rows(text, source_name)?;
-        let mut turns = Vec::with_capacity(rows.len());
-        let mut row_numbers = Vec::with_capacity(rows.len());
+        let mut turns = Vec::new();
+        let mut row_numbers = Vec::new();
         let mut problems = Vec::new();
-        for (index, row) in rows.into_iter().enumerate() {
+        let mut index = 0;
+        for_each_row(text, source_name, |row| {
+            index += 1;
             match parse_gold_row(row) {
                 Ok(turn) => {
                     turns.push(turn);
-                    row_numbers.push(index + 1);
+                    row_numbers.push(index);
                 }
-                Err(reason) => problems.push(format!("row {}: {reason}", index + 1)),
+                Err(reason) => problems.push(format!("row {index}: {reason}")),
             }
-        }
+        })?;
         Self::build(turns, row_numbers, problems, source_name)
     }
 

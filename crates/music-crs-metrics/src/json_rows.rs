@@ -5,7 +5,9 @@
 
 use std::fmt;
 
-use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{
+    self, Deserialize, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor,
+};
 
 use crate::{Error, Result};
 
@@ -259,76 +261,89 @@ impl<'de> Deserialize<'de> for JsonRow {
     }
 }
 
-/// The top level: an array of rows, or the type found instead.
-enum TopLevel {
-    Rows(Vec<JsonRow>),
-    Other(&'static str),
-}
+/// The top level: an array whose rows are handed to `each` as they are read (no tree of the
+/// whole file is built), or the type found instead.
+struct TopLevel<F>(F);
 
-impl<'de> Deserialize<'de> for TopLevel {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        struct TopVisitor;
-        impl<'de> Visitor<'de> for TopVisitor {
-            type Value = TopLevel;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a JSON array of rows")
-            }
-            fn visit_seq<A: SeqAccess<'de>>(
-                self,
-                mut seq: A,
-            ) -> std::result::Result<TopLevel, A::Error> {
-                let mut rows = Vec::with_capacity(seq.size_hint().unwrap_or(0));
-                while let Some(row) = seq.next_element()? {
-                    rows.push(row);
-                }
-                Ok(TopLevel::Rows(rows))
-            }
-            fn visit_map<A: MapAccess<'de>>(
-                self,
-                map: A,
-            ) -> std::result::Result<TopLevel, A::Error> {
-                LooseVisitor
-                    .visit_map(map)
-                    .map(|_| TopLevel::Other("an object"))
-            }
-            fn visit_bool<E>(self, _: bool) -> std::result::Result<TopLevel, E> {
-                Ok(TopLevel::Other("a boolean"))
-            }
-            fn visit_u64<E>(self, _: u64) -> std::result::Result<TopLevel, E> {
-                Ok(TopLevel::Other("an integer"))
-            }
-            fn visit_i64<E>(self, _: i64) -> std::result::Result<TopLevel, E> {
-                Ok(TopLevel::Other("an integer"))
-            }
-            fn visit_f64<E>(self, _: f64) -> std::result::Result<TopLevel, E> {
-                Ok(TopLevel::Other("a number"))
-            }
-            fn visit_str<E>(self, _: &str) -> std::result::Result<TopLevel, E> {
-                Ok(TopLevel::Other("a string"))
-            }
-            fn visit_unit<E>(self) -> std::result::Result<TopLevel, E> {
-                Ok(TopLevel::Other("null"))
-            }
-        }
-        d.deserialize_any(TopVisitor)
+impl<'de, F: FnMut(JsonRow)> DeserializeSeed<'de> for TopLevel<F> {
+    /// `Ok(rows)` for an array, `Err(type)` for anything else.
+    type Value = std::result::Result<usize, &'static str>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> std::result::Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
     }
 }
 
-/// Parses `text` as a JSON array of rows, with errors naming `source_name` (and serde_json's
-/// line and column).
-pub(crate) fn parse_rows(text: &str, source_name: &str) -> Result<Vec<JsonRow>> {
+impl<'de, F: FnMut(JsonRow)> Visitor<'de> for TopLevel<F> {
+    type Value = std::result::Result<usize, &'static str>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON array of rows")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(
+        mut self,
+        mut seq: A,
+    ) -> std::result::Result<Self::Value, A::Error> {
+        let mut rows = 0;
+        while let Some(row) = seq.next_element()? {
+            (self.0)(row);
+            rows += 1;
+        }
+        Ok(Ok(rows))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> std::result::Result<Self::Value, A::Error> {
+        LooseVisitor.visit_map(map).map(|_| Err("an object"))
+    }
+
+    fn visit_bool<E>(self, _: bool) -> std::result::Result<Self::Value, E> {
+        Ok(Err("a boolean"))
+    }
+
+    fn visit_u64<E>(self, _: u64) -> std::result::Result<Self::Value, E> {
+        Ok(Err("an integer"))
+    }
+
+    fn visit_i64<E>(self, _: i64) -> std::result::Result<Self::Value, E> {
+        Ok(Err("an integer"))
+    }
+
+    fn visit_f64<E>(self, _: f64) -> std::result::Result<Self::Value, E> {
+        Ok(Err("a number"))
+    }
+
+    fn visit_str<E>(self, _: &str) -> std::result::Result<Self::Value, E> {
+        Ok(Err("a string"))
+    }
+
+    fn visit_unit<E>(self) -> std::result::Result<Self::Value, E> {
+        Ok(Err("null"))
+    }
+}
+
+/// Reads `text` as a JSON array of rows, handing each row to `each` in order; returns the
+/// number of rows. Errors name `source_name` (and serde_json's line and column).
+pub(crate) fn for_each_row(
+    text: &str,
+    source_name: &str,
+    each: impl FnMut(JsonRow),
+) -> Result<usize> {
     if text.trim().is_empty() {
         return Err(Error::EmptyJson {
             source_name: source_name.to_owned(),
         });
     }
-    match serde_json::from_str::<TopLevel>(text).map_err(|err| Error::json(source_name, &err))? {
-        TopLevel::Rows(rows) => Ok(rows),
-        TopLevel::Other(found) => Err(Error::NotAnArray {
-            source_name: source_name.to_owned(),
-            found,
-        }),
-    }
+    let mut deserializer = serde_json::Deserializer::from_str(text);
+    let json_error = |err: serde_json::Error| Error::json(source_name, &err);
+    let top = TopLevel(each)
+        .deserialize(&mut deserializer)
+        .map_err(json_error)?;
+    deserializer.end().map_err(json_error)?;
+    top.map_err(|found| Error::NotAnArray {
+        source_name: source_name.to_owned(),
+        found,
+    })
 }
 
 #[cfg(test)]
@@ -402,12 +417,15 @@ mod tests {
 
     #[test]
     fn rows_keep_known_fields_and_the_last_of_a_repeated_key() {
-        let rows = parse_rows(
+        let mut rows = Vec::new();
+        let count = for_each_row(
             r#"[{"session_id": "a", "x": {"deep": [1, {"y": 2}]}, "session_id": "b",
                  "turn_number": 2}, 7, [1], null]"#,
             "p.json",
+            |row| rows.push(row),
         )
         .unwrap();
+        assert_eq!(count, 4);
         let JsonRow::Object(fields) = &rows[0] else {
             panic!("{rows:?}")
         };
@@ -426,6 +444,7 @@ mod tests {
 
     #[test]
     fn the_top_level_must_be_an_array() {
+        let parse_rows = |text: &str, name: &str| for_each_row(text, name, |_| {});
         let err = parse_rows("  ", "p.json").unwrap_err().to_string();
         assert!(err.contains("p.json: the file is empty"), "{err}");
         let err = parse_rows(r#"{"a": 1}"#, "p.json").unwrap_err().to_string();

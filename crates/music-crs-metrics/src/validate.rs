@@ -10,7 +10,7 @@ use music_crs_core::{Catalog, MAX_PREDICTED_TRACKS, Prediction};
 
 use crate::error::read_text;
 use crate::fast_hash::{FastHashMap, FastHashSet, repeats};
-use crate::json_rows::{JsonRow, Loose, RowFields, parse_rows};
+use crate::json_rows::{JsonRow, Loose, RowFields, for_each_row};
 use crate::{GroundTruth, Result};
 
 /// A set of valid track ids (the catalog) that predictions are checked against.
@@ -391,18 +391,19 @@ impl PredictionFile {
 
     /// [`PredictionFile::from_json_file`] on text; errors name `source_name`.
     pub fn from_json_str(text: &str, source_name: &str) -> Result<Self> {
-        let rows = parse_rows(text, source_name)?;
         let mut file = PredictionFile {
             source_name: source_name.to_owned(),
-            rows: rows.len(),
-            predictions: Vec::with_capacity(rows.len()),
-            prediction_rows: Vec::with_capacity(rows.len()),
+            rows: 0,
+            predictions: Vec::new(),
+            prediction_rows: Vec::new(),
             partial_keys: Vec::new(),
             problems: Vec::new(),
         };
-        for (index, value) in rows.into_iter().enumerate() {
-            file.add_row(index + 1, value);
-        }
+        let mut index = 0;
+        file.rows = for_each_row(text, source_name, |row| {
+            index += 1;
+            file.add_row(index, row);
+        })?;
         Ok(file)
     }
 
