@@ -30,16 +30,16 @@ pub enum Error {
         /// What asked for it.
         what: String,
     },
-    /// Predicting one turn failed.
-    #[error("session {session_id}, turn {turn_number}: {source}")]
+    /// Predicting one turn failed. The message names the session and turn once, even when
+    /// the underlying error names them too.
+    #[error("{}", turn_message(session_id, *turn_number, error))]
     Turn {
         /// The session at fault.
         session_id: String,
         /// The turn at fault.
         turn_number: u32,
-        /// The underlying error.
-        #[source]
-        source: Box<Error>,
+        /// The underlying error (in the message, not repeated as a `source()`).
+        error: Box<Error>,
     },
     /// A domain value is invalid.
     #[error(transparent)]
@@ -72,12 +72,12 @@ pub enum Error {
     #[error(transparent)]
     Io(#[from] std::io::Error),
     /// A JSON file could not be written or read.
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {error}", path.display())]
     Json {
         /// The file at fault.
         path: PathBuf,
-        /// The serializer's error.
-        source: serde_json::Error,
+        /// The serializer's error (in the message, not repeated as a `source()`).
+        error: serde_json::Error,
     },
 }
 
@@ -92,9 +92,20 @@ impl Error {
                 Some(feature)
             }
             Error::Data(music_crs_data::Error::HubDisabled { .. }) => Some("hub"),
-            Error::Turn { source, .. } => source.missing_feature(),
+            Error::Turn { error, .. } => error.missing_feature(),
             _ => None,
         }
+    }
+}
+
+/// "session s, turn t: cause", without repeating the place when the cause starts with it.
+fn turn_message(session_id: &str, turn_number: u32, error: &Error) -> String {
+    let place = format!("session {session_id}, turn {turn_number}");
+    let cause = error.to_string();
+    if cause.starts_with(&place) {
+        cause
+    } else {
+        format!("{place}: {cause}")
     }
 }
 
@@ -119,7 +130,7 @@ mod tests {
         let in_turn = Error::Turn {
             session_id: "s".into(),
             turn_number: 1,
-            source: Box::new(llama),
+            error: Box::new(llama),
         };
         assert_eq!(in_turn.missing_feature(), Some("llama"));
         let hub = Error::Data(music_crs_data::Error::HubDisabled {

@@ -15,9 +15,9 @@ use crate::{Error, Result};
 /// (UTF-8), as the baseline's `json.dump(..., ensure_ascii=False)` does.
 pub fn write_json_atomic<T: Serialize + ?Sized>(path: &Path, value: &T) -> Result<()> {
     music_crs_core::atomic::write_atomically(path, |writer| {
-        serde_json::to_writer(&mut *writer, value).map_err(|source| Error::Json {
+        serde_json::to_writer(&mut *writer, value).map_err(|error| Error::Json {
             path: path.to_path_buf(),
-            source,
+            error,
         })?;
         Ok(writer.write_all(b"\n")?)
     })
@@ -37,9 +37,9 @@ pub fn write_predictions(path: &Path, predictions: &[Prediction]) -> Result<()> 
 /// Reads a prediction file, naming the path on error.
 pub fn read_predictions(path: &Path) -> Result<Vec<Prediction>> {
     let text = fs_err::read_to_string(path)?;
-    serde_json::from_str(&text).map_err(|source| Error::Json {
+    serde_json::from_str(&text).map_err(|error| Error::Json {
         path: path.to_path_buf(),
-        source,
+        error,
     })
 }
 

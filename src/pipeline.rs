@@ -290,7 +290,7 @@ fn turn_error(turn: &TurnContext, source: Error) -> Error {
     Error::Turn {
         session_id: turn.session_id.clone(),
         turn_number: turn.turn_number,
-        source: Box::new(source),
+        error: Box::new(source),
     }
 }
 

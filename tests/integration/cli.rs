@@ -6,7 +6,7 @@ use std::path::Path;
 use crate::common::{demo_root, expect_error, music_crs, text};
 
 /// A config over the temporary demo dataset (absolute paths).
-fn write_config(dir: &Path, tid: &str, extra: &str) -> std::path::PathBuf {
+pub(crate) fn write_config(dir: &Path, tid: &str, extra: &str) -> std::path::PathBuf {
     let root = demo_root().display().to_string();
     let path = dir.join(format!("{tid}.toml"));
     let config = format!(

@@ -13,4 +13,5 @@ mod parity;
 mod ranked;
 #[cfg(unix)]
 mod repl;
+mod results;
 mod samples;

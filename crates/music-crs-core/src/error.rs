@@ -25,6 +25,27 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+    /// A hub repository id, revision or file name is not a hub name (it could name a folder
+    /// outside the hub cache).
+    #[error("invalid hub {what} {value:?}: {reason}")]
+    InvalidHubName {
+        /// `repository id`, `revision` or `file name`.
+        what: &'static str,
+        /// The value at fault.
+        value: String,
+        /// What a valid one looks like.
+        reason: String,
+    },
+    /// Reading from the Hugging Face hub failed.
+    #[error("{repo}{}: {failure}", file.as_deref().map(|f| format!(", file {f}")).unwrap_or_default())]
+    Hub {
+        /// The repository (kind, id and revision).
+        repo: String,
+        /// The file asked for, when one was.
+        file: Option<String>,
+        /// What went wrong.
+        failure: crate::hub::HubFailure,
+    },
 }
 
 /// `Result` with the core [`Error`].

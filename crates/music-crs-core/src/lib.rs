@@ -6,7 +6,9 @@
 //! `music-crs-retrieval` and the `Generator` trait of `music-crs-generate`.
 //!
 //! It depends on `serde` and `thiserror` only, so any project can use these types
-//! without pulling in polars or candle.
+//! without pulling in polars or candle. Its [`hub`] module holds the Hugging Face hub
+//! settings and name checks every crate shares; the `hub` feature adds the download client
+//! (hf-hub, blocking ureq).
 //!
 //! ```
 //! use music_crs_core::{Catalog, Message, Role, Session, Track};
@@ -38,6 +40,7 @@ pub mod atomic;
 mod catalog;
 mod embedding;
 mod error;
+pub mod hub;
 mod session;
 pub mod shared;
 mod track;

@@ -11,12 +11,12 @@ use std::path::PathBuf;
 #[non_exhaustive]
 pub enum Error {
     /// A file-system operation failed.
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {error}", path.display())]
     Io {
         /// The file or directory at fault.
         path: PathBuf,
-        /// The underlying error.
-        source: std::io::Error,
+        /// The underlying error (in the message, not repeated as a `source()`).
+        error: std::io::Error,
     },
     /// A local path does not exist.
     #[error("{}: not found; expected {expected}", path.display())]
@@ -123,14 +123,6 @@ pub enum Error {
         /// The hub dataset id.
         repo_id: String,
     },
-    /// The hub could not be reached or answered with an error, and no cached copy could be used.
-    #[error("hub dataset {repo_id}: {message}")]
-    Hub {
-        /// The hub dataset id.
-        repo_id: String,
-        /// What went wrong, with the cache directory searched.
-        message: String,
-    },
     /// A parameter is outside what this crate allows.
     #[error("invalid {field}: {reason}")]
     InvalidParam {
@@ -146,10 +138,10 @@ pub enum Error {
 
 impl Error {
     /// An I/O error naming its path.
-    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+    pub fn io(path: impl Into<PathBuf>, error: std::io::Error) -> Self {
         Error::Io {
             path: path.into(),
-            source,
+            error,
         }
     }
 }

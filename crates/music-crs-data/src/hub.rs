@@ -1,91 +1,26 @@
-//! Hugging Face hub access: the settings (always available, so configs need no `cfg`) and,
-//! with the `hub` feature, shard listing and cached downloads through hf-hub's sync API.
+//! Hugging Face hub datasets: the shared settings of `music_crs_core::hub` (always available,
+//! so configs need no `cfg`) and, with the `hub` feature, shard listing and cached downloads
+//! through its client.
 
 use std::path::PathBuf;
 
-use serde::{Deserialize, Serialize};
+pub use music_crs_core::hub::{
+    HF_ENDPOINT_ENV, HF_HOME_ENV, HF_HUB_CACHE_ENV, HF_HUB_OFFLINE_ENV, HF_TOKEN_ENV, HubParams,
+};
 
 #[cfg(feature = "hub")]
 use crate::source::{expected_layout, found_list, is_shard_of};
 use crate::{Error, Result};
 
-/// `HF_HOME`: the Hugging Face home; the cache is `$HF_HOME/hub`.
-pub const HF_HOME_ENV: &str = "HF_HOME";
-/// `HF_HUB_CACHE`: the hub cache directory itself (wins over `HF_HOME`).
-pub const HF_HUB_CACHE_ENV: &str = "HF_HUB_CACHE";
-/// `HF_HUB_OFFLINE`: `1`/`true`/`yes`/`on` forbids network access.
-pub const HF_HUB_OFFLINE_ENV: &str = "HF_HUB_OFFLINE";
-/// `HF_TOKEN`: the access token (else hf-hub reads `$HF_HOME/token`).
-pub const HF_TOKEN_ENV: &str = "HF_TOKEN";
-/// `HF_ENDPOINT`: another hub URL (a mirror).
-pub const HF_ENDPOINT_ENV: &str = "HF_ENDPOINT";
-
-/// How hub dataset ids are resolved. [`HubParams::from_env`] reads the usual HF variables.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct HubParams {
-    /// The hub cache directory; `None` is `$HF_HUB_CACHE`, `$HF_HOME/hub` or
-    /// `~/.cache/huggingface/hub`, in that order.
-    pub cache_dir: Option<PathBuf>,
-    /// Never touch the network: use cached files only.
-    pub offline: bool,
-    /// The access token; `None` lets hf-hub read the token file of the HF home. Never written
-    /// out when a config is saved.
-    #[serde(skip_serializing)]
-    pub token: Option<String>,
-    /// Another hub URL; `None` is `https://huggingface.co`.
-    pub endpoint: Option<String>,
-    /// Show hf-hub's download progress bar (binaries only; off by default).
-    pub progress: bool,
-}
-
-impl HubParams {
-    /// Settings from `HF_HUB_CACHE` / `HF_HOME`, `HF_HUB_OFFLINE`, `HF_TOKEN` and `HF_ENDPOINT`.
-    pub fn from_env() -> Self {
-        Self::from_vars(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
-    }
-
-    /// Settings from any variable lookup (testable without touching the process environment).
-    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Self {
-        let cache_dir = var(HF_HUB_CACHE_ENV)
-            .map(PathBuf::from)
-            .or_else(|| var(HF_HOME_ENV).map(|home| PathBuf::from(home).join("hub")));
-        let offline = var(HF_HUB_OFFLINE_ENV).is_some_and(|v| {
-            matches!(
-                v.trim().to_ascii_lowercase().as_str(),
-                "1" | "true" | "yes" | "on"
-            )
-        });
-        HubParams {
-            cache_dir,
-            offline,
-            token: var(HF_TOKEN_ENV),
-            endpoint: var(HF_ENDPOINT_ENV),
-            progress: false,
-        }
-    }
-
-    /// The cache directory in effect.
-    pub fn resolved_cache_dir(&self) -> PathBuf {
-        if let Some(dir) = &self.cache_dir {
-            return dir.clone();
-        }
-        let home = std::env::var_os("HOME")
-            .or_else(|| std::env::var_os("USERPROFILE"))
-            .map(PathBuf::from)
-            .unwrap_or_default();
-        home.join(".cache").join("huggingface").join("hub")
-    }
-}
-
 /// Lists and fetches the shards of `splits` of a hub dataset.
 #[cfg(not(feature = "hub"))]
 pub(crate) fn hub_shards(
     repo_id: &str,
-    _revision: Option<&str>,
+    revision: Option<&str>,
     _splits: &[&str],
     _params: &HubParams,
 ) -> Result<Vec<PathBuf>> {
+    music_crs_core::hub::HubRepo::new(music_crs_core::hub::RepoKind::Dataset, repo_id, revision)?;
     Err(Error::HubDisabled {
         repo_id: repo_id.into(),
     })
@@ -93,8 +28,8 @@ pub(crate) fn hub_shards(
 
 /// Lists and fetches the shards of `splits` of a hub dataset.
 ///
-/// Online: lists the repo's files (`info().siblings`), then fetches each shard through the
-/// cache. Offline, or when the hub cannot be reached: lists the cached snapshot instead.
+/// Online: lists the repo's files, then fetches each shard through the cache. Offline, or
+/// when the hub cannot be reached: lists the cached snapshot instead.
 #[cfg(feature = "hub")]
 pub(crate) fn hub_shards(
     repo_id: &str,
@@ -102,51 +37,11 @@ pub(crate) fn hub_shards(
     splits: &[&str],
     params: &HubParams,
 ) -> Result<Vec<PathBuf>> {
-    use hf_hub::api::sync::ApiBuilder;
-    use hf_hub::{Repo, RepoType};
+    use music_crs_core::hub::{HubClient, HubRepo, RepoKind};
 
-    let cache_dir = params.resolved_cache_dir();
-    let repo = Repo::with_revision(
-        repo_id.to_string(),
-        RepoType::Dataset,
-        revision.unwrap_or("main").to_string(),
-    );
-    let hub_error = |message: String| Error::Hub {
-        repo_id: repo_id.into(),
-        message,
-    };
-    if params.offline {
-        return cached_shards(&cache_dir, &repo, repo_id, splits).map_err(|reason| {
-            hub_error(format!(
-                "offline ({HF_HUB_OFFLINE_ENV} is set) and not cached: {reason}"
-            ))
-        });
-    }
-
-    let mut builder = ApiBuilder::from_cache(hf_hub::Cache::new(cache_dir.clone()))
-        .with_progress(params.progress);
-    if let Some(token) = &params.token {
-        builder = builder.with_token(Some(token.clone()));
-    }
-    if let Some(endpoint) = &params.endpoint {
-        builder = builder.with_endpoint(endpoint.clone());
-    }
-    let api = builder
-        .build()
-        .map_err(|e| hub_error(format!("cannot build the hub client: {e}")))?;
-    let api_repo = api.repo(repo.clone());
-    let files: Vec<String> = match api_repo.info() {
-        Ok(info) => info.siblings.into_iter().map(|s| s.rfilename).collect(),
-        Err(online_error) => {
-            // Same fallback as the Python client: a cached snapshot beats failing.
-            tracing::warn!(repo_id, error = %online_error, "hub unreachable; trying the cache");
-            return cached_shards(&cache_dir, &repo, repo_id, splits).map_err(|reason| {
-                hub_error(format!(
-                    "cannot list the repository ({online_error}), and no cached copy: {reason}"
-                ))
-            });
-        }
-    };
+    let repo = HubRepo::new(RepoKind::Dataset, repo_id, revision)?;
+    let client = HubClient::new(params)?;
+    let files = client.list_files(&repo)?;
     let mut shards = Vec::new();
     for split in splits {
         let mut names: Vec<&String> = files
@@ -164,7 +59,7 @@ pub(crate) fn hub_shards(
                 .collect();
             others.sort();
             return Err(Error::NoShards {
-                source_name: format!("hub dataset {repo_id}"),
+                source_name: format!("{repo} (cache {})", client.cache_dir().display()),
                 split: (*split).into(),
                 expected: expected_layout(split),
                 found: found_list(&others),
@@ -173,47 +68,8 @@ pub(crate) fn hub_shards(
         names.sort();
         for name in names {
             tracing::info!(repo_id, file = %name, "fetching shard");
-            let path = api_repo
-                .get(name)
-                .map_err(|e| hub_error(format!("cannot download {name}: {e}")))?;
-            shards.push(path);
+            shards.push(client.get(&repo, name)?);
         }
-    }
-    Ok(shards)
-}
-
-/// The cached shards of a snapshot (`<cache>/datasets--o--n/snapshots/<commit>/data/`).
-#[cfg(feature = "hub")]
-fn cached_shards(
-    cache_dir: &std::path::Path,
-    repo: &hf_hub::Repo,
-    repo_id: &str,
-    splits: &[&str],
-) -> std::result::Result<Vec<PathBuf>, String> {
-    let repo_dir = cache_dir.join(repo.folder_name());
-    let revision = repo.revision();
-    let commit = std::fs::read_to_string(repo_dir.join("refs").join(revision))
-        .map(|c| c.trim().to_string())
-        .unwrap_or_else(|_| revision.to_string());
-    let data = repo_dir.join("snapshots").join(commit).join("data");
-    let entries = std::fs::read_dir(&data)
-        .map_err(|e| format!("{} ({e}) in cache {}", data.display(), cache_dir.display()))?;
-    let names: Vec<String> = entries
-        .filter_map(|entry| entry.ok())
-        .map(|entry| entry.file_name().to_string_lossy().into_owned())
-        .collect();
-    let mut shards = Vec::new();
-    for split in splits {
-        let mut of_split: Vec<&String> = names.iter().filter(|n| is_shard_of(n, split)).collect();
-        if of_split.is_empty() {
-            return Err(format!(
-                "no cached {} for {repo_id} in {}",
-                expected_layout(split),
-                data.display()
-            ));
-        }
-        of_split.sort();
-        shards.extend(of_split.into_iter().map(|n| data.join(n)));
     }
     Ok(shards)
 }
@@ -221,38 +77,6 @@ fn cached_shards(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn env_variables_are_honoured() {
-        let vars = |name: &str| match name {
-            HF_HOME_ENV => Some("/hf".to_string()),
-            HF_HUB_OFFLINE_ENV => Some("TRUE".to_string()),
-            HF_TOKEN_ENV => Some("t0k".to_string()),
-            _ => None,
-        };
-        let params = HubParams::from_vars(vars);
-        assert_eq!(params.cache_dir, Some(PathBuf::from("/hf/hub")));
-        assert!(params.offline);
-        assert_eq!(params.token.as_deref(), Some("t0k"));
-        let cache_first = HubParams::from_vars(|name| match name {
-            HF_HOME_ENV => Some("/hf".to_string()),
-            HF_HUB_CACHE_ENV => Some("/cache".to_string()),
-            HF_HUB_OFFLINE_ENV => Some("0".to_string()),
-            _ => None,
-        });
-        assert_eq!(cache_first.cache_dir, Some(PathBuf::from("/cache")));
-        assert!(!cache_first.offline);
-    }
-
-    #[test]
-    fn token_is_never_serialized() {
-        let params = HubParams {
-            token: Some("secret".into()),
-            ..HubParams::default()
-        };
-        let json = serde_json::to_string(&params).unwrap();
-        assert!(!json.contains("secret"), "{json}");
-    }
 
     #[cfg(not(feature = "hub"))]
     #[test]
@@ -274,7 +98,9 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(
-            err.contains("talkpl-ai/Nope") && err.contains("offline") && err.contains("not cached"),
+            err.contains("talkpl-ai/Nope")
+                && err.contains("HF_HUB_OFFLINE")
+                && err.contains("not in the hub cache"),
             "{err}"
         );
     }
@@ -294,7 +120,7 @@ mod tests {
             .to_string();
         assert!(
             err.contains("talkpl-ai/Nope")
-                && err.contains("no cached copy")
+                && err.contains("nothing is cached")
                 && err.contains(&cache.path().display().to_string()),
             "{err}"
         );
@@ -328,6 +154,91 @@ mod tests {
                 data.join("test-00000-of-00002.parquet"),
                 data.join("test-00001-of-00002.parquet")
             ]
+        );
+    }
+
+    #[cfg(feature = "hub")]
+    #[test]
+    fn shards_come_from_the_hub_once_then_from_the_cache() {
+        use music_crs_core::hub::RepoKind;
+        use music_crs_core::hub::stand_in::{StandIn, StandInRepo};
+
+        let files: [(&str, &[u8]); 3] = [
+            ("data/test-00001-of-00002.parquet", b"second"),
+            ("data/test-00000-of-00002.parquet", b"first"),
+            ("data/train-00000-of-00001.parquet", b"train"),
+        ];
+        let mut gated = StandInRepo::new(RepoKind::Dataset, "o/gated", &files);
+        gated.token = Some("hf_t".into());
+        let hub = StandIn::start(vec![
+            StandInRepo::new(RepoKind::Dataset, "o/d", &files),
+            gated,
+        ])
+        .unwrap();
+        let cache = tempfile::tempdir().unwrap();
+        let params = HubParams {
+            cache_dir: Some(cache.path().to_path_buf()),
+            endpoint: Some(hub.endpoint().to_owned()),
+            ..HubParams::default()
+        };
+        let shards = hub_shards("o/d", None, &["test"], &params).unwrap();
+        let contents: Vec<Vec<u8>> = shards.iter().map(|p| std::fs::read(p).unwrap()).collect();
+        assert_eq!(contents, [b"first".to_vec(), b"second".to_vec()]);
+        assert_eq!(hub.downloads(), 2, "{:#?}", hub.requests());
+
+        // Second run: the listing is asked again, the shards come from the cache.
+        assert_eq!(hub_shards("o/d", None, &["test"], &params).unwrap(), shards);
+        assert_eq!(hub.downloads(), 2, "{:#?}", hub.requests());
+        let requests = hub.requests().len();
+        let offline = HubParams {
+            offline: true,
+            ..params.clone()
+        };
+        assert_eq!(
+            hub_shards("o/d", None, &["test"], &offline).unwrap(),
+            shards
+        );
+        let err = hub_shards("o/d", None, &["train"], &offline)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("no parquet shard") && err.contains("train"),
+            "{err}"
+        );
+        assert_eq!(hub.requests().len(), requests, "offline never asks the hub");
+
+        let err = hub_shards("o/gated", None, &["test"], &params)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("HTTP 401") && err.contains("HF_TOKEN"),
+            "{err}"
+        );
+        let with_token = HubParams {
+            token: Some("hf_t".into()),
+            ..params
+        };
+        assert_eq!(
+            hub_shards("o/gated", None, &["test"], &with_token)
+                .unwrap()
+                .len(),
+            2
+        );
+    }
+
+    #[test]
+    fn revisions_that_leave_the_cache_are_refused_before_any_access() {
+        let err = hub_shards(
+            "o/n",
+            Some("../../../somewhere"),
+            &["test"],
+            &HubParams::default(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("revision") && err.contains("../../../somewhere"),
+            "{err}"
         );
     }
 }

@@ -63,11 +63,12 @@ impl Source {
             });
         }
         if let Some(rest) = trimmed.strip_prefix(HUB_PREFIX) {
-            return parse_hub_id(rest).ok_or_else(|| Error::InvalidName {
+            let hub = parse_hub_id(rest).ok_or_else(|| Error::InvalidName {
                 what: "source",
                 value: source.into(),
                 reason: "expected hf://datasets/owner/name[@revision]".into(),
-            });
+            })?;
+            return hub.checked();
         }
         let path = Path::new(trimmed);
         if path.exists() {
@@ -76,7 +77,7 @@ impl Source {
         if !looks_like_path(trimmed)
             && let Some(hub) = parse_hub_id(trimmed)
         {
-            return Ok(hub);
+            return hub.checked();
         }
         Err(Error::NotFound {
             path: path.to_path_buf(),
@@ -85,6 +86,18 @@ impl Source {
                  or a hub dataset id owner/name"
             ),
         })
+    }
+
+    /// A hub source whose id and revision cannot name a folder outside the hub cache.
+    fn checked(self) -> Result<Source> {
+        if let Source::Hub { repo_id, revision } = &self {
+            music_crs_core::hub::HubRepo::new(
+                music_crs_core::hub::RepoKind::Dataset,
+                repo_id,
+                revision.as_deref(),
+            )?;
+        }
+        Ok(self)
     }
 
     /// The parquet shards of `split`, sorted by name.
@@ -258,6 +271,14 @@ mod tests {
         assert!(Source::parse("").is_err());
         assert!(Source::parse("hf://datasets/a").is_err());
         assert!(Source::parse("owner/name@").is_err());
+        for escaping in [
+            "hf://datasets/o/n@../../../somewhere",
+            "hf://datasets/o/..@main",
+            "o/n@..",
+        ] {
+            let err = Source::parse(escaping).unwrap_err().to_string();
+            assert!(err.starts_with("invalid"), "{escaping}: {err}");
+        }
     }
 
     #[test]

@@ -76,6 +76,12 @@ impl ModelSource {
                 Some((repo, revision)) => (repo, Some(revision.to_string())),
                 None => (repo, None),
             };
+            // Checked here, before the id or revision can reach a cache path.
+            music_crs_core::hub::HubRepo::new(
+                music_crs_core::hub::RepoKind::Model,
+                repo,
+                revision.as_deref(),
+            )?;
             return Ok(ModelSource::Hub {
                 repo: repo.to_string(),
                 revision,
@@ -336,6 +342,14 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("/no/such/model"), "{err}");
+        for escaping in [
+            "hub:o/n@../../../somewhere",
+            "hub:../../etc@main",
+            "hub:/abs",
+        ] {
+            let err = ModelSource::parse(escaping).unwrap_err().to_string();
+            assert!(err.contains("invalid hub"), "{escaping}: {err}");
+        }
     }
 
     #[test]

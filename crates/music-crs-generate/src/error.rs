@@ -51,16 +51,9 @@ pub enum Error {
         /// The underlying message.
         message: String,
     },
-    /// Downloading from the Hugging Face hub failed.
-    #[error("hub download of {file} from {repo} failed: {message}")]
-    Hub {
-        /// The model repository.
-        repo: String,
-        /// The file requested.
-        file: String,
-        /// The underlying message.
-        message: String,
-    },
+    /// Downloading from the Hugging Face hub failed, or a hub id or revision is invalid.
+    #[error(transparent)]
+    Hub(#[from] music_crs_core::Error),
     /// The prompt does not fit the model's context even without history.
     #[error(
         "session {session_id}, turn {turn_number}: the prompt needs {tokens} tokens, more than the {limit} the model allows"

@@ -55,11 +55,28 @@ where
     if n == 0 {
         return 0.0;
     }
-    let lowered: Vec<String> = responses.into_iter().map(str::to_lowercase).collect();
+    // Every response lower-cased into one text and split into one token list (two buffers,
+    // not two per response); `ends` marks where each response's tokens end.
+    let mut lowered = String::new();
+    let mut text_ends = Vec::new();
+    for response in responses {
+        lowered.push_str(&response.to_lowercase());
+        text_ends.push(lowered.len());
+    }
+    let mut all_tokens: Vec<&str> = Vec::new();
+    let mut ends = Vec::with_capacity(text_ends.len());
+    let mut start = 0;
+    for &end in &text_ends {
+        all_tokens.extend(tokens(&lowered[start..end]));
+        ends.push(all_tokens.len());
+        start = end;
+    }
     let mut distinct: FastHashSet<&[&str]> = FastHashSet::default();
-    let tokens_per_response: Vec<Vec<&str>> = lowered.iter().map(|r| tokens(r)).collect();
     let mut total = 0_usize;
-    for tokens in &tokens_per_response {
+    let mut first = 0;
+    for &end in &ends {
+        let tokens = &all_tokens[first..end];
+        first = end;
         if tokens.len() < n {
             continue;
         }
@@ -76,11 +93,10 @@ where
 }
 
 /// The tokens of an already lowercased response, split as Python's `str.split()` splits.
-pub(crate) fn tokens(lowered: &str) -> Vec<&str> {
+pub(crate) fn tokens(lowered: &str) -> impl Iterator<Item = &str> {
     lowered
         .split(is_python_whitespace)
         .filter(|token| !token.is_empty())
-        .collect()
 }
 
 #[cfg(test)]

@@ -459,17 +459,22 @@ impl Evaluator {
 
         // pandas `groupby("turn_number").mean()`: turns in increasing order, a compensated
         // mean within each; then `DataFrame.mean()`: a left-to-right mean over turns.
-        let mut by_turn: std::collections::BTreeMap<u32, Vec<&[MetricsAtK]>> =
-            std::collections::BTreeMap::new();
-        for (gold, metrics) in ground_truth.turns().iter().zip(&row_metrics) {
-            by_turn.entry(gold.turn_number).or_default().push(metrics);
-        }
-        let per_turn: Vec<TurnScores> = by_turn
-            .iter()
-            .map(|(turn_number, rows)| TurnScores {
-                turn_number: *turn_number,
-                rows: rows.len(),
-                scores: RankingScores::average(rows, cutoffs, |values| kahan_mean(values)),
+        // Rows grouped by turn number with one stable sort (ground-truth order within a
+        // turn), not a map of one list per turn.
+        let gold_turns = ground_truth.turns();
+        let mut order: Vec<usize> = (0..gold_turns.len()).collect();
+        order.sort_by_key(|&index| gold_turns[index].turn_number);
+        let sorted: Vec<&[MetricsAtK]> = order.iter().map(|&i| row_metrics[i].as_slice()).collect();
+        let per_turn: Vec<TurnScores> = order
+            .chunk_by(|&a, &b| gold_turns[a].turn_number == gold_turns[b].turn_number)
+            .scan(0, |start, group| {
+                let rows = &sorted[*start..*start + group.len()];
+                *start += group.len();
+                Some(TurnScores {
+                    turn_number: gold_turns[group[0]].turn_number,
+                    rows: rows.len(),
+                    scores: RankingScores::average(rows, cutoffs, |values| kahan_mean(values)),
+                })
             })
             .collect();
         let turn_rows: Vec<&[MetricsAtK]> =

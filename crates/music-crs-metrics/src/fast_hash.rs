@@ -5,6 +5,19 @@ pub(crate) use rustc_hash::{FxHashMap as FastHashMap, FxHashSet as FastHashSet};
 
 /// Every repeated id of a list: (its 1-based rank, the rank it first had), by rank.
 pub(crate) fn repeats(ids: &[String]) -> Vec<(usize, usize)> {
+    // A challenge list holds at most 20 ids: comparing pairs costs less than building a map,
+    // and stays bounded since only short lists take this way.
+    const SHORT: usize = 32;
+    if ids.len() <= SHORT {
+        return ids
+            .iter()
+            .enumerate()
+            .filter_map(|(index, id)| {
+                let first = ids[..index].iter().position(|earlier| earlier == id)?;
+                Some((index + 1, first + 1))
+            })
+            .collect();
+    }
     let mut first_rank: FastHashMap<&str, usize> = FastHashMap::default();
     let mut found = Vec::new();
     for (index, id) in ids.iter().enumerate() {

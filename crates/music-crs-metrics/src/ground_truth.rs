@@ -5,10 +5,10 @@ use std::path::Path;
 
 use music_crs_core::LabeledTurn;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
-use crate::error::{json_type_name, parse_json_array, read_text};
+use crate::error::read_text;
 use crate::fast_hash::{FastHashMap, repeats};
+use crate::json_rows::{JsonRow, Loose, for_each_row};
 use crate::{Error, Result};
 
 /// The gold of one turn: the track(s) the dataset recommended there.
@@ -52,20 +52,31 @@ impl GroundTruth {
     ) -> Result<Self> {
         let mut by_session: HashMap<String, FastHashMap<u32, usize>> = HashMap::new();
         for (index, (turn, row)) in turns.iter().zip(&rows).enumerate() {
-            let at = format!(
-                "row {row}, session {}, turn {}",
-                turn.session_id, turn.turn_number
-            );
+            // Formatted only for a problem: most rows have none.
+            let at = || {
+                format!(
+                    "row {row}, session {}, turn {}",
+                    turn.session_id, turn.turn_number
+                )
+            };
             if turn.gold_track_ids.is_empty() {
-                problems.push(format!("{at}: no gold track id"));
+                problems.push(format!("{}: no gold track id", at()));
             }
-            for &(rank, _) in &repeats(&turn.gold_track_ids) {
-                let id = &turn.gold_track_ids[rank - 1];
-                problems.push(format!("{at}: gold track id {id:?} is given twice"));
+            if turn.gold_track_ids.len() > 1 {
+                for &(rank, _) in &repeats(&turn.gold_track_ids) {
+                    let id = &turn.gold_track_ids[rank - 1];
+                    problems.push(format!("{}: gold track id {id:?} is given twice", at()));
+                }
             }
-            let entries = by_session.entry(turn.session_id.clone()).or_default();
+            // The session's id is copied once, not once per turn.
+            let entries = match by_session.get_mut(turn.session_id.as_str()) {
+                Some(entries) => entries,
+                None => by_session.entry(turn.session_id.clone()).or_default(),
+            };
             match entries.get(&turn.turn_number) {
-                Some(&first) => problems.push(format!("{at}: duplicate of row {}", rows[first])),
+                Some(&first) => {
+                    problems.push(format!("{}: duplicate of row {}", at(), rows[first]));
+                }
                 None => {
                     entries.insert(turn.turn_number, index);
                 }
@@ -91,19 +102,20 @@ impl GroundTruth {
 
     /// [`GroundTruth::from_json_file`] on text; errors name `source_name`.
     pub fn from_json_str(text: &str, source_name: &str) -> Result<Self> {
-        let rows = parse_json_array(text, source_name)?;
-        let mut turns = Vec::with_capacity(rows.len());
-        let mut row_numbers = Vec::with_capacity(rows.len());
+        let mut turns = Vec::new();
+        let mut row_numbers = Vec::new();
         let mut problems = Vec::new();
-        for (index, row) in rows.iter().enumerate() {
+        let mut index = 0;
+        for_each_row(text, source_name, |row| {
+            index += 1;
             match parse_gold_row(row) {
                 Ok(turn) => {
                     turns.push(turn);
-                    row_numbers.push(index + 1);
+                    row_numbers.push(index);
                 }
-                Err(reason) => problems.push(format!("row {}: {reason}", index + 1)),
+                Err(reason) => problems.push(format!("row {index}: {reason}")),
             }
-        }
+        })?;
         Self::build(turns, row_numbers, problems, source_name)
     }
 
@@ -169,47 +181,48 @@ impl GroundTruth {
 }
 
 /// One official ground-truth row, or why it is malformed.
-fn parse_gold_row(row: &Value) -> std::result::Result<GoldTurn, String> {
-    let Value::Object(fields) = row else {
-        return Err(format!("expected an object, found {}", json_type_name(row)));
+fn parse_gold_row(row: JsonRow) -> std::result::Result<GoldTurn, String> {
+    let fields = match row {
+        JsonRow::Object(fields) => fields,
+        JsonRow::NotObject(found) => return Err(format!("expected an object, found {found}")),
     };
-    let string_field = |name: &str| -> std::result::Result<String, String> {
-        match fields.get(name) {
-            Some(Value::String(s)) => Ok(s.clone()),
+    let string_field = |name: &str, value: Option<Loose>| -> std::result::Result<String, String> {
+        match value {
+            Some(Loose::Str(s)) => Ok(s),
             Some(other) => Err(format!(
                 "{name} must be a string, found {}",
-                json_type_name(other)
+                other.type_name()
             )),
             None => Err(format!("missing field {name}")),
         }
     };
-    let session_id = string_field("session_id")?;
+    let session_id = string_field("session_id", fields.session_id)?;
     let at = |reason: String| format!("session {session_id}: {reason}");
-    let user_id = match fields.get("user_id") {
-        None | Some(Value::Null) => String::new(),
-        Some(_) => string_field("user_id").map_err(at)?,
+    let user_id = match fields.user_id {
+        None | Some(Loose::Null) => String::new(),
+        value => string_field("user_id", value).map_err(at)?,
     };
-    let turn_number = match fields.get("turn_number") {
-        Some(value) => turn_number_of(value).map_err(at)?,
+    let turn_number = match &fields.turn_number {
+        Some(value) => value.turn_number().map_err(at)?,
         None => return Err(at("missing field turn_number".to_owned())),
     };
     let at = |reason: String| format!("session {session_id}, turn {turn_number}: {reason}");
-    let gold_track_ids = match fields.get("ground_truth_track_id") {
-        Some(Value::String(id)) => vec![id.clone()],
-        Some(Value::Array(items)) => items
-            .iter()
+    let gold_track_ids = match fields.ground_truth_track_id {
+        Some(Loose::Str(id)) => vec![id],
+        Some(Loose::Array(items)) => items
+            .into_iter()
             .map(|item| match item {
-                Value::String(id) => Ok(id.clone()),
+                Loose::Str(id) => Ok(id),
                 other => Err(at(format!(
                     "ground_truth_track_id items must be strings, found {}",
-                    json_type_name(other)
+                    other.type_name()
                 ))),
             })
             .collect::<std::result::Result<_, _>>()?,
         Some(other) => {
             return Err(at(format!(
                 "ground_truth_track_id must be a string or an array of strings, found {}",
-                json_type_name(other)
+                other.type_name()
             )));
         }
         None => return Err(at("missing field ground_truth_track_id".to_owned())),
@@ -220,20 +233,6 @@ fn parse_gold_row(row: &Value) -> std::result::Result<GoldTurn, String> {
         turn_number,
         gold_track_ids,
     })
-}
-
-/// A turn number: a non-negative JSON integer that fits in `u32`.
-pub(crate) fn turn_number_of(value: &Value) -> std::result::Result<u32, String> {
-    value
-        .as_u64()
-        .and_then(|n| u32::try_from(n).ok())
-        .ok_or_else(|| match value {
-            Value::Number(n) => format!("turn_number must be a non-negative integer, found {n}"),
-            other => format!(
-                "turn_number must be an integer, found {}",
-                json_type_name(other)
-            ),
-        })
 }
 
 #[cfg(test)]

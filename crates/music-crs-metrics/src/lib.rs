@@ -73,6 +73,7 @@ mod error;
 mod evaluate;
 mod fast_hash;
 mod ground_truth;
+mod json_rows;
 mod numeric;
 pub mod ranking;
 pub mod stats;
@@ -89,7 +90,8 @@ pub use evaluate::{
 pub use ground_truth::{GoldTurn, GroundTruth};
 pub use turn_table::turn_table_paths;
 pub use validate::{
-    PredictionFile, Problem, ProblemCounts, ProblemKind, TrackIdSet, ValidationReport, Validator,
+    CappedReport, PredictionFile, Problem, ProblemCounts, ProblemKind, TrackIdSet,
+    ValidationReport, Validator,
 };
 
 /// The README's examples, compiled and run as doctests.

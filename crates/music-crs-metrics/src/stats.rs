@@ -540,7 +540,7 @@ impl DiversityDesign {
                 session_ids[session].push(*ids.entry(id.as_str()).or_insert(next));
             }
             let lowered = response.to_lowercase();
-            let tokens = crate::diversity::tokens(&lowered);
+            let tokens: Vec<&str> = crate::diversity::tokens(&lowered).collect();
             if tokens.len() < 2 {
                 continue;
             }

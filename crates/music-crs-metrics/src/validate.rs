@@ -7,11 +7,10 @@ use std::hash::BuildHasher;
 use std::path::Path;
 
 use music_crs_core::{Catalog, MAX_PREDICTED_TRACKS, Prediction};
-use serde_json::{Map, Value};
 
-use crate::error::{json_type_name, parse_json_array, read_text};
+use crate::error::read_text;
 use crate::fast_hash::{FastHashMap, FastHashSet, repeats};
-use crate::ground_truth::turn_number_of;
+use crate::json_rows::{JsonRow, Loose, RowFields, for_each_row};
 use crate::{GroundTruth, Result};
 
 /// A set of valid track ids (the catalog) that predictions are checked against.
@@ -318,9 +317,42 @@ impl ValidationReport {
 
 impl fmt::Display for ValidationReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.summary())?;
-        for problem in &self.problems {
+        write!(f, "{}", self.capped(usize::MAX))
+    }
+}
+
+impl ValidationReport {
+    /// The report with at most `max` problems listed, then how many more there are (the
+    /// summary line counts them all by sort).
+    pub fn capped(&self, max: usize) -> CappedReport<'_> {
+        CappedReport { report: self, max }
+    }
+}
+
+/// A [`ValidationReport`] shown with a bounded list of problems: see
+/// [`ValidationReport::capped`].
+#[derive(Debug, Clone, Copy)]
+pub struct CappedReport<'a> {
+    report: &'a ValidationReport,
+    max: usize,
+}
+
+impl CappedReport<'_> {
+    /// The problems not listed.
+    pub fn hidden(&self) -> usize {
+        self.report.problems.len().saturating_sub(self.max)
+    }
+}
+
+impl fmt::Display for CappedReport<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.report.summary())?;
+        for problem in self.report.problems.iter().take(self.max) {
             write!(f, "\n  - {problem}")?;
+        }
+        let hidden = self.hidden();
+        if hidden > 0 {
+            write!(f, "\n  ... and {hidden} more problem(s)")?;
         }
         Ok(())
     }
@@ -359,18 +391,19 @@ impl PredictionFile {
 
     /// [`PredictionFile::from_json_file`] on text; errors name `source_name`.
     pub fn from_json_str(text: &str, source_name: &str) -> Result<Self> {
-        let rows = parse_json_array(text, source_name)?;
         let mut file = PredictionFile {
             source_name: source_name.to_owned(),
-            rows: rows.len(),
-            predictions: Vec::with_capacity(rows.len()),
-            prediction_rows: Vec::with_capacity(rows.len()),
+            rows: 0,
+            predictions: Vec::new(),
+            prediction_rows: Vec::new(),
             partial_keys: Vec::new(),
             problems: Vec::new(),
         };
-        for (index, value) in rows.into_iter().enumerate() {
-            file.add_row(index + 1, value);
-        }
+        let mut index = 0;
+        file.rows = for_each_row(text, source_name, |row| {
+            index += 1;
+            file.add_row(index, row);
+        })?;
         Ok(file)
     }
 
@@ -386,42 +419,47 @@ impl PredictionFile {
         }
     }
 
-    fn add_row(&mut self, row: usize, value: Value) {
-        let Value::Object(mut fields) = value else {
-            self.problems.push(Problem {
-                row: Some(row),
-                session_id: None,
-                turn_number: None,
-                kind: ProblemKind::RowNotObject {
-                    found: json_type_name(&value),
-                },
-            });
-            return;
+    fn add_row(&mut self, row: usize, value: JsonRow) {
+        let mut fields = match value {
+            JsonRow::Object(fields) => fields,
+            JsonRow::NotObject(found) => {
+                self.problems.push(Problem {
+                    row: Some(row),
+                    session_id: None,
+                    turn_number: None,
+                    kind: ProblemKind::RowNotObject { found },
+                });
+                return;
+            }
         };
         let mut problems = Vec::new();
-        let session_id = take_string(&mut fields, "session_id", &mut problems);
-        let user_id = take_string(&mut fields, "user_id", &mut problems);
-        let turn_number = match fields.get("turn_number") {
+        let session_id = take_string(fields.session_id.take(), "session_id", &mut problems);
+        let user_id = take_string(fields.user_id.take(), "user_id", &mut problems);
+        let turn_number = match &fields.turn_number {
             None => {
                 problems.push(ProblemKind::MissingField {
                     field: "turn_number",
                 });
                 None
             }
-            Some(value) => match turn_number_of(value) {
+            Some(value) => match value.turn_number() {
                 Ok(turn) => Some(turn),
                 Err(_) => {
                     problems.push(ProblemKind::WrongType {
                         field: "turn_number".to_owned(),
                         expected: "a non-negative integer",
-                        found: describe(value),
+                        found: value.describe(),
                     });
                     None
                 }
             },
         };
         let track_ids = take_track_ids(&mut fields, &mut problems);
-        let response = take_string(&mut fields, "predicted_response", &mut problems);
+        let response = take_string(
+            fields.predicted_response.take(),
+            "predicted_response",
+            &mut problems,
+        );
         if let (Some(session_id), Some(user_id), Some(turn_number), Some(ids), Some(response)) = (
             session_id.clone(),
             user_id,
@@ -479,17 +517,17 @@ impl PredictionFile {
 
 /// Takes a string field, noting a problem when it is absent or not a string.
 fn take_string(
-    fields: &mut Map<String, Value>,
+    value: Option<Loose>,
     field: &'static str,
     problems: &mut Vec<ProblemKind>,
 ) -> Option<String> {
-    match fields.remove(field) {
-        Some(Value::String(text)) => Some(text),
+    match value {
+        Some(Loose::Str(text)) => Some(text),
         Some(other) => {
             problems.push(ProblemKind::WrongType {
                 field: field.to_owned(),
                 expected: "a string",
-                found: describe(&other),
+                found: other.describe(),
             });
             None
         }
@@ -501,24 +539,21 @@ fn take_string(
 }
 
 /// Takes `predicted_track_ids`, noting every item that is not a string.
-fn take_track_ids(
-    fields: &mut Map<String, Value>,
-    problems: &mut Vec<ProblemKind>,
-) -> Option<Vec<String>> {
+fn take_track_ids(fields: &mut RowFields, problems: &mut Vec<ProblemKind>) -> Option<Vec<String>> {
     const FIELD: &str = "predicted_track_ids";
-    match fields.remove(FIELD) {
-        Some(Value::Array(items)) => {
+    match fields.predicted_track_ids.take() {
+        Some(Loose::Array(items)) => {
             let mut ids = Vec::with_capacity(items.len());
             let mut all_strings = true;
             for (index, item) in items.into_iter().enumerate() {
                 match item {
-                    Value::String(id) => ids.push(id),
+                    Loose::Str(id) => ids.push(id),
                     other => {
                         all_strings = false;
                         problems.push(ProblemKind::WrongType {
                             field: format!("{FIELD}[{index}]"),
                             expected: "a string",
-                            found: describe(&other),
+                            found: other.describe(),
                         });
                     }
                 }
@@ -529,7 +564,7 @@ fn take_track_ids(
             problems.push(ProblemKind::WrongType {
                 field: FIELD.to_owned(),
                 expected: "an array of strings",
-                found: describe(&other),
+                found: other.describe(),
             });
             None
         }
@@ -537,15 +572,6 @@ fn take_track_ids(
             problems.push(ProblemKind::MissingField { field: FIELD });
             None
         }
-    }
-}
-
-/// A short description of a wrong value: its type, and the value when it is small.
-fn describe(value: &Value) -> String {
-    match value {
-        Value::Number(n) => format!("{} {n}", json_type_name(value)),
-        Value::String(s) if s.chars().count() <= 40 => format!("the string {s:?}"),
-        _ => json_type_name(value).to_owned(),
     }
 }
 

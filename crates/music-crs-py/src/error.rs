@@ -48,7 +48,7 @@ impl Error {
     /// The I/O error behind this one, if it is a failed read or write.
     fn io_kind(&self) -> Option<std::io::ErrorKind> {
         match self {
-            Error::Metrics(music_crs_metrics::Error::Io { source, .. }) => Some(source.kind()),
+            Error::Metrics(music_crs_metrics::Error::Io { error, .. }) => Some(error.kind()),
             Error::Retrieval(music_crs_retrieval::Error::Io(source)) => Some(source.kind()),
             _ => None,
         }

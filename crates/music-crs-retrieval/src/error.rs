@@ -23,6 +23,9 @@ pub enum Error {
     /// Reading or writing a file failed (the message names the path).
     #[error(transparent)]
     Io(#[from] std::io::Error),
+    /// Downloading from the Hugging Face hub failed, or a hub id or revision is invalid.
+    #[error(transparent)]
+    Hub(#[from] music_crs_core::Error),
     /// Two documents given to an index share an id.
     #[error("document id {0:?} appears more than once")]
     DuplicateDocument(String),

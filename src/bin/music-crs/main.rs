@@ -33,6 +33,9 @@ struct Cli {
     /// More logs (-v debug, -vv trace); RUST_LOG overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
+    /// Colours on stderr: `auto` when it is a terminal and NO_COLOR is unset.
+    #[arg(long, global = true, value_enum, default_value_t = logging::ColorWhen::Auto)]
+    color: logging::ColorWhen,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -140,15 +143,44 @@ fn exit_quietly_on_broken_pipe() {
     }));
 }
 
+/// The error and its causes, joined by `: `, each once. A cause whose text is already in the
+/// message is left out: some errors (of io wrappers such as fs-err, of hf-hub) put their
+/// cause in their own message and also return it as `source()`, which anyhow's `{:#}` would
+/// print twice.
+fn error_text(err: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in err.chain() {
+        let cause = cause.to_string();
+        if text.contains(&cause) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&cause);
+    }
+    text
+}
+
 fn main() {
     exit_quietly_on_broken_pipe();
     let started = Instant::now();
     let features = compiled_features();
     let version: &'static str = Box::leak(version_text(&features).into_boxed_str());
-    let matches = Cli::command().version(version).get_matches();
+    let args: Vec<String> = std::env::args().collect();
+    let matches = Cli::command()
+        .version(version)
+        .color(logging::ColorWhen::from_args(&args).for_clap())
+        .get_matches();
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|err| err.exit());
-    logging::init(cli.quiet, cli.verbose);
+    logging::init(cli.quiet, cli.verbose, cli.color.on_stderr());
     let quiet = cli.quiet;
+    // Every hub access (datasets, Llama and BERT models) uses these settings; a download
+    // shows a bar only where the other progress bars would.
+    music_crs_core::hub::install_process_params(music_crs_core::hub::HubParams {
+        progress: logging::bars_visible(quiet),
+        ..music_crs_core::hub::HubParams::from_env()
+    });
     let outcome = match cli
         .command
         .unwrap_or_else(|| Command::Run(RunArgs::default()))
@@ -174,7 +206,7 @@ fn main() {
     match outcome {
         Ok(code) => std::process::exit(code),
         Err(err) => {
-            eprintln!("error: {err:#}");
+            eprintln!("error: {}", error_text(&err));
             let missing = err
                 .chain()
                 .find_map(|cause| cause.downcast_ref::<music_crs::Error>())
@@ -220,5 +252,58 @@ mod tests {
             "an enabled feature is not repeated: {hint}"
         );
         assert_eq!(shell_word("it's"), r"'it'\''s'");
+    }
+
+    #[test]
+    fn each_cause_of_a_chain_is_printed_once() {
+        use anyhow::Context;
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("nope.json");
+        let cause = "No such file or directory";
+        let err = music_crs_metrics::PredictionFile::from_json_file(&missing)
+            .context("reading the predictions")
+            .unwrap_err();
+        for text in [format!("{err:#}"), error_text(&err)] {
+            assert_eq!(text.matches(cause).count(), 1, "{text}");
+            assert_eq!(text.matches("nope.json").count(), 1, "{text}");
+            assert!(text.starts_with("reading the predictions: "), "{text}");
+        }
+
+        // An error of another crate that embeds its cause and also returns it as `source()`.
+        #[derive(Debug)]
+        struct Embeds(std::io::Error);
+        impl std::fmt::Display for Embeds {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "request error: {}", self.0)
+            }
+        }
+        impl std::error::Error for Embeds {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+        let io = std::fs::read(&missing).unwrap_err();
+        let err = anyhow::Error::new(Embeds(io)).context("downloading");
+        assert_eq!(format!("{err:#}").matches(cause).count(), 2, "{err:#}");
+        let text = error_text(&err);
+        assert_eq!(text.matches(cause).count(), 1, "{text}");
+        assert!(text.starts_with("downloading: request error: "), "{text}");
+
+        // A failed turn names its session and turn once, even when its cause names them.
+        let turn = music_crs::Error::Turn {
+            session_id: "s1".into(),
+            turn_number: 3,
+            error: Box::new(music_crs::Error::Generate(
+                music_crs_generate::Error::PromptTooLong {
+                    session_id: "s1".into(),
+                    turn_number: 3,
+                    tokens: 9000,
+                    limit: 4096,
+                },
+            )),
+        };
+        let text = error_text(&anyhow::Error::new(turn).context("predicting"));
+        assert_eq!(text.matches("session s1, turn 3").count(), 1, "{text}");
+        assert!(text.contains("9000 tokens"), "{text}");
     }
 }

@@ -279,11 +279,30 @@ impl LlamaGenerator {
         }
     }
 
-    /// Downloads (or finds in the local hub cache) a safetensors model and loads it.
+    /// Downloads (or finds in the local hub cache) a safetensors model and loads it, with the
+    /// process's hub settings ([`HubParams::process`](music_crs_core::hub::HubParams::process)).
     #[cfg(feature = "hub")]
     #[cfg_attr(docsrs, doc(cfg(feature = "hub")))]
     pub fn from_hub(repo: &str, revision: Option<&str>, params: LlamaParams) -> Result<Self> {
-        let dir = hub::download(repo, revision)?;
+        Self::from_hub_with(
+            repo,
+            revision,
+            &music_crs_core::hub::HubParams::process(),
+            params,
+        )
+    }
+
+    /// [`LlamaGenerator::from_hub`] with explicit hub settings (endpoint, cache, offline,
+    /// token, progress).
+    #[cfg(feature = "hub")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "hub")))]
+    pub fn from_hub_with(
+        repo: &str,
+        revision: Option<&str>,
+        hub: &music_crs_core::hub::HubParams,
+        params: LlamaParams,
+    ) -> Result<Self> {
+        let dir = hub::download(repo, revision, hub)?;
         let mut generator = Self::from_dir(&dir, params)?;
         generator.name = format!("llama:{repo}");
         Ok(generator)

@@ -148,6 +148,43 @@ struct ModelFiles {
     sentence_config: Option<PathBuf>,
 }
 
+/// Downloads (or finds in the hub cache) the files of a BERT model: `owner/name[@revision]`.
+#[cfg(feature = "hub")]
+fn hub_files(spec: &str, hub: &music_crs_core::hub::HubParams) -> Result<ModelFiles> {
+    use music_crs_core::hub::{HubClient, HubFailure, HubRepo, RepoKind};
+
+    let (id, revision) = match spec.split_once('@') {
+        Some((id, revision)) => (id, Some(revision)),
+        None => (spec, None),
+    };
+    let repo = HubRepo::new(RepoKind::Model, id, revision)?;
+    let client = HubClient::new(hub)?;
+    let weights = match client.get_optional(&repo, "model.safetensors")? {
+        Some(path) => path,
+        None => client
+            .get(&repo, "pytorch_model.bin")
+            .map_err(|e| match e {
+                // Neither weights file is there: name both.
+                music_crs_core::Error::Hub {
+                    repo,
+                    file: Some(_),
+                    failure: failure @ (HubFailure::NotFound | HubFailure::NotCached { .. }),
+                } => music_crs_core::Error::Hub {
+                    repo,
+                    file: Some("model.safetensors (or pytorch_model.bin)".into()),
+                    failure,
+                },
+                other => other,
+            })?,
+    };
+    Ok(ModelFiles {
+        config: client.get(&repo, "config.json")?,
+        tokenizer: client.get(&repo, "tokenizer.json")?,
+        weights,
+        sentence_config: client.get_optional(&repo, "sentence_bert_config.json")?,
+    })
+}
+
 /// A BERT sentence encoder on the CPU.
 ///
 /// Loads `config.json`, `tokenizer.json` and `model.safetensors` (or `pytorch_model.bin`)
@@ -217,27 +254,25 @@ impl BertEncoder {
         BertEncoder::from_files(&dir.display().to_string(), &files, params)
     }
 
-    /// Downloads (or reuses the hub cache of) `repo_id` and loads it.
+    /// Downloads (or reuses the hub cache of) `repo_id` (`owner/name`, optionally
+    /// `@revision`) and loads it, with the process's hub settings
+    /// ([`HubParams::process`](music_crs_core::hub::HubParams::process)).
     #[cfg(feature = "hub")]
     #[cfg_attr(docsrs, doc(cfg(feature = "hub")))]
     pub fn from_hub(repo_id: &str, params: BertParams) -> Result<Self> {
-        let model_error = |reason: String| Error::Model {
-            model: repo_id.into(),
-            reason,
-        };
-        let api = hf_hub::api::sync::Api::new().map_err(|e| model_error(e.to_string()))?;
-        let repo = api.model(repo_id.to_string());
-        let get = |name: &str| {
-            repo.get(name)
-                .map_err(|e| model_error(format!("download {name}: {e}")))
-        };
-        let weights = get("model.safetensors").or_else(|_| get("pytorch_model.bin"))?;
-        let files = ModelFiles {
-            config: get("config.json")?,
-            tokenizer: get("tokenizer.json")?,
-            weights,
-            sentence_config: get("sentence_bert_config.json").ok(),
-        };
+        Self::from_hub_with(repo_id, &music_crs_core::hub::HubParams::process(), params)
+    }
+
+    /// [`BertEncoder::from_hub`] with explicit hub settings (endpoint, cache, offline, token,
+    /// progress).
+    #[cfg(feature = "hub")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "hub")))]
+    pub fn from_hub_with(
+        repo_id: &str,
+        hub: &music_crs_core::hub::HubParams,
+        params: BertParams,
+    ) -> Result<Self> {
+        let files = hub_files(repo_id, hub)?;
         BertEncoder::from_files(repo_id, &files, params)
     }
 
@@ -501,5 +536,72 @@ pub(crate) mod tests {
         assert!(err.to_string().contains("config.json"), "{err}");
         let err = BertEncoder::load("/no/such/model-dir", BertParams::default());
         assert!(err.is_err());
+    }
+
+    #[cfg(feature = "hub")]
+    #[test]
+    fn hub_models_download_once_then_load_offline() {
+        use music_crs_core::hub::stand_in::{StandIn, StandInRepo};
+        use music_crs_core::hub::{HubParams, RepoKind};
+
+        let dir = tempfile::tempdir().unwrap();
+        write_tiny_bert(dir.path());
+        let names = ["config.json", "tokenizer.json", "model.safetensors"];
+        let contents: Vec<Vec<u8>> = names
+            .iter()
+            .map(|n| std::fs::read(dir.path().join(n)).unwrap())
+            .collect();
+        let files: Vec<(&str, &[u8])> = names
+            .iter()
+            .zip(&contents)
+            .map(|(n, c)| (*n, c.as_slice()))
+            .collect();
+        let mut gated = StandInRepo::new(RepoKind::Model, "o/gated", &files);
+        gated.token = Some("hf_t".into());
+        let hub = StandIn::start(vec![
+            StandInRepo::new(RepoKind::Model, "o/bert", &files),
+            gated,
+        ])
+        .unwrap();
+        let cache = tempfile::tempdir().unwrap();
+        let params = HubParams {
+            cache_dir: Some(cache.path().to_path_buf()),
+            endpoint: Some(hub.endpoint().to_owned()),
+            ..HubParams::default()
+        };
+        let local = BertEncoder::from_dir(dir.path(), BertParams::default()).unwrap();
+        let online = BertEncoder::from_hub_with("o/bert", &params, BertParams::default()).unwrap();
+        assert_eq!(hub.downloads(), 3, "{:#?}", hub.requests());
+        assert_eq!(
+            online.encode("calm piano").unwrap(),
+            local.encode("calm piano").unwrap()
+        );
+        let requests = hub.requests().len();
+        let offline = HubParams {
+            offline: true,
+            ..params.clone()
+        };
+        BertEncoder::from_hub_with("o/bert@main", &offline, BertParams::default()).unwrap();
+        assert_eq!(hub.requests().len(), requests, "offline never asks the hub");
+        let err = BertEncoder::from_hub_with("o/other", &offline, BertParams::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("o/other")
+                && err.contains("model.safetensors (or pytorch_model.bin)")
+                && err.contains("HF_HUB_OFFLINE"),
+            "{err}"
+        );
+        let err = BertEncoder::from_hub_with("o/gated", &params, BertParams::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("HTTP 401") && err.contains("HF_TOKEN"),
+            "{err}"
+        );
+        let err = BertEncoder::from_hub_with("o/bert@../../x", &params, BertParams::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("invalid hub revision"), "{err}");
     }
 }

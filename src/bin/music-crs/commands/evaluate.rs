@@ -2,11 +2,11 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Result;
+use anyhow::{Result, bail};
 use clap::Args;
-use music_crs_metrics::{EvaluationParams, Evaluator, JudgeScores, PredictionFile};
+use music_crs_metrics::{Error, EvaluationParams, Evaluator, JudgeScores, PredictionFile};
 
-use super::{load_ground_truth, refuse_overwriting_inputs, save_scores};
+use super::{load_ground_truth, print_report, refuse_overwriting_inputs, save_scores};
 use crate::args::GroundTruthArgs;
 
 #[derive(Debug, Args)]
@@ -51,8 +51,24 @@ pub(crate) fn evaluate(args: EvaluateArgs) -> Result<i32> {
         catalog_size,
         ..EvaluationParams::default()
     };
-    let scores = Evaluator::new(params)?.evaluate(&truth, file.predictions())?;
-    println!("{}", scores.table());
-    save_scores(&scores, &output, judge)?;
-    Ok(0)
+    // Validated first, as `validate` does: problems are listed (capped) whether or not they
+    // block scoring.
+    let evaluation = match Evaluator::new(params)?.evaluate_prediction_file(&truth, &file, None) {
+        Ok(evaluation) => evaluation,
+        Err(Error::InvalidPredictions(report)) => {
+            print_report(&report, &args.predictions);
+            bail!(
+                "{} cannot be scored against this ground truth ({})",
+                args.predictions.display(),
+                report.counts()
+            );
+        }
+        Err(other) => return Err(other.into()),
+    };
+    if !evaluation.report.is_valid() {
+        print_report(&evaluation.report, &args.predictions);
+    }
+    println!("{}", evaluation.scores.table());
+    save_scores(&evaluation.scores, &output, judge)?;
+    Ok(if evaluation.report.is_valid() { 0 } else { 1 })
 }

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
 use music_crs::RunData;
-use music_crs_metrics::{Composite, DEFAULT_CATALOG_SIZE, GroundTruth, Scores};
+use music_crs_metrics::{Composite, DEFAULT_CATALOG_SIZE, GroundTruth, Scores, ValidationReport};
 
 use crate::args::GroundTruthArgs;
 
@@ -96,6 +96,29 @@ pub(crate) fn refuse_overwriting_inputs(output: &Path, inputs: &[&Path]) -> Resu
         }
     }
     Ok(())
+}
+
+/// Problems listed by `evaluate` and `run` before the rest are only counted.
+pub(crate) const LISTED_PROBLEMS: usize = 20;
+
+/// Prints a validation report of `file` with at most [`LISTED_PROBLEMS`] problems, and when
+/// more are hidden, how to list them all; when no row matches the ground truth, says so.
+pub(crate) fn print_report(report: &ValidationReport, file: &Path) {
+    let capped = report.capped(LISTED_PROBLEMS);
+    println!("{capped}");
+    if capped.hidden() > 0 {
+        println!(
+            "  (`music-crs validate {}` with the same ground truth lists every problem)",
+            file.display()
+        );
+    }
+    let counts = report.counts();
+    if report.rows() > 0 && counts.unknown_turns == report.rows() {
+        println!(
+            "  no row of {} is a turn of the ground truth: are the predictions for another split?",
+            file.display()
+        );
+    }
 }
 
 /// Writes the official score file and its per-turn tables beside it, and prints where, with

@@ -1,6 +1,6 @@
 //! `music-crs run`: predict every turn of a split, write the predictions and score them.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
@@ -14,7 +14,7 @@ use music_crs::core::TurnContext;
 use music_crs_metrics::{EvaluationParams, Evaluator, GroundTruth, PredictionFile, Validator};
 use tracing::info;
 
-use super::{first_sessions, save_scores};
+use super::{first_sessions, print_report, refuse_overwriting_inputs, save_scores};
 use crate::args::DatasetArgs;
 use crate::logging::{progress_bar, set_active_bar};
 
@@ -51,7 +51,9 @@ pub(crate) struct RunArgs {
     /// Predict only the first N turns (after --sessions; a session has up to 8 turns).
     #[arg(long, value_name = "N")]
     pub(crate) limit: Option<usize>,
-    /// Prediction file [default: exp/inference/<tid>.json].
+    /// Prediction file [default: exp/inference/<tid>.json]. Scores go to
+    /// `<dir>/../scores/<stem>.json` when the file is in an `inference` folder, else beside it
+    /// as `<stem>.scores.json`.
     #[arg(short, long, value_name = "FILE")]
     pub(crate) output: Option<PathBuf>,
 }
@@ -76,6 +78,12 @@ pub(crate) fn run(args: RunArgs, quiet: bool, started: Instant) -> Result<i32> {
     config
         .validate()
         .context("the config with command-line overrides is invalid")?;
+    let (output, scores_path) = match &args.output {
+        Some(output) => (output.clone(), scores_path_for(output)),
+        None => (config.predictions_path(), config.scores_path()),
+    };
+    // Checked before any work: the scores must never replace the predictions.
+    refuse_overwriting_inputs(&scores_path, &[output.as_path()])?;
     info!(tid = %config.tid, "loading {}", config.dataset.to_spec()?.conversations);
     let dataset = RunData::load_for(&config).map_err(|e| with_train_hint(e, &args.dataset))?;
     let mut labeled = dataset.labeled_turns()?;
@@ -117,10 +125,6 @@ pub(crate) fn run(args: RunArgs, quiet: bool, started: Instant) -> Result<i32> {
         predict_start.elapsed().as_secs_f64()
     );
 
-    let output = args
-        .output
-        .clone()
-        .unwrap_or_else(|| config.predictions_path());
     music_crs::output::write_predictions(&output, &predictions)?;
     println!(
         "wrote {} predictions to {}",
@@ -134,9 +138,10 @@ pub(crate) fn run(args: RunArgs, quiet: bool, started: Instant) -> Result<i32> {
         let report = Validator::new()
             .with_catalog(dataset.catalog.as_ref())
             .validate(&file);
-        println!("{}", report.summary());
-        if !report.is_valid() {
-            print!("{report}");
+        if report.is_valid() {
+            println!("{}", report.summary());
+        } else {
+            print_report(&report, &output);
             code = 1;
         }
     } else {
@@ -145,7 +150,7 @@ pub(crate) fn run(args: RunArgs, quiet: bool, started: Instant) -> Result<i32> {
             .with_catalog(dataset.catalog.as_ref())
             .validate(&file);
         if !report.is_valid() {
-            print!("{report}");
+            print_report(&report, &output);
             code = 1;
         }
         let params = EvaluationParams {
@@ -154,7 +159,7 @@ pub(crate) fn run(args: RunArgs, quiet: bool, started: Instant) -> Result<i32> {
         };
         let scores = Evaluator::new(params)?.evaluate(&truth, file.predictions())?;
         println!("{}", scores.table());
-        save_scores(&scores, &config.scores_path(), None)?;
+        save_scores(&scores, &scores_path, None)?;
     }
     // A dev score is not what a learned ranker reaches on unseen sessions: show the
     // model's own cross-validated estimate beside it.
@@ -167,6 +172,23 @@ pub(crate) fn run(args: RunArgs, quiet: bool, started: Instant) -> Result<i32> {
         started.elapsed().as_secs_f64()
     );
     Ok(code)
+}
+
+/// Where the scores of predictions written to `output` go: `<dir>/../scores/<stem>.json`
+/// when `output` is in an `inference` folder (the default layout), else
+/// `<dir>/<stem>.scores.json` beside it.
+pub(crate) fn scores_path_for(output: &Path) -> PathBuf {
+    let stem = output
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "predictions".into());
+    let dir = output.parent().unwrap_or(Path::new(""));
+    match dir.parent() {
+        Some(root) if dir.file_name().is_some_and(|name| name == "inference") => {
+            root.join("scores").join(format!("{stem}.json"))
+        }
+        _ => dir.join(format!("{stem}.scores.json")),
+    }
 }
 
 /// Loading's error, with the exact `train-ranker` command when the missing file is the
@@ -244,4 +266,29 @@ pub(crate) fn apply_run_overrides(config: &mut CrsConfig, args: &RunArgs) -> Res
         config.retriever.set_exclude_played(true);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scores_follow_the_prediction_file() {
+        assert_eq!(
+            scores_path_for(Path::new("exp/inference/bm25.json")),
+            Path::new("exp/scores/bm25.json")
+        );
+        assert_eq!(
+            scores_path_for(Path::new("/elsewhere.json")),
+            Path::new("/elsewhere.scores.json")
+        );
+        assert_eq!(
+            scores_path_for(Path::new("exp/scores/t.json")),
+            Path::new("exp/scores/t.scores.json")
+        );
+        assert_eq!(
+            scores_path_for(Path::new("out.json")),
+            Path::new("out.scores.json")
+        );
+    }
 }
