@@ -26,8 +26,8 @@ pub(crate) struct Union<K> {
 }
 
 impl<K: Copy + Eq + Hash> Union<K> {
-    /// The union of `lists` (`(key, rank, score)` items, ranks from 1, best first);
-    /// `capacity` is a guess of the number of distinct keys.
+    /// The union of `lists`, exactly `count` of them (`(key, rank, score)` items, ranks from 1,
+    /// best first); `capacity` is a guess of the number of distinct keys.
     pub(crate) fn new<L>(lists: impl IntoIterator<Item = L>, count: usize, capacity: usize) -> Self
     where
         L: IntoIterator<Item = (K, u32, f32)>,
