@@ -44,7 +44,17 @@ run sample_blind_b_bm25_template --config config/sample_blind_b_bm25_template.to
 run demo_bm25_smollm2 --config config/demo_bm25_smollm2.toml --sessions 2
 rm -f "$ranked"
 
-files=("$model" exp/inference/golden_* exp/scores/golden_*)
+# The model file records how long training took: hash it without those two timings.
+normalised_model="$out/demo_ranked.model.normalised.json"
+python3 - "$model" "$normalised_model" <<'PY'
+import json, sys
+model = json.load(open(sys.argv[1]))
+for key in ("feature_seconds", "boosting_seconds"):
+    model["summary"].pop(key, None)
+json.dump(model, open(sys.argv[2], "w"), sort_keys=True)
+PY
+
+files=("$normalised_model" exp/inference/golden_* exp/scores/golden_*)
 actual=$(for f in "${files[@]}"; do
   printf '%s  %s\n' "$(sha256sum <"$f" | cut -d' ' -f1)" "$(dirname "$f" | xargs basename)/$(basename "$f")"
 done | sed 's|^\([0-9a-f]*\)  tmp[^/]*/|\1  models/|' | sort -k2)

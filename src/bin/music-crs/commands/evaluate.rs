@@ -2,11 +2,11 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 use clap::Args;
-use music_crs_metrics::{Error, EvaluationParams, Evaluator, JudgeScores, PredictionFile};
+use music_crs_metrics::{EvaluationParams, JudgeScores, PredictionFile};
 
-use super::{load_ground_truth, print_report, refuse_overwriting_inputs, save_scores};
+use super::{load_ground_truth, refuse_overwriting_inputs, score_and_save};
 use crate::args::GroundTruthArgs;
 
 #[derive(Debug, Args)]
@@ -53,22 +53,13 @@ pub(crate) fn evaluate(args: EvaluateArgs) -> Result<i32> {
     };
     // Validated first, as `validate` does: problems are listed (capped) whether or not they
     // block scoring.
-    let evaluation = match Evaluator::new(params)?.evaluate_prediction_file(&truth, &file, None) {
-        Ok(evaluation) => evaluation,
-        Err(Error::InvalidPredictions(report)) => {
-            print_report(&report, &args.predictions);
-            bail!(
-                "{} cannot be scored against this ground truth ({})",
-                args.predictions.display(),
-                report.counts()
-            );
-        }
-        Err(other) => return Err(other.into()),
-    };
-    if !evaluation.report.is_valid() {
-        print_report(&evaluation.report, &args.predictions);
-    }
-    println!("{}", evaluation.scores.table());
-    save_scores(&evaluation.scores, &output, judge)?;
-    Ok(if evaluation.report.is_valid() { 0 } else { 1 })
+    score_and_save(
+        &truth,
+        &file,
+        &args.predictions,
+        None,
+        params,
+        &output,
+        judge,
+    )
 }

@@ -12,7 +12,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
 use music_crs::RunData;
-use music_crs_metrics::{Composite, DEFAULT_CATALOG_SIZE, GroundTruth, Scores, ValidationReport};
+use music_crs_metrics::{
+    Composite, DEFAULT_CATALOG_SIZE, EvaluationParams, Evaluator, GroundTruth, PredictionFile,
+    Scores, ValidationReport,
+};
 
 use crate::args::GroundTruthArgs;
 
@@ -119,6 +122,39 @@ pub(crate) fn print_report(report: &ValidationReport, file: &Path) {
             file.display()
         );
     }
+}
+
+/// Validates `file` against `truth` (and the catalog), lists its problems as `validate` does
+/// (capped), scores it with the official metric, prints the table and writes the scores: the
+/// one sequence `run` and `evaluate` share. Returns the exit code: 0, or 1 when the file has
+/// problems that still leave the scores defined; fails when a problem blocks scoring.
+pub(crate) fn score_and_save(
+    truth: &GroundTruth,
+    file: &PredictionFile,
+    file_path: &Path,
+    catalog: Option<&dyn music_crs_metrics::TrackIdSet>,
+    params: EvaluationParams,
+    scores_path: &Path,
+    judge: Option<f64>,
+) -> Result<i32> {
+    let evaluation = match Evaluator::new(params)?.evaluate_prediction_file(truth, file, catalog) {
+        Ok(evaluation) => evaluation,
+        Err(music_crs_metrics::Error::InvalidPredictions(report)) => {
+            print_report(&report, file_path);
+            bail!(
+                "{} cannot be scored against this ground truth ({})",
+                file_path.display(),
+                report.counts()
+            );
+        }
+        Err(other) => return Err(other.into()),
+    };
+    if !evaluation.report.is_valid() {
+        print_report(&evaluation.report, file_path);
+    }
+    println!("{}", evaluation.scores.table());
+    save_scores(&evaluation.scores, scores_path, judge)?;
+    Ok(if evaluation.report.is_valid() { 0 } else { 1 })
 }
 
 /// Writes the official score file and its per-turn tables beside it, and prints where, with

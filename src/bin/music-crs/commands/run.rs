@@ -11,10 +11,10 @@ use music_crs::config::{
     RetrieverKind,
 };
 use music_crs::core::TurnContext;
-use music_crs_metrics::{EvaluationParams, Evaluator, GroundTruth, PredictionFile, Validator};
+use music_crs_metrics::{EvaluationParams, GroundTruth, PredictionFile, Validator};
 use tracing::info;
 
-use super::{first_sessions, print_report, refuse_overwriting_inputs, save_scores};
+use super::{first_sessions, print_report, refuse_overwriting_inputs, score_and_save};
 use crate::args::DatasetArgs;
 use crate::logging::{progress_bar, set_active_bar};
 
@@ -145,21 +145,19 @@ pub(crate) fn run(args: RunArgs, quiet: bool, started: Instant) -> Result<i32> {
             code = 1;
         }
     } else {
-        let report = Validator::new()
-            .with_ground_truth(&truth)
-            .with_catalog(dataset.catalog.as_ref())
-            .validate(&file);
-        if !report.is_valid() {
-            print_report(&report, &output);
-            code = 1;
-        }
         let params = EvaluationParams {
             catalog_size: dataset.catalog.len(),
             ..EvaluationParams::default()
         };
-        let scores = Evaluator::new(params)?.evaluate(&truth, file.predictions())?;
-        println!("{}", scores.table());
-        save_scores(&scores, &scores_path, None)?;
+        code = score_and_save(
+            &truth,
+            &file,
+            &output,
+            Some(dataset.catalog.as_ref()),
+            params,
+            &scores_path,
+            None,
+        )?;
     }
     // A dev score is not what a learned ranker reaches on unseen sessions: show the
     // model's own cross-validated estimate beside it.
