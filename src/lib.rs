@@ -16,7 +16,8 @@
 //!   [`build_channels`], [`build_ranked`]) and [`train_ranker`], which writes the model a
 //!   `ranked` config names.
 //!
-//! The binary (`music-crs run | train-ranker | evaluate | validate | demo-data | chat`) wraps
+//! The binary (`music-crs run | train-ranker | evaluate | validate | demo-data | chat |
+//! serve`) wraps
 //! these.
 //!
 //! ```
@@ -58,6 +59,7 @@
 //! - `bert`: the Candle BERT sentence encoder, `retriever.kind = "bert"`.
 //! - `dense`: vector search and pre-extracted embedding channels.
 //! - `hub`: datasets and models from the Hugging Face hub.
+//! - `serve`: the `serve` module, the HTTP API and web chat page of `music-crs serve` (axum, tokio).
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
@@ -72,6 +74,9 @@ mod error;
 pub mod output;
 mod pipeline;
 mod rank;
+#[cfg(feature = "serve")]
+#[cfg_attr(docsrs, doc(cfg(feature = "serve")))]
+pub mod serve;
 
 pub use build::{
     build_bm25, build_crs, build_generator, build_retriever, query_params, query_renderer,
