@@ -11,7 +11,7 @@ use music_crs::serve::Limits;
 use serde_json::json;
 
 use super::{Gate, Held, Server, small_crs};
-use crate::common::demo_root;
+use crate::common::write_config;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_answers_the_requests_in_flight() {
@@ -50,24 +50,10 @@ async fn shutdown_answers_the_requests_in_flight() {
         .unwrap();
 }
 
-/// A config of the default method over the tests' demo dataset.
-fn write_config(dir: &std::path::Path) -> std::path::PathBuf {
-    let root = demo_root().display().to_string();
-    let path = dir.join("serve.toml");
-    let config = format!(
-        "tid = \"serve_test\"\n[dataset]\nsplit_kind = \"full\"\n\
-         [dataset.conversations]\nsource = \"{root}/conversations\"\nsplit = \"test\"\n\
-         [dataset.tracks]\nsource = \"{root}/tracks\"\nsplit = \"all_tracks\"\n\
-         [dataset.users]\nsource = \"{root}/users\"\nsplit = \"all_users\"\n"
-    );
-    std::fs::write(&path, config).unwrap();
-    path
-}
-
 #[test]
 fn sigterm_lets_the_binary_finish_a_request_in_flight() {
     let dir = tempfile::tempdir().unwrap();
-    let config = write_config(dir.path());
+    let config = write_config(dir.path(), "serve_test", "");
     let mut child = Command::new(env!("CARGO_BIN_EXE_music-crs"))
         .args(["serve", "--addr", "127.0.0.1:0", "--config"])
         .arg(&config)
