@@ -9,7 +9,9 @@
 # config/demo_ranked.toml (its ranker model is trained first when missing). Environment:
 # DURATION (default 20s), CONNECTIONS (32), THREADS (wrk threads, 2), CARGO_TARGET_DIR.
 # The server and wrk share the machine: on 2 cores wrk takes part of the CPU the server
-# could use.
+# could use, and so does anything else running. Each line also gives the server's own CPU time
+# per request (user + system, from /proc) and the load average, so a figure taken on a busy
+# machine can be read for what it is.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -35,6 +37,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# utime + stime of a process, in clock ticks.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
 echo "$(nproc) cores; wrk -t$THREADS -c$CONNECTIONS -d$DURATION; $(uptime | sed 's/.*load/load/')"
 for config in "${configs[@]}"; do
   model=$(sed -n 's/^model = "\(.*\)"$/\1/p' "$config")
@@ -54,9 +59,13 @@ for config in "${configs[@]}"; do
   [ -n "$addr" ] || { echo "the server of $config did not start" >&2; exit 1; }
   url="http://$addr/v1/recommend"
   wrk -t"$THREADS" -c"$CONNECTIONS" -d3s -s scripts/serve-bench.lua "$url" -- "$work/requests.jsonl" >/dev/null
+  cpu_before=$(cpu_ticks "$server")
   result=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" -s scripts/serve-bench.lua "$url" \
     -- "$work/requests.jsonl" | grep '^RESULT')
-  echo "$config: ${result#RESULT }"
+  cpu_after=$(cpu_ticks "$server")
+  requests=$(sed -n 's/.*requests=\([0-9]*\).*/\1/p' <<<"$result")
+  cpu_us=$(( (cpu_after - cpu_before) * 1000000 / $(getconf CLK_TCK) / (requests > 0 ? requests : 1) ))
+  echo "$config: ${result#RESULT } server_cpu_us_per_request=$cpu_us load=$(cut -d' ' -f1 /proc/loadavg)"
   kill -TERM "$server"
   wait "$server"
   server=
