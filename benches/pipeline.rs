@@ -18,9 +18,9 @@ fn pipeline(c: &mut Criterion) {
     let mut group = c.benchmark_group("pipeline");
     group.sample_size(10);
     group.bench_function("load_demo", |b| {
-        b.iter(|| black_box(RunData::load(&config.dataset).expect("load")))
+        b.iter(|| black_box(RunData::load_for(&config).expect("load")))
     });
-    let data = RunData::load(&config.dataset).expect("load");
+    let data = RunData::load_for(&config).expect("load");
     let turns = data.turns().expect("turns");
     group.bench_function("build_bm25_template", |b| {
         b.iter(|| black_box(build_crs(&config, &data).expect("build")))
@@ -33,7 +33,7 @@ fn pipeline(c: &mut Criterion) {
     }
     group.bench_function("end_to_end_demo_test", |b| {
         b.iter(|| {
-            let data = RunData::load(&config.dataset).expect("load");
+            let data = RunData::load_for(&config).expect("load");
             let turns = data.turns().expect("turns");
             let crs = build_crs(&config, &data).expect("build");
             black_box(crs.predict(&turns).expect("predict"))

@@ -20,7 +20,7 @@ fn main() -> Result<()> {
     config.tid = "demo_bert_smollm2".into();
     assert!(matches!(config.generator, GeneratorConfig::Llama(_)));
 
-    let data = RunData::load(&config.dataset)?;
+    let data = RunData::load_for(&config)?;
     let mut turns = data.turns()?;
     turns.truncate(TURNS);
 

@@ -15,7 +15,7 @@ const TURNS: usize = 8;
 fn main() -> Result<()> {
     // BM25 over track, artist, album and release date; SmolLM2 with greedy decoding.
     let config = CrsConfig::load("config/demo_bm25_smollm2.toml")?;
-    let data = RunData::load(&config.dataset)?;
+    let data = RunData::load_for(&config)?;
     let mut turns = data.turns()?;
     turns.truncate(TURNS);
 

@@ -14,7 +14,7 @@ use music_crs::{Conversation, RunData, build_crs, spotify_link};
 fn main() -> Result<()> {
     let config = CrsConfig::default();
     // Chat needs no conversations split: just the catalog and the users.
-    let data = RunData::load_catalog_and_users(&config.dataset)?;
+    let data = RunData::load_for_chat(&config)?;
     let crs = build_crs(&config, &data)?;
 
     // An artist from the catalog, so the first request has something to find.

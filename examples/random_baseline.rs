@@ -8,7 +8,8 @@
 //! of its test split and prints the official metrics.
 
 use anyhow::Result;
-use music_crs::config::{CrsConfig, RetrieverKind};
+use music_crs::config::{CrsConfig, RandomRetrieverConfig, RetrieverConfig};
+use music_crs::core::LabeledTurn;
 use music_crs::{RunData, build_crs};
 use music_crs_metrics::{EvaluationParams, Evaluator, GroundTruth};
 
@@ -18,20 +19,23 @@ fn main() -> Result<()> {
         tid: "random".into(),
         ..CrsConfig::default()
     };
-    config.retriever.kind = RetrieverKind::Random;
-    config.retriever.seed = Some(7);
+    config.retriever = RetrieverConfig::Random(RandomRetrieverConfig {
+        seed: 7,
+        ..Default::default()
+    });
     config.validate()?;
 
     // Sessions, catalog and users; then every turn of the split, with its gold track.
-    let data = RunData::load(&config.dataset)?;
-    let turns = data.turns()?;
+    let data = RunData::load_for(&config)?;
+    let labeled = data.labeled_turns()?;
+    let turns = LabeledTurn::contexts(&labeled);
 
     // Retrieve 20 tracks per turn and write a reply about the first.
     let crs = build_crs(&config, &data)?;
     let predictions = crs.predict(&turns)?;
 
     // Score as the official evaluator does.
-    let truth = GroundTruth::from_turn_contexts(&turns)?;
+    let truth = GroundTruth::from_labeled_turns(&labeled)?;
     let params = EvaluationParams {
         catalog_size: data.catalog.len(),
         ..EvaluationParams::default()

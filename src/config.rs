@@ -3,7 +3,10 @@
 //! name).
 //!
 //! Every table rejects unknown keys, so a typo is an error naming the key, its line and the
-//! file rather than a silently ignored setting. Relative paths in a config are resolved
+//! file rather than a silently ignored setting. The `[retriever]` table is one
+//! [`RetrieverConfig`] per `kind`, each defined beside its builder in the crate that builds it
+//! (`music-crs-retrieval`: `bm25`, `bert`, `random`, `popularity`; `music-crs-rank`:
+//! `channels`, `ranked`), as `[generator]` is `music-crs-generate`'s [`GeneratorConfig`]. Relative paths in a config are resolved
 //! against the working directory (the repository root), as in the baseline.
 //!
 //! ```
@@ -21,40 +24,40 @@
 //!     "#,
 //!     "inline.toml",
 //! )?;
-//! assert_eq!(config.retriever.kind, RetrieverKind::Bm25);
-//! assert_eq!(config.retriever.k, 20);
+//! assert_eq!(config.retriever.kind(), RetrieverKind::Bm25);
+//! assert_eq!(config.retriever.k(), 20);
 //! assert_eq!(config.dataset.to_spec()?.conversations.split, "blind");
 //! # Ok::<(), music_crs::Error>(())
 //! ```
 
 use std::path::{Path, PathBuf};
 
-use music_crs_core::{MAX_PREDICTED_TRACKS, TrackField};
+use music_crs_core::TrackField;
 pub use music_crs_data::{DatasetConfig, PartOverride, Preset, SplitKind};
 pub use music_crs_generate::{
     GeneratorConfig, LlamaConfig, LlamaParams, ModelSource, TemplateParams,
 };
 pub use music_crs_rank::{
-    ChannelConfig, DEFAULT_CHANNEL_DEPTH, FeatureSpec, FusionParams, RankerParams,
+    ChannelConfig, ChannelEntry, ChannelsRetrieverConfig, DEFAULT_CHANNEL_DEPTH,
+    DEFAULT_CHANNEL_WEIGHT, DEFAULT_TRAIN_SPLIT, FeatureSpec, FusionParams, RankedRetrieverConfig,
+    RankerParams,
+};
+pub use music_crs_retrieval::{
+    BertRetrieverConfig, Bm25RetrieverConfig, DEFAULT_TOP_K, PopularityRetrieverConfig, QueryMode,
+    QueryRenderParams, RandomRetrieverConfig,
 };
 use serde::{Deserialize, Serialize};
 
 use crate::{Error, Result};
 
 /// The encoder of the official BERT baseline.
-pub const DEFAULT_BERT_MODEL: &str = "bert-base-uncased";
+pub const DEFAULT_BERT_MODEL: &str = BertRetrieverConfig::BASELINE_MODEL;
 /// The config `music-crs run` uses when given none.
 pub const DEFAULT_CONFIG_PATH: &str = "config/bm25_template.toml";
 /// The method name of the default config.
 pub const DEFAULT_TID: &str = "bm25_template";
 /// Where the demo dataset lives.
 pub const DEFAULT_DEMO_DIR: &str = music_crs_data::DEMO_DIR;
-/// Tracks predicted per turn.
-pub const DEFAULT_TOP_K: usize = MAX_PREDICTED_TRACKS;
-/// The split of the conversations source that channels count and the ranker learns from.
-pub const DEFAULT_TRAIN_SPLIT: &str = "train";
-/// The weight of a channel in a `channels` fusion when the config gives none.
-pub const DEFAULT_CHANNEL_WEIGHT: f32 = 1.0;
 
 /// A whole method: what to predict, how to retrieve and how to reply.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -70,7 +73,8 @@ pub struct CrsConfig {
     /// `challenge-blind-b`...) with any of its five parts overridden (`[dataset.tracks]
     /// source = ..., split = ...`).
     pub dataset: DatasetConfig,
-    /// The retriever.
+    /// The retriever: `kind = "bm25"` (default), `"bert"`, `"random"`, `"popularity"`,
+    /// `"channels"` or `"ranked"`, with that kind's keys.
     #[serde(default)]
     pub retriever: RetrieverConfig,
     /// The reply generator, as `music-crs-generate` describes it: `kind = "template"` (with
@@ -157,7 +161,7 @@ impl CrsConfig {
     }
 }
 
-/// Which retriever ranks the tracks.
+/// Which retriever ranks the tracks: the `kind` of `[retriever]`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RetrieverKind {
@@ -178,6 +182,16 @@ pub enum RetrieverKind {
 }
 
 impl RetrieverKind {
+    /// Every kind, in the order of the docs.
+    pub const ALL: [RetrieverKind; 6] = [
+        RetrieverKind::Random,
+        RetrieverKind::Popularity,
+        RetrieverKind::Bm25,
+        RetrieverKind::Bert,
+        RetrieverKind::Channels,
+        RetrieverKind::Ranked,
+    ];
+
     /// The name written in config files.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -190,377 +204,296 @@ impl RetrieverKind {
         }
     }
 
-    /// Whether the kind reads `[[retriever.channels]]` (and the train split).
-    pub fn uses_channels(self) -> bool {
-        matches!(self, RetrieverKind::Channels | RetrieverKind::Ranked)
+    fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|kind| kind.as_str() == name)
     }
 }
 
-/// One candidate channel of a `channels` or `ranked` retriever (`[[retriever.channels]]`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ChannelEntry {
-    /// Unique name; the ranker's features are named after it.
-    pub name: String,
-    /// Weight of its reciprocal ranks in the fusion (`channels`; default 1).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub weight: Option<f32>,
-    /// Tracks it proposes per turn (`ranked`; default 100). A `channels` fusion asks every
-    /// channel for `[retriever.fusion] depth` tracks instead.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub depth: Option<usize>,
-    /// The channel, as `music-crs-rank` describes it: `{ kind = "continuity" }`,
-    /// `"co_occurrence"`, `"popularity_prior"`, `"bm25"`, `"item_neighbours"`,
-    /// `"user_similarity"` or `"fusion"`, with that kind's parameters.
-    pub channel: ChannelConfig,
-}
-
-/// Which part of the conversation a text query holds.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum QueryMode {
-    /// The official baseline's query: every earlier message as a `role: content` line (played
-    /// tracks as their catalog metadata), then `user: <current message>`.
-    #[default]
-    Conversation,
-    /// The current user message only.
-    CurrentMessage,
-}
-
-/// How a turn becomes query text (`[retriever.query]`, for `bm25` and `bert`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct QueryConfig {
-    /// Which part of the conversation to render.
-    #[serde(default)]
-    pub mode: QueryMode,
-    /// Reproduce the official baseline exactly, including its joining of a played track's
-    /// release-date string character by character (`2, 0, 1, 2, -, ...`).
-    #[serde(default)]
-    pub baseline_exact: bool,
-    /// Keep only the last this-many earlier turns (absent: all of them).
-    #[serde(default)]
-    pub max_history_turns: Option<u32>,
-    /// How many times the current message is written (weighs it over the history).
-    #[serde(default)]
-    pub current_message_repeats: Option<u32>,
-    /// Add a line with the tags of the tracks played so far.
-    #[serde(default)]
-    pub played_tags: bool,
-    /// Add the hidden `thought` of each earlier message that has one.
-    #[serde(default)]
-    pub thoughts: bool,
-    /// Add the conversation goal, when known.
-    #[serde(default)]
-    pub conversation_goal: bool,
-}
-
-/// The retriever and its parameters. Parameters that do not apply to `kind` are errors.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RetrieverConfig {
-    /// Which retriever.
-    #[serde(default)]
-    pub kind: RetrieverKind,
-    /// Tracks predicted per turn (1..=20).
-    #[serde(default = "default_top_k")]
-    pub k: usize,
-    /// Leave out tracks already played earlier in the conversation.
-    #[serde(default)]
-    pub exclude_played: bool,
-    /// How a turn becomes query text (`bm25`, `bert`).
-    #[serde(default)]
-    pub query: QueryConfig,
-    /// Catalog columns indexed as `field: value` lines (`bm25`, `bert`).
-    #[serde(default = "default_fields")]
-    pub fields: Vec<TrackField>,
-    /// BM25 term-frequency saturation (`bm25`; default 1.5 as in bm25s).
-    #[serde(default)]
-    pub k1: Option<f32>,
-    /// BM25 length normalisation (`bm25`; default 0.75 as in bm25s).
-    #[serde(default)]
-    pub b: Option<f32>,
-    /// Seed (`random`).
-    #[serde(default)]
-    pub seed: Option<u64>,
-    /// Encoder model: a local directory or a hub id (`bert`); the ranker model file, e.g.
-    /// `exp/models/<tid>.json` (`ranked`).
-    #[serde(default)]
-    pub model: Option<String>,
-    /// Texts encoded per batch (`bert`).
-    #[serde(default)]
-    pub batch_size: Option<usize>,
-    /// Count the music messages of this split of the conversations source (e.g. `train`)
-    /// instead of using the catalog's `popularity` column (`popularity`).
-    #[serde(default)]
-    pub popularity_split: Option<String>,
-    /// The split of the conversations source whose sessions the channels count (co-occurrence,
-    /// play counts) and the ranker learns from (`channels`, `ranked`; default `train`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub train_split: Option<String>,
-    /// The candidate channels (`channels`, `ranked`).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub channels: Vec<ChannelEntry>,
-    /// RRF constant and the tracks asked of each channel (`channels`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub fusion: Option<FusionParams>,
-    /// Embedding similarities among the ranker's features (`ranked`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub features: Option<FeatureSpec>,
-    /// LambdaMART training parameters, read by `music-crs train-ranker` (`ranked`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub training: Option<RankerParams>,
+/// The `[retriever]` table: `kind` and that kind's keys, each kind's table defined beside its
+/// builder in the crate that builds it. Keys of another kind are errors naming the key.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum RetrieverConfig {
+    /// `kind = "random"` (`music-crs-retrieval`).
+    Random(RandomRetrieverConfig),
+    /// `kind = "popularity"` (`music-crs-retrieval`).
+    Popularity(PopularityRetrieverConfig),
+    /// `kind = "bm25"` (`music-crs-retrieval`), the default.
+    Bm25(Bm25RetrieverConfig),
+    /// `kind = "bert"` (`music-crs-retrieval`, built with the `bert` feature).
+    Bert(BertRetrieverConfig),
+    /// `kind = "channels"` (`music-crs-rank`).
+    Channels(ChannelsRetrieverConfig),
+    /// `kind = "ranked"` (`music-crs-rank`).
+    Ranked(RankedRetrieverConfig),
 }
 
 impl Default for RetrieverConfig {
     /// BM25 with the baseline's fields and query.
     fn default() -> Self {
-        RetrieverConfig {
-            kind: RetrieverKind::Bm25,
-            k: DEFAULT_TOP_K,
-            exclude_played: false,
-            query: QueryConfig::default(),
-            fields: default_fields(),
-            k1: None,
-            b: None,
-            seed: None,
-            model: None,
-            batch_size: None,
-            popularity_split: None,
-            train_split: None,
-            channels: Vec::new(),
-            fusion: None,
-            features: None,
-            training: None,
+        RetrieverConfig::Bm25(Bm25RetrieverConfig::default())
+    }
+}
+
+impl<'de> Deserialize<'de> for RetrieverConfig {
+    /// Reads `kind` (default `bm25`), then the rest of the table as that kind's config, so a
+    /// key that does not belong to the kind is reported with its path
+    /// (`retriever.channels[3].depht`) rather than as a bare field name.
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error as _;
+        let mut table = toml::Table::deserialize(deserializer)?;
+        let kind = match table.remove("kind") {
+            None => RetrieverKind::default(),
+            Some(toml::Value::String(name)) => RetrieverKind::parse(&name).ok_or_else(|| {
+                let names: Vec<&str> = RetrieverKind::ALL.iter().map(|k| k.as_str()).collect();
+                D::Error::custom(format!(
+                    "`retriever.kind`: unknown kind {name:?}, expected one of {}",
+                    names.join(", ")
+                ))
+            })?,
+            Some(other) => {
+                return Err(D::Error::custom(format!(
+                    "`retriever.kind`: expected a string, found {}",
+                    other.type_str()
+                )));
+            }
+        };
+        fn read<T: serde::de::DeserializeOwned>(
+            table: toml::Table,
+            kind: RetrieverKind,
+        ) -> Result<T, String> {
+            serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|err| {
+                let path = err.path().to_string();
+                let key = if path == "." {
+                    "retriever".to_string()
+                } else {
+                    format!("retriever.{path}")
+                };
+                format!("`{key}` (kind {:?}): {}", kind.as_str(), err.inner())
+            })
         }
+        let config = match kind {
+            RetrieverKind::Random => read(table, kind).map(RetrieverConfig::Random),
+            RetrieverKind::Popularity => read(table, kind).map(RetrieverConfig::Popularity),
+            RetrieverKind::Bm25 => read(table, kind).map(RetrieverConfig::Bm25),
+            RetrieverKind::Bert => read(table, kind).map(RetrieverConfig::Bert),
+            RetrieverKind::Channels => read(table, kind).map(RetrieverConfig::Channels),
+            RetrieverKind::Ranked => read(table, kind).map(RetrieverConfig::Ranked),
+        };
+        config.map_err(D::Error::custom)
     }
 }
 
 impl RetrieverConfig {
-    /// Checks every value, naming the key at fault.
+    /// The default table of `kind`, with `k` and `exclude_played` kept from `self` (what
+    /// `run --retriever` switches to). A `bert` retriever gets the baseline's encoder.
+    pub fn switched_to(&self, kind: RetrieverKind) -> RetrieverConfig {
+        let (k, exclude_played) = (self.k(), self.exclude_played());
+        match kind {
+            RetrieverKind::Random => RetrieverConfig::Random(RandomRetrieverConfig {
+                k,
+                exclude_played,
+                ..Default::default()
+            }),
+            RetrieverKind::Popularity => RetrieverConfig::Popularity(PopularityRetrieverConfig {
+                k,
+                exclude_played,
+                ..Default::default()
+            }),
+            RetrieverKind::Bm25 => RetrieverConfig::Bm25(Bm25RetrieverConfig {
+                k,
+                exclude_played,
+                ..Default::default()
+            }),
+            RetrieverKind::Bert => RetrieverConfig::Bert(BertRetrieverConfig {
+                k,
+                exclude_played,
+                model: DEFAULT_BERT_MODEL.into(),
+                query: Default::default(),
+                fields: TrackField::BASELINE.to_vec(),
+                batch_size: None,
+            }),
+            RetrieverKind::Channels => RetrieverConfig::Channels(ChannelsRetrieverConfig {
+                k,
+                exclude_played,
+                train_split: None,
+                fusion: None,
+                channels: Vec::new(),
+            }),
+            RetrieverKind::Ranked => RetrieverConfig::Ranked(RankedRetrieverConfig {
+                k,
+                exclude_played,
+                model: PathBuf::new(),
+                train_split: None,
+                features: None,
+                training: None,
+                channels: Vec::new(),
+            }),
+        }
+    }
+
+    /// Which retriever.
+    pub fn kind(&self) -> RetrieverKind {
+        match self {
+            RetrieverConfig::Random(_) => RetrieverKind::Random,
+            RetrieverConfig::Popularity(_) => RetrieverKind::Popularity,
+            RetrieverConfig::Bm25(_) => RetrieverKind::Bm25,
+            RetrieverConfig::Bert(_) => RetrieverKind::Bert,
+            RetrieverConfig::Channels(_) => RetrieverKind::Channels,
+            RetrieverConfig::Ranked(_) => RetrieverKind::Ranked,
+        }
+    }
+
+    /// Tracks predicted per turn.
+    pub fn k(&self) -> usize {
+        match self {
+            RetrieverConfig::Random(c) => c.k,
+            RetrieverConfig::Popularity(c) => c.k,
+            RetrieverConfig::Bm25(c) => c.k,
+            RetrieverConfig::Bert(c) => c.k,
+            RetrieverConfig::Channels(c) => c.k,
+            RetrieverConfig::Ranked(c) => c.k,
+        }
+    }
+
+    /// Sets the tracks predicted per turn (checked by [`RetrieverConfig::validate`]).
+    pub fn set_k(&mut self, k: usize) {
+        match self {
+            RetrieverConfig::Random(c) => c.k = k,
+            RetrieverConfig::Popularity(c) => c.k = k,
+            RetrieverConfig::Bm25(c) => c.k = k,
+            RetrieverConfig::Bert(c) => c.k = k,
+            RetrieverConfig::Channels(c) => c.k = k,
+            RetrieverConfig::Ranked(c) => c.k = k,
+        }
+    }
+
+    /// Whether tracks played earlier in the conversation are left out.
+    pub fn exclude_played(&self) -> bool {
+        match self {
+            RetrieverConfig::Random(c) => c.exclude_played,
+            RetrieverConfig::Popularity(c) => c.exclude_played,
+            RetrieverConfig::Bm25(c) => c.exclude_played,
+            RetrieverConfig::Bert(c) => c.exclude_played,
+            RetrieverConfig::Channels(c) => c.exclude_played,
+            RetrieverConfig::Ranked(c) => c.exclude_played,
+        }
+    }
+
+    /// Leaves out (or keeps) tracks played earlier in the conversation.
+    pub fn set_exclude_played(&mut self, exclude: bool) {
+        match self {
+            RetrieverConfig::Random(c) => c.exclude_played = exclude,
+            RetrieverConfig::Popularity(c) => c.exclude_played = exclude,
+            RetrieverConfig::Bm25(c) => c.exclude_played = exclude,
+            RetrieverConfig::Bert(c) => c.exclude_played = exclude,
+            RetrieverConfig::Channels(c) => c.exclude_played = exclude,
+            RetrieverConfig::Ranked(c) => c.exclude_played = exclude,
+        }
+    }
+
+    /// Checks every value without data, naming the key at fault (`retriever.<key>`).
     pub fn validate(&self) -> Result<()> {
-        if self.k == 0 || self.k > MAX_PREDICTED_TRACKS {
-            return Err(invalid(
-                "retriever.k",
-                format!(
-                    "{} is outside 1..={MAX_PREDICTED_TRACKS} (the challenge scores at most {MAX_PREDICTED_TRACKS} tracks)",
-                    self.k
-                ),
-            ));
-        }
-        let kind = self.kind;
-        let text_based = matches!(kind, RetrieverKind::Bm25 | RetrieverKind::Bert);
-        let only_for = |key: &str, set: bool, applies: bool, kinds: &str| {
-            if set && !applies {
-                Err(invalid(
-                    &format!("retriever.{key}"),
-                    format!("applies to kind {kinds} only, not {:?}", kind.as_str()),
-                ))
-            } else {
-                Ok(())
+        let retrieval = |err: music_crs_retrieval::Error| match err {
+            music_crs_retrieval::Error::InvalidConfig { key, reason } => {
+                invalid(&format!("retriever.{key}"), reason)
             }
+            other => other.into(),
         };
-        only_for(
-            "query",
-            self.query != QueryConfig::default(),
-            text_based,
-            "\"bm25\" or \"bert\"",
-        )?;
-        only_for(
-            "fields",
-            self.fields != default_fields(),
-            text_based,
-            "\"bm25\" or \"bert\"",
-        )?;
-        only_for(
-            "k1",
-            self.k1.is_some(),
-            kind == RetrieverKind::Bm25,
-            "\"bm25\"",
-        )?;
-        only_for(
-            "b",
-            self.b.is_some(),
-            kind == RetrieverKind::Bm25,
-            "\"bm25\"",
-        )?;
-        only_for(
-            "seed",
-            self.seed.is_some(),
-            kind == RetrieverKind::Random,
-            "\"random\"",
-        )?;
-        only_for(
-            "model",
-            self.model.is_some(),
-            matches!(kind, RetrieverKind::Bert | RetrieverKind::Ranked),
-            "\"bert\" or \"ranked\"",
-        )?;
-        let channel_kinds = "\"channels\" or \"ranked\"";
-        only_for(
-            "channels",
-            !self.channels.is_empty(),
-            kind.uses_channels(),
-            channel_kinds,
-        )?;
-        only_for(
-            "train_split",
-            self.train_split.is_some(),
-            kind.uses_channels(),
-            channel_kinds,
-        )?;
-        only_for(
-            "fusion",
-            self.fusion.is_some(),
-            kind == RetrieverKind::Channels,
-            "\"channels\"",
-        )?;
-        only_for(
-            "features",
-            self.features.is_some(),
-            kind == RetrieverKind::Ranked,
-            "\"ranked\"",
-        )?;
-        only_for(
-            "training",
-            self.training.is_some(),
-            kind == RetrieverKind::Ranked,
-            "\"ranked\"",
-        )?;
-        if kind.uses_channels() {
-            self.validate_channels()?;
-        }
-        only_for(
-            "popularity_split",
-            self.popularity_split.is_some(),
-            kind == RetrieverKind::Popularity,
-            "\"popularity\"",
-        )?;
-        only_for(
-            "batch_size",
-            self.batch_size.is_some(),
-            kind == RetrieverKind::Bert,
-            "\"bert\"",
-        )?;
-        if text_based && self.fields.is_empty() {
-            return Err(invalid("retriever.fields", "must name at least one column"));
-        }
-        if kind == RetrieverKind::Bert && self.model.as_deref().is_none_or(str::is_empty) {
-            return Err(invalid(
-                "retriever.model",
-                "kind \"bert\" needs an encoder (a local directory or hub id)",
-            ));
-        }
-        if kind == RetrieverKind::Ranked && self.model.as_deref().is_none_or(str::is_empty) {
-            return Err(invalid(
-                "retriever.model",
-                "kind \"ranked\" needs the model file `music-crs train-ranker` writes \
-                 (e.g. \"exp/models/<tid>.json\")",
-            ));
-        }
-        if self
-            .query
-            .current_message_repeats
-            .is_some_and(|r| !(1..=100).contains(&r))
-        {
-            return Err(invalid(
-                "retriever.query.current_message_repeats",
-                "must be in 1..=100",
-            ));
-        }
-        if self.batch_size == Some(0) {
-            return Err(invalid("retriever.batch_size", "must be at least 1"));
-        }
-        for (key, value) in [("k1", self.k1), ("b", self.b)] {
-            if value.is_some_and(|v| !v.is_finite() || v < 0.0) {
-                return Err(invalid(
-                    &format!("retriever.{key}"),
-                    "must be a finite non-negative number",
-                ));
+        let rank = |err: music_crs_rank::Error| match err {
+            music_crs_rank::Error::InvalidParameter { name, reason } => {
+                invalid(&format!("retriever.{name}"), reason)
             }
+            music_crs_rank::Error::Retrieval(inner) => retrieval(inner),
+            other => other.into(),
+        };
+        match self {
+            RetrieverConfig::Random(c) => c.validate().map_err(retrieval),
+            RetrieverConfig::Popularity(c) => c.validate().map_err(retrieval),
+            RetrieverConfig::Bm25(c) => c.validate().map_err(retrieval),
+            RetrieverConfig::Bert(c) => c.validate().map_err(retrieval),
+            RetrieverConfig::Channels(c) => c.validate().map_err(rank),
+            RetrieverConfig::Ranked(c) => c.validate().map_err(rank),
         }
-        if self.b.is_some_and(|b| b > 1.0) {
-            return Err(invalid("retriever.b", "must be in 0..=1"));
-        }
-        Ok(())
     }
 
     /// The ranker model file of a `ranked` retriever.
-    pub fn ranker_model_path(&self) -> Option<PathBuf> {
-        (self.kind == RetrieverKind::Ranked)
-            .then(|| self.model.as_ref().map(PathBuf::from))
-            .flatten()
+    pub fn ranker_model_path(&self) -> Option<&Path> {
+        match self {
+            RetrieverConfig::Ranked(c) => Some(&c.model),
+            _ => None,
+        }
     }
 
-    /// The train split the channels read (`train_split`, default `train`).
-    pub fn train_split(&self) -> &str {
-        self.train_split.as_deref().unwrap_or(DEFAULT_TRAIN_SPLIT)
+    /// What the retriever reads besides the conversations, catalog and users: the sessions of
+    /// another split, embedding tables and model files. Loaded once, before building.
+    pub fn needs(&self) -> DataNeeds {
+        let mut needs = DataNeeds::default();
+        match self {
+            RetrieverConfig::Popularity(c) => {
+                if let Some(split) = &c.popularity_split {
+                    needs.split = Some(SplitNeed {
+                        split: split.clone(),
+                        key: "retriever.popularity_split",
+                    });
+                }
+            }
+            RetrieverConfig::Channels(c) => {
+                needs.split = Some(SplitNeed {
+                    split: c.train_split().to_string(),
+                    key: "retriever.train_split",
+                });
+                (needs.track_embeddings, needs.user_embeddings) = c.embedding_kinds();
+            }
+            RetrieverConfig::Ranked(c) => {
+                needs.split = Some(SplitNeed {
+                    split: c.train_split().to_string(),
+                    key: "retriever.train_split",
+                });
+                (needs.track_embeddings, needs.user_embeddings) = c.embedding_kinds();
+                needs.model_files.push(c.model.clone());
+            }
+            RetrieverConfig::Random(_) | RetrieverConfig::Bm25(_) | RetrieverConfig::Bert(_) => {}
+        }
+        needs
     }
+}
 
-    /// Checks the channel list and the rank crate's parameter tables.
-    fn validate_channels(&self) -> Result<()> {
-        let kind = self.kind;
-        if self.channels.is_empty() {
-            return Err(invalid(
-                "retriever.channels",
-                format!(
-                    "kind {:?} needs at least one [[retriever.channels]] entry",
-                    kind.as_str()
-                ),
-            ));
-        }
-        if self.train_split.as_deref().is_some_and(str::is_empty) {
-            return Err(invalid("retriever.train_split", "must not be empty"));
-        }
-        let mut names = std::collections::HashSet::new();
-        for (i, entry) in self.channels.iter().enumerate() {
-            let key = |field: &str| format!("retriever.channels[{i}].{field}");
-            if entry.name.trim().is_empty() {
-                return Err(invalid(&key("name"), "must not be empty"));
-            }
-            if !names.insert(entry.name.as_str()) {
-                return Err(invalid(
-                    &key("name"),
-                    format!("{:?} names two channels", entry.name),
-                ));
-            }
-            match (kind, entry.weight, entry.depth) {
-                (RetrieverKind::Ranked, Some(_), _) => {
-                    return Err(invalid(
-                        &key("weight"),
-                        "applies to kind \"channels\" only: the ranker learns the weights",
-                    ));
-                }
-                (RetrieverKind::Channels, _, Some(_)) => {
-                    return Err(invalid(
-                        &key("depth"),
-                        "applies to kind \"ranked\" only: a fusion asks every channel for \
-                         `[retriever.fusion] depth` tracks",
-                    ));
-                }
-                _ => {}
-            }
-            if entry.weight.is_some_and(|w| !(w.is_finite() && w >= 0.0)) {
-                return Err(invalid(
-                    &key("weight"),
-                    "must be a finite non-negative number",
-                ));
-            }
-            if entry.depth == Some(0) {
-                return Err(invalid(&key("depth"), "must be at least 1"));
-            }
-        }
-        if let Some(fusion) = &self.fusion {
-            fusion
-                .validate()
-                .map_err(|e| invalid("retriever.fusion", e.to_string()))?;
-        }
-        if let Some(training) = &self.training {
-            training
-                .validate()
-                .map_err(|e| invalid("retriever.training", e.to_string()))?;
-        }
-        Ok(())
+/// The sessions of another split of the conversations source that a retriever reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SplitNeed {
+    /// The split, e.g. `train`.
+    pub split: String,
+    /// The config key that names it, for errors.
+    pub key: &'static str,
+}
+
+/// What a method reads beside the conversations, catalog and users ([`RetrieverConfig::needs`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DataNeeds {
+    /// The sessions of another split (popularity counts, channel counts, ranker training).
+    pub split: Option<SplitNeed>,
+    /// Track-Embeddings kinds.
+    pub track_embeddings: Vec<String>,
+    /// User-Embeddings kinds.
+    pub user_embeddings: Vec<String>,
+    /// Files that must exist before anything is loaded (the ranker model).
+    pub model_files: Vec<PathBuf>,
+}
+
+impl DataNeeds {
+    /// Whether data loaded for `self` holds everything `other` reads: the same split (when
+    /// `other` reads one) and every embedding kind. Model files are the builder's to read.
+    pub fn covers(&self, other: &DataNeeds) -> bool {
+        let split = other.split.as_ref().is_none_or(|need| {
+            self.split
+                .as_ref()
+                .is_some_and(|loaded| loaded.split == need.split)
+        });
+        let all = |loaded: &[String], needed: &[String]| needed.iter().all(|k| loaded.contains(k));
+        split
+            && all(&self.track_embeddings, &other.track_embeddings)
+            && all(&self.user_embeddings, &other.user_embeddings)
     }
 }
 
@@ -598,14 +531,6 @@ fn invalid(key: &str, reason: impl Into<String>) -> Error {
         key: key.to_string(),
         reason: reason.into(),
     }
-}
-
-fn default_top_k() -> usize {
-    DEFAULT_TOP_K
-}
-
-fn default_fields() -> Vec<TrackField> {
-    TrackField::BASELINE.to_vec()
 }
 
 #[cfg(test)]
@@ -740,13 +665,15 @@ channel = { kind = "co_occurrence", mode = "next" }
             &CHANNELS.replace("name = \"next\"", "name = \"next\"\nweight = 0.5"),
         )
         .unwrap();
-        let settings = &fusion.retriever;
-        assert_eq!(settings.kind, RetrieverKind::Channels);
+        assert_eq!(fusion.retriever.kind(), RetrieverKind::Channels);
+        assert_eq!(fusion.retriever.ranker_model_path(), None);
+        let RetrieverConfig::Channels(settings) = &fusion.retriever else {
+            panic!("{:?}", fusion.retriever);
+        };
         assert_eq!(settings.channels.len(), 2);
         assert_eq!(settings.channels[1].weight, Some(0.5));
         assert_eq!(settings.fusion.as_ref().unwrap().rrf_k, 30.0);
         assert_eq!(settings.train_split(), DEFAULT_TRAIN_SPLIT);
-        assert_eq!(settings.ranker_model_path(), None);
 
         let ranked = with_retriever(
             "kind = \"ranked\"\nmodel = \"exp/models/r.json\"\ntrain_split = \"train+extra\"\n\
@@ -754,11 +681,13 @@ channel = { kind = "co_occurrence", mode = "next" }
             &CHANNELS.replace("name = \"next\"", "name = \"next\"\ndepth = 30"),
         )
         .unwrap();
-        let settings = &ranked.retriever;
         assert_eq!(
-            settings.ranker_model_path().unwrap(),
+            ranked.retriever.ranker_model_path().unwrap(),
             Path::new("exp/models/r.json")
         );
+        let RetrieverConfig::Ranked(settings) = &ranked.retriever else {
+            panic!("{:?}", ranked.retriever);
+        };
         assert_eq!(settings.train_split(), "train+extra");
         assert_eq!(settings.training.as_ref().unwrap().trees, 7);
         assert_eq!(settings.channels[1].depth, Some(30));

@@ -67,7 +67,6 @@ impl Conversation {
                 .filter(|m| m.role == Role::Music)
                 .map(|m| m.content.clone())
                 .collect(),
-            gold_track_id: None,
         }
     }
 

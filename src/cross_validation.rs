@@ -21,7 +21,7 @@ use rand_chacha::ChaCha8Rng;
 use tracing::info;
 
 use crate::build::fallback_tracks;
-use crate::rank::{RankData, ranker_config};
+use crate::rank::{channel_resources, ranked_config};
 use crate::{Crs, CrsConfig, Error, Result, RunData, build_generator};
 
 /// The fold of every session (by index): sessions shuffled with `seed`, then dealt round
@@ -36,19 +36,19 @@ pub fn assign_folds(sessions: usize, folds: usize, seed: u64) -> Vec<usize> {
     fold_of
 }
 
-/// K-fold cross-validation of the `ranked` config's ranker over `rank.train_sessions`, with
-/// the final model's in-sample figures beside it. `on_fold(k)` is called as each fold
-/// finishes.
+/// K-fold cross-validation of the `ranked` config's ranker over the loaded train split
+/// (`run.retriever_inputs.split_sessions`), with the final model's in-sample figures beside
+/// it. `on_fold(k)` is called as each fold finishes.
 pub fn cross_validate(
     config: &CrsConfig,
     run: &RunData,
-    rank: &RankData,
     final_model: &RankerModel,
     folds: usize,
     resample: &ResampleParams,
     on_fold: &dyn Fn(usize),
 ) -> Result<CrossValidation> {
-    let sessions = &rank.train_sessions;
+    let rank = channel_resources(run);
+    let sessions = rank.train_sessions;
     if folds < 2 || folds > sessions.len() {
         return Err(Error::InvalidSetting {
             key: "--folds".into(),
@@ -59,7 +59,7 @@ pub fn cross_validate(
             ),
         });
     }
-    let ranker = ranker_config(&config.retriever)?;
+    let ranker = ranked_config(config)?.ranker();
     let fold_of = assign_folds(sessions.len(), folds, ranker.params.seed);
     let mut predictions = Vec::new();
     let mut gold = Vec::new();
@@ -76,8 +76,8 @@ pub fn cross_validate(
         let resources = ChannelResources {
             index: rank.index.clone(),
             train_sessions: &train,
-            track_embeddings: &rank.track_embeddings,
-            user_embeddings: &rank.user_embeddings,
+            track_embeddings: rank.track_embeddings,
+            user_embeddings: rank.user_embeddings,
         };
         let (channels, features) = ranker.build(&resources)?;
         let model = train_ranker(&train, &channels, &features, &ranker.params)?;
@@ -98,8 +98,7 @@ pub fn cross_validate(
     let out_of_fold = estimates(gold, &predictions, catalog_size, resample)?;
 
     // The final model on the sessions it was trained on.
-    let resources = rank.resources();
-    let (channels, features) = ranker.build(&resources)?;
+    let (channels, features) = ranker.build(&rank)?;
     let retriever = RankedRetriever::new("ranked", channels, features, final_model.clone())?;
     let all: Vec<&Session> = sessions.iter().collect();
     let (in_predictions, in_gold) = predict_sessions(config, run, retriever, &all)?;
@@ -130,26 +129,23 @@ fn predict_sessions(
         run.catalog.clone(),
     )
     .with_users(run.users.values().cloned())
-    .with_top_k(config.retriever.k)?
+    .with_top_k(config.retriever.k())?
     .with_fallback(fallback_tracks(&run.catalog));
     let mut turns = Vec::new();
+    let mut gold = Vec::new();
     for session in sessions {
-        turns.extend(
-            session
-                .turn_contexts()?
-                .into_iter()
-                .filter(|t| t.gold_track_id.is_some()),
-        );
+        for turn in session.labeled_turns()? {
+            if let Some(track) = turn.gold_track_id {
+                gold.push(GoldTurn {
+                    session_id: turn.context.session_id.clone(),
+                    user_id: turn.context.user_id.clone(),
+                    turn_number: turn.context.turn_number,
+                    gold_track_ids: vec![track],
+                });
+                turns.push(turn.context);
+            }
+        }
     }
-    let gold = turns
-        .iter()
-        .map(|t| GoldTurn {
-            session_id: t.session_id.clone(),
-            user_id: t.user_id.clone(),
-            turn_number: t.turn_number,
-            gold_track_ids: t.gold_track_id.iter().cloned().collect(),
-        })
-        .collect();
     Ok((crs.predict(&turns)?, gold))
 }
 

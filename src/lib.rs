@@ -5,16 +5,20 @@
 //! save the predictions in the challenge's JSON format.
 //!
 //! - [`CrsConfig`] (module [`config`]): one TOML file per method under `config/` — dataset
-//!   preset and overrides, retriever and its parameters, generator, method name.
-//! - [`RunData`]: the sessions, catalog and users a run reads (through `music-crs-data`).
-//! - [`build_crs`]: the retriever and generator a config names, over the loaded data.
+//!   preset and overrides, retriever and its parameters, generator, method name. Each
+//!   retriever kind's table is defined beside its builder in `music-crs-retrieval` or
+//!   `music-crs-rank`.
+//! - [`RunData`]: everything a run reads, loaded once before anything is built: the
+//!   sessions, catalog, users and what the retriever says it needs
+//!   ([`RetrieverConfig::needs`](config::RetrieverConfig::needs)).
+//! - [`build_crs`]: the retriever and generator a config names, built from the loaded data
+//!   without further dataset I/O.
 //! - [`Crs`]: `chat` for one turn, `predict` for a whole split (batch retrieval, replies in
 //!   parallel), giving challenge [`Prediction`](music_crs_core::Prediction) rows;
 //!   [`Conversation`] keeps a live chat's history.
 //! - [`output`]: atomic writing of prediction files and coverage checks for blind sets.
-//! - The `channels` and `ranked` retrievers of `music-crs-rank` ([`RankData`],
-//!   [`build_channels`], [`build_ranked`]) and [`train_ranker`], which writes the model a
-//!   `ranked` config names.
+//! - [`train_ranker`], which writes the model a `ranked` config names, and
+//!   [`cross_validation`], its out-of-fold estimate.
 //!
 //! The binary (`music-crs run | train-ranker | evaluate | validate | demo-data | chat |
 //! serve`) wraps
@@ -57,7 +61,6 @@
 //!
 //! - `llama`: Candle Llama replies (safetensors and GGUF), `generator.kind = "llama"`.
 //! - `bert`: the Candle BERT sentence encoder, `retriever.kind = "bert"`.
-//! - `dense`: vector search and pre-extracted embedding channels.
 //! - `hub`: datasets and models from the Hugging Face hub.
 //! - `serve`: the `serve` module, the HTTP API and web chat page of `music-crs serve` (axum, tokio).
 #![warn(missing_docs)]
@@ -78,18 +81,13 @@ mod rank;
 #[cfg_attr(docsrs, doc(cfg(feature = "serve")))]
 pub mod serve;
 
-pub use build::{
-    build_bm25, build_crs, build_generator, build_retriever, query_params, query_renderer,
-};
+pub use build::{build_crs, build_generator, build_retriever, fallback_tracks};
 pub use config::CrsConfig;
 pub use conversation::Conversation;
-pub use data::RunData;
+pub use data::{RetrieverInputs, RunData};
 pub use error::{Error, Result};
 pub use pipeline::{Crs, DEFAULT_BATCH_SIZE, Reply};
-pub use rank::{
-    RankData, build_channels, build_ranked, embedding_kinds, fusion_config, ranker_config,
-    train_ranker, train_ranker_with_progress,
-};
+pub use rank::{channel_resources, ranked_config, train_ranker, train_ranker_with_progress};
 
 pub use music_crs_core as core;
 pub use music_crs_generate::Generator;

@@ -1,6 +1,6 @@
 //! Writing prediction files: the challenge's JSON array, written atomically.
 
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::Path;
 
 use std::collections::HashMap;
@@ -10,63 +10,22 @@ use serde::Serialize;
 
 use crate::{Error, Result};
 
-/// Writes `value` as JSON to `path` atomically: into a temporary file in the same directory,
-/// then renamed over `path`, so a crash never leaves a half-written file. Creates the parent
-/// directory. Non-ASCII text is written as is (UTF-8), as the baseline's
-/// `json.dump(..., ensure_ascii=False)` does.
+/// Writes `value` as JSON to `path` atomically ([`music_crs_core::atomic`]): a crash never
+/// leaves a half-written file. Creates the parent directory. Non-ASCII text is written as is
+/// (UTF-8), as the baseline's `json.dump(..., ensure_ascii=False)` does.
 pub fn write_json_atomic<T: Serialize + ?Sized>(path: &Path, value: &T) -> Result<()> {
-    write_with(path, |writer| {
+    music_crs_core::atomic::write_atomically(path, |writer| {
         serde_json::to_writer(&mut *writer, value).map_err(|source| Error::Json {
             path: path.to_path_buf(),
             source,
         })?;
-        writer
-            .write_all(b"\n")
-            .map_err(|e| with_path(path, e).into())
+        Ok(writer.write_all(b"\n")?)
     })
 }
 
 /// Writes `bytes` to `path` atomically, as [`write_json_atomic`] does.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    write_with(path, |writer| {
-        writer
-            .write_all(bytes)
-            .map_err(|e| with_path(path, e).into())
-    })
-}
-
-fn with_path(path: &Path, e: std::io::Error) -> std::io::Error {
-    std::io::Error::new(e.kind(), format!("{}: {e}", path.display()))
-}
-
-/// Creates the parent directory, lets `fill` write a temporary file beside `path`, syncs it
-/// and renames it over `path`.
-fn write_with(
-    path: &Path,
-    fill: impl FnOnce(&mut BufWriter<tempfile::NamedTempFile>) -> Result<()>,
-) -> Result<()> {
-    let dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    };
-    fs_err::create_dir_all(dir)?;
-    let mut builder = tempfile::Builder::new();
-    builder.prefix(".music-crs-").suffix(".tmp");
-    // A temporary file is private (0600); an output is not: the usual 0644 under umask.
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        builder.permissions(std::fs::Permissions::from_mode(0o644));
-    }
-    let temp = builder.tempfile_in(dir).map_err(|e| with_path(path, e))?;
-    let mut writer = BufWriter::new(temp);
-    fill(&mut writer)?;
-    let temp = writer
-        .into_inner()
-        .map_err(|e| with_path(path, e.into_error()))?;
-    temp.as_file().sync_all().map_err(|e| with_path(path, e))?;
-    temp.persist(path).map_err(|e| with_path(path, e.error))?;
-    Ok(())
+    Ok(music_crs_core::atomic::write_bytes_atomically(path, bytes)?)
 }
 
 /// Writes a prediction file (`exp/inference/<tid>.json`): a JSON array of

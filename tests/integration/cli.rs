@@ -72,12 +72,12 @@ fn run_then_validate_and_evaluate() {
         serde_json::from_str(&std::fs::read_to_string(predictions).unwrap()).unwrap();
     let data =
         music_crs::RunData::load(&music_crs::CrsConfig::load(config).unwrap().dataset).unwrap();
-    let turns = data.turns().unwrap();
+    let turns = data.labeled_turns().unwrap();
     let gold: Vec<serde_json::Value> = turns[..rows.len()]
         .iter()
         .map(|t| {
-            serde_json::json!({"session_id": t.session_id, "user_id": t.user_id,
-                "turn_number": t.turn_number, "ground_truth_track_id": t.gold_track_id})
+            serde_json::json!({"session_id": t.context.session_id, "user_id": t.context.user_id,
+                "turn_number": t.context.turn_number, "ground_truth_track_id": t.gold_track_id})
         })
         .collect();
     std::fs::write(
@@ -101,6 +101,25 @@ fn run_then_validate_and_evaluate() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     let evaluated = std::fs::read_to_string(dir.path().join("exp/scores/cli_bm25.json")).unwrap();
     assert_eq!(evaluated, std::fs::read_to_string(&scores).unwrap());
+
+    // Naming the dataset instead of its catalog size gives the same catalog diversity.
+    let out = music_crs(
+        dir.path(),
+        &[
+            "evaluate",
+            "--predictions",
+            predictions,
+            "--ground-truth",
+            "gold.json",
+            "--config",
+            config,
+            "--output",
+            "by_dataset.json",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let by_dataset = std::fs::read_to_string(dir.path().join("by_dataset.json")).unwrap();
+    assert_eq!(by_dataset, std::fs::read_to_string(&scores).unwrap());
 }
 
 #[test]

@@ -7,7 +7,7 @@ use std::process::{Command, Output};
 use std::sync::OnceLock;
 
 use music_crs::config::{PartOverride, SplitKind, local_dataset};
-use music_crs::core::TurnContext;
+use music_crs::core::{LabeledTurn, TurnContext};
 use music_crs::{CrsConfig, RunData};
 use music_crs_core::shared::shared_path;
 use music_crs_data::demo::{DemoDataset, DemoParams};
@@ -34,9 +34,16 @@ pub fn demo_config(split: &str, kind: SplitKind) -> CrsConfig {
     }
 }
 
+/// Loads a config's data and its turns to predict with their labels (the gold tracks).
+pub fn load_labeled(config: &CrsConfig) -> (RunData, Vec<LabeledTurn>) {
+    let data = RunData::load_for(config).expect("the dataset loads");
+    let turns = data.labeled_turns().expect("the turns to predict");
+    (data, turns)
+}
+
 /// Loads a config's data and its turns to predict.
 pub fn load(config: &CrsConfig) -> (RunData, Vec<TurnContext>) {
-    let data = RunData::load(&config.dataset).expect("the dataset loads");
+    let data = RunData::load_for(config).expect("the dataset loads");
     let turns = data.turns().expect("the turns to predict");
     (data, turns)
 }

@@ -2,7 +2,7 @@
 //! default.
 
 use music_crs::CrsConfig;
-use music_crs::config::{DEFAULT_CONFIG_PATH, RetrieverKind};
+use music_crs::config::{DEFAULT_CONFIG_PATH, QueryRenderParams, RetrieverConfig, RetrieverKind};
 use music_crs_generate::GeneratorConfig;
 
 #[test]
@@ -58,13 +58,14 @@ fn baseline_configs_use_the_official_recipe() {
         "bm25_llama_blindset_b",
     ] {
         let config = CrsConfig::load(format!("config/{name}.toml")).unwrap();
-        assert_eq!(config.retriever.kind, RetrieverKind::Bm25);
-        assert_eq!(
-            config.retriever.fields,
-            music_crs_core::TrackField::BASELINE
-        );
-        assert!(!config.retriever.exclude_played);
-        assert!(config.retriever.query.baseline_exact);
+        assert_eq!(config.retriever.kind(), RetrieverKind::Bm25);
+        let RetrieverConfig::Bm25(bm25) = &config.retriever else {
+            panic!("{name}: {:?}", config.retriever);
+        };
+        assert_eq!(bm25.fields, music_crs_core::TrackField::BASELINE);
+        assert!(!bm25.exclude_played);
+        assert!(bm25.query.release_date_as_characters);
+        assert_eq!(bm25.query, QueryRenderParams::baseline_exact());
         let GeneratorConfig::Llama(llama) = &config.generator else {
             panic!("{name}: not a llama generator");
         };
@@ -77,25 +78,28 @@ fn baseline_configs_use_the_official_recipe() {
         );
     }
     let bert = CrsConfig::load("config/bert_llama_testset.toml").unwrap();
-    assert_eq!(bert.retriever.model.as_deref(), Some("bert-base-uncased"));
+    let RetrieverConfig::Bert(bert) = &bert.retriever else {
+        panic!("{:?}", bert.retriever);
+    };
+    assert_eq!(bert.model, "bert-base-uncased");
 }
 
 #[test]
 fn ranker_configs_share_the_ablation_channels() {
     let names = |config: &CrsConfig| -> Vec<String> {
-        config
-            .retriever
-            .channels
-            .iter()
-            .map(|c| c.name.clone())
-            .collect()
+        let channels = match &config.retriever {
+            RetrieverConfig::Channels(c) => &c.channels,
+            RetrieverConfig::Ranked(c) => &c.channels,
+            other => panic!("{other:?}"),
+        };
+        channels.iter().map(|c| c.name.clone()).collect()
     };
     let fusion = CrsConfig::load("config/demo_channels_fusion.toml").unwrap();
     let demo = CrsConfig::load("config/demo_ranked.toml").unwrap();
     let challenge = CrsConfig::load("config/challenge_ranked.toml").unwrap();
-    assert_eq!(fusion.retriever.kind, RetrieverKind::Channels);
-    assert_eq!(demo.retriever.kind, RetrieverKind::Ranked);
-    assert_eq!(challenge.retriever.kind, RetrieverKind::Ranked);
+    assert_eq!(fusion.retriever.kind(), RetrieverKind::Channels);
+    assert_eq!(demo.retriever.kind(), RetrieverKind::Ranked);
+    assert_eq!(challenge.retriever.kind(), RetrieverKind::Ranked);
     assert_eq!(names(&demo).len(), 13);
     assert_eq!(names(&fusion), names(&demo));
     assert_eq!(names(&challenge), names(&demo));
@@ -115,9 +119,10 @@ fn ranker_configs_share_the_ablation_channels() {
         "talkpl-ai/TalkPlayData-Challenge-Dataset"
     );
     assert_eq!(spec.conversations.split, "test");
-    assert_eq!(challenge.retriever.train_split(), "train");
+    let needs = challenge.retriever.needs();
+    assert_eq!(needs.split.unwrap().split, "train");
     assert!(spec.track_embeddings.is_some() && spec.user_embeddings.is_some());
-    let (tracks, users) = music_crs::embedding_kinds(&challenge.retriever);
+    let (tracks, users) = (needs.track_embeddings, needs.user_embeddings);
     assert_eq!(tracks.len(), 6, "{tracks:?}");
     assert_eq!(users, ["cf-bpr"]);
 }

@@ -5,19 +5,21 @@ use music_crs::output::{coverage_problems, read_predictions, write_predictions};
 use music_crs::{Conversation, build_crs};
 use music_crs_metrics::{EvaluationParams, Evaluator, GroundTruth, PredictionFile, Validator};
 
-use crate::common::{demo_config, load};
+use crate::common::{demo_config, load, load_labeled};
+use music_crs::core::LabeledTurn;
 
 /// Turns predicted in debug builds (the release binary runs the whole split).
 const LIMIT: usize = 400;
 
 fn scores_of(kind: RetrieverKind) -> music_crs_metrics::Scores {
     let mut config = demo_config("test", SplitKind::Full);
-    config.retriever.kind = kind;
-    let (data, mut turns) = load(&config);
-    turns.truncate(LIMIT);
+    config.retriever = config.retriever.switched_to(kind);
+    let (data, mut labeled) = load_labeled(&config);
+    labeled.truncate(LIMIT);
+    let turns = LabeledTurn::contexts(&labeled);
     let crs = build_crs(&config, &data).unwrap();
     let predictions = crs.predict(&turns).unwrap();
-    let truth = GroundTruth::from_turn_contexts(&turns).unwrap();
+    let truth = GroundTruth::from_labeled_turns(&labeled).unwrap();
     let params = EvaluationParams {
         catalog_size: data.catalog.len(),
         ..EvaluationParams::default()
@@ -31,13 +33,14 @@ fn scores_of(kind: RetrieverKind) -> music_crs_metrics::Scores {
 #[test]
 fn bm25_template_on_demo_test_writes_a_valid_scored_file() {
     let config = demo_config("test", SplitKind::Full);
-    let (data, mut turns) = load(&config);
+    let (data, mut labeled) = load_labeled(&config);
     assert!(
-        turns.len() > LIMIT,
+        labeled.len() > LIMIT,
         "the demo test split has {} turns",
-        turns.len()
+        labeled.len()
     );
-    turns.truncate(LIMIT);
+    labeled.truncate(LIMIT);
+    let turns = LabeledTurn::contexts(&labeled);
     let crs = build_crs(&config, &data).unwrap();
     assert_eq!(crs.retriever_name(), "bm25");
     let predictions = crs.predict(&turns).unwrap();
@@ -49,7 +52,7 @@ fn bm25_template_on_demo_test_writes_a_valid_scored_file() {
     assert_eq!(read_predictions(&path).unwrap(), predictions);
 
     let file = PredictionFile::from_json_file(&path).unwrap();
-    let truth = GroundTruth::from_turn_contexts(&turns).unwrap();
+    let truth = GroundTruth::from_labeled_turns(&labeled).unwrap();
     let report = Validator::new()
         .with_ground_truth(&truth)
         .with_catalog(data.catalog.as_ref())
@@ -120,9 +123,10 @@ fn predictions_are_deterministic_across_runs() {
 #[test]
 fn demo_blind_split_gets_one_prediction_per_row() {
     let config = demo_config("blind", SplitKind::Blind);
-    let (data, turns) = load(&config);
-    assert_eq!(turns.len(), data.sessions.len());
-    assert!(turns.iter().all(|t| t.gold_track_id.is_none()));
+    let (data, labeled) = load_labeled(&config);
+    assert_eq!(labeled.len(), data.sessions.len());
+    assert!(labeled.iter().all(|t| t.gold_track_id.is_none()));
+    let turns = LabeledTurn::contexts(&labeled);
     let crs = build_crs(&config, &data).unwrap();
     let predictions = crs.predict(&turns).unwrap();
     assert!(coverage_problems(&predictions, &turns).is_empty());
@@ -140,7 +144,7 @@ fn demo_blind_split_gets_one_prediction_per_row() {
 #[test]
 fn exclude_played_never_recommends_a_played_track() {
     let mut config = demo_config("test", SplitKind::Full);
-    config.retriever.exclude_played = true;
+    config.retriever.set_exclude_played(true);
     let (data, mut turns) = load(&config);
     turns.truncate(200);
     let crs = build_crs(&config, &data).unwrap();

@@ -8,9 +8,10 @@
 
 use std::collections::HashMap;
 
-use music_crs::config::{PartOverride, QueryConfig, SplitKind};
-use music_crs::{CrsConfig, Retriever, build_crs, build_retriever, query_renderer};
+use music_crs::config::{PartOverride, QueryRenderParams, RetrieverConfig, SplitKind};
+use music_crs::{CrsConfig, Retriever, build_crs, build_retriever};
 use music_crs_core::shared::shared_path;
+use music_crs_retrieval::QueryRenderer;
 use serde::Deserialize;
 
 use crate::common::{load, read_shared_samples};
@@ -66,9 +67,12 @@ fn official_recipe_renders_the_baselines_query_text() {
     let Some(queries) = shared_path("fixtures/bm25/queries.jsonl") else {
         return;
     };
-    assert!(config.retriever.query.baseline_exact);
+    let RetrieverConfig::Bm25(bm25) = &config.retriever else {
+        panic!("{:?}", config.retriever);
+    };
+    assert!(bm25.query.release_date_as_characters);
     let (data, turns) = load(&config);
-    let renderer = query_renderer(&config.retriever.query, &data.catalog).unwrap();
+    let renderer = QueryRenderer::new(data.catalog.clone(), bm25.query.clone()).unwrap();
     let by_id: HashMap<String, String> = read_jsonl::<Query>(&queries)
         .into_iter()
         .map(|q| (q.id, q.text))
@@ -114,11 +118,11 @@ fn official_recipe_renders_the_baselines_query_text() {
     println!("{compared} of {} fixture queries compared", by_id.len());
     // The default (non-exact) recipe differs from the baseline only in release dates, and
     // the current message alone is not the baseline's query.
-    let current = QueryConfig {
+    let current = QueryRenderParams {
         mode: music_crs::config::QueryMode::CurrentMessage,
-        ..QueryConfig::default()
+        ..QueryRenderParams::default()
     };
-    let renderer = query_renderer(&current, &data.catalog).unwrap();
+    let renderer = QueryRenderer::new(data.catalog.clone(), current).unwrap();
     let later = turns.iter().find(|t| t.turn_number == 4).unwrap();
     let id = format!("{}:{}", later.session_id, later.turn_number);
     assert_ne!(&renderer.render(later).unwrap(), &by_id[&id]);

@@ -6,13 +6,13 @@
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use music_crs::config::{RetrieverKind, SplitKind};
-use music_crs::core::TurnContext;
-use music_crs::{CrsConfig, Error, RankData, RunData, build_crs};
+use music_crs::config::{ChannelsRetrieverConfig, RetrieverConfig, SplitKind};
+use music_crs::core::LabeledTurn;
+use music_crs::{CrsConfig, Error, RunData, build_crs};
 use music_crs_metrics::{EvaluationParams, Evaluator, GroundTruth, PredictionFile, Validator};
 use tempfile::TempDir;
 
-use crate::common::{demo_config, demo_root, load, music_crs, text};
+use crate::common::{demo_config, demo_root, load_labeled, music_crs, text};
 
 /// Test turns ranked in debug builds.
 const LIMIT: usize = 240;
@@ -78,10 +78,9 @@ fn trained() -> &'static (TempDir, CrsConfig) {
         let dir = tempfile::tempdir().unwrap();
         // The parent directory does not exist yet: training creates it.
         let config = ranked_config(&dir.path().join("models/ranker.json"));
-        let data = RunData::load_catalog_and_users(&config.dataset).unwrap();
-        let rank_data = RankData::load(&config, data.catalog.clone()).unwrap();
-        assert!(rank_data.train_sessions.len() > 100);
-        let model = music_crs::train_ranker(&config, &rank_data).unwrap();
+        let data = RunData::load_for_training(&config).unwrap();
+        assert!(data.retriever_inputs.split_sessions.len() > 100);
+        let model = music_crs::train_ranker(&config, &data).unwrap();
         assert!(model.tree_count() >= 1);
         assert!(
             model.summary().candidate_recall > 0.3,
@@ -92,10 +91,11 @@ fn trained() -> &'static (TempDir, CrsConfig) {
     })
 }
 
-fn scores(config: &CrsConfig, turns: &[TurnContext], data: &RunData) -> [f64; 2] {
+fn scores(config: &CrsConfig, labeled: &[LabeledTurn], data: &RunData) -> [f64; 2] {
     let crs = build_crs(config, data).unwrap();
+    let turns = &LabeledTurn::contexts(labeled);
     let predictions = crs.predict(turns).unwrap();
-    let truth = GroundTruth::from_turn_contexts(turns).unwrap();
+    let truth = GroundTruth::from_labeled_turns(labeled).unwrap();
     let file = PredictionFile::from_predictions(predictions.clone(), "ranked.json");
     let report = Validator::new()
         .with_ground_truth(&truth)
@@ -129,23 +129,30 @@ fn scores(config: &CrsConfig, turns: &[TurnContext], data: &RunData) -> [f64; 2]
 #[test]
 fn trained_ranker_beats_bm25_and_fusion_is_valid() {
     let (_, config) = trained();
-    let (data, mut turns) = load(config);
+    let (data, mut turns) = load_labeled(config);
     turns.truncate(LIMIT);
     let ranked = scores(config, &turns, &data);
 
     let mut bm25 = config.clone();
     bm25.retriever = Default::default();
-    bm25.retriever.exclude_played = true;
+    bm25.retriever.set_exclude_played(true);
     let bm25 = scores(&bm25, &turns, &data);
 
     let mut fusion = config.clone();
-    fusion.retriever.kind = RetrieverKind::Channels;
-    fusion.retriever.model = None;
-    fusion.retriever.features = None;
-    fusion.retriever.training = None;
-    for channel in &mut fusion.retriever.channels {
+    let RetrieverConfig::Ranked(table) = &config.retriever else {
+        panic!("{:?}", config.retriever);
+    };
+    let mut channels = table.channels.clone();
+    for channel in &mut channels {
         channel.depth = None;
     }
+    fusion.retriever = RetrieverConfig::Channels(ChannelsRetrieverConfig {
+        k: table.k,
+        exclude_played: table.exclude_played,
+        train_split: table.train_split.clone(),
+        fusion: None,
+        channels,
+    });
     fusion.validate().unwrap();
     let fused = scores(&fusion, &turns, &data);
     eprintln!("nDCG@10/@20 ranked {ranked:?}, fusion {fused:?}, bm25 {bm25:?}");
@@ -161,8 +168,7 @@ fn trained_ranker_beats_bm25_and_fusion_is_valid() {
 fn a_missing_model_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let config = ranked_config(&dir.path().join("absent.json"));
-    let data = RunData::load_catalog_and_users(&config.dataset).unwrap();
-    let Err(err) = build_crs(&config, &data) else {
+    let Err(err) = RunData::load_for_chat(&config) else {
         panic!("no model, no ranker");
     };
     assert!(matches!(err, Error::RankerModelMissing { .. }), "{err:?}");
@@ -177,8 +183,11 @@ fn a_missing_model_is_a_clear_error() {
 fn a_model_of_other_channels_asks_to_retrain() {
     let (_, config) = trained();
     let mut other = config.clone();
-    other.retriever.channels[0].depth = Some(25);
-    let data = RunData::load_catalog_and_users(&other.dataset).unwrap();
+    let RetrieverConfig::Ranked(ranked) = &mut other.retriever else {
+        panic!("{:?}", other.retriever);
+    };
+    ranked.channels[0].depth = Some(25);
+    let data = RunData::load_for_chat(&other).unwrap();
     let Err(err) = build_crs(&other, &data) else {
         panic!("a model of other channels was accepted");
     };
@@ -287,22 +296,22 @@ fn cross_validation_scores_every_session_once_and_is_stored_in_the_model() {
     let dir = tempfile::tempdir().unwrap();
     // Its own model file: the shared trained model stays as other tests expect it.
     let config = &ranked_config(&dir.path().join("models/cv_base.json"));
-    let data = RunData::load_catalog_and_users(&config.dataset).unwrap();
-    let mut rank_data = RankData::load(config, data.catalog.clone()).unwrap();
+    let mut data = RunData::load_for_training(config).unwrap();
     // A smaller training set keeps the K trainings and the scoring of every turn fast.
-    rank_data.train_sessions.truncate(150);
-    let turns: usize = rank_data
-        .train_sessions
+    data.retriever_inputs.split_sessions.truncate(150);
+    let turns: usize = data
+        .retriever_inputs
+        .split_sessions
         .iter()
         .map(|s| {
-            s.turn_contexts()
+            s.labeled_turns()
                 .unwrap()
                 .iter()
                 .filter(|t| t.gold_track_id.is_some())
                 .count()
         })
         .sum();
-    let mut model = music_crs::train_ranker(config, &rank_data).unwrap();
+    let mut model = music_crs::train_ranker(config, &data).unwrap();
     assert!(model.cross_validation().is_none());
     assert!(describe(&model).contains("--folds"));
     let folds_done = std::sync::Mutex::new(Vec::new());
@@ -310,7 +319,7 @@ fn cross_validation_scores_every_session_once_and_is_stored_in_the_model() {
         resamples: 500,
         ..ResampleParams::default()
     };
-    let cv = cross_validate(config, &data, &rank_data, &model, 3, &resample, &|k| {
+    let cv = cross_validate(config, &data, &model, 3, &resample, &|k| {
         folds_done.lock().unwrap().push(k)
     })
     .unwrap();
@@ -356,7 +365,7 @@ fn cross_validation_scores_every_session_once_and_is_stored_in_the_model() {
 
     // Too many folds, or one, is a clear error.
     for folds in [1, 151] {
-        let err = cross_validate(config, &data, &rank_data, &model, folds, &resample, &|_| {})
+        let err = cross_validate(config, &data, &model, folds, &resample, &|_| {})
             .unwrap_err()
             .to_string();
         assert!(err.contains("--folds") && err.contains("2..=150"), "{err}");

@@ -25,13 +25,16 @@
 //! };
 //! let turns = session.turn_contexts()?;
 //! assert_eq!(turns.len(), 2);
-//! assert_eq!(turns[0].gold_track_id.as_deref(), Some("t1"));
 //! assert_eq!(turns[1].played_track_ids, vec!["t1".to_string()]);
+//! // The answer is kept apart from what a method sees.
+//! let labeled = session.labeled_turns()?;
+//! assert_eq!(labeled[0].gold_track_id.as_deref(), Some("t1"));
 //! assert_eq!(catalog.get("t1").unwrap().artist(), "Miles Davis");
 //! # Ok::<(), music_crs_core::Error>(())
 //! ```
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod atomic;
 mod catalog;
 mod embedding;
 mod error;
@@ -44,7 +47,7 @@ pub use catalog::Catalog;
 pub use embedding::EmbeddingTable;
 pub use error::{Error, Result};
 pub use session::{
-    ConversationGoal, GoalProgress, Message, Role, Session, TurnContext, UserProfile,
+    ConversationGoal, GoalProgress, LabeledTurn, Message, Role, Session, TurnContext, UserProfile,
 };
 pub use track::{Track, TrackField};
 pub use types::{GenerationRequest, MAX_PREDICTED_TRACKS, Prediction, ScoredTrack};

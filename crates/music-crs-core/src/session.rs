@@ -180,22 +180,37 @@ impl Session {
         turns
     }
 
-    /// One [`TurnContext`] per turn of the conversation, in turn order.
+    /// One [`TurnContext`] per turn of the conversation, in turn order: what a method sees.
     ///
     /// Fails, naming the session and turn, when a turn has music or assistant messages but no
     /// user message, or more than one user message.
     pub fn turn_contexts(&self) -> Result<Vec<TurnContext>> {
+        Ok(self
+            .labeled_turns()?
+            .into_iter()
+            .map(|turn| turn.context)
+            .collect())
+    }
+
+    /// One [`LabeledTurn`] per turn, in turn order: the context with the track the dataset
+    /// recommended at that turn, for training and scoring.
+    pub fn labeled_turns(&self) -> Result<Vec<LabeledTurn>> {
         let messages = self.ordered_messages();
         self.check_turns(&messages)?;
         self.turn_numbers()
             .into_iter()
-            .map(|turn| self.context_at(&messages, turn))
+            .map(|turn| self.labeled_at(&messages, turn))
             .collect()
     }
 
     /// The context of the last turn only: what a blind-set row asks to predict (its
     /// conversation ends with that turn's user message).
     pub fn final_turn_context(&self) -> Result<TurnContext> {
+        Ok(self.final_labeled_turn()?.context)
+    }
+
+    /// [`Session::final_turn_context`] with its label (none on a blind row).
+    pub fn final_labeled_turn(&self) -> Result<LabeledTurn> {
         let messages = self.ordered_messages();
         self.check_turns(&messages)?;
         let last = self
@@ -206,7 +221,7 @@ impl Session {
                 turn_number: 0,
                 reason: "the conversation has no user message".into(),
             })?;
-        self.context_at(&messages, last)
+        self.labeled_at(&messages, last)
     }
 
     fn ordered_messages(&self) -> Vec<&Message> {
@@ -238,7 +253,7 @@ impl Session {
         Ok(())
     }
 
-    fn context_at(&self, messages: &[&Message], turn: u32) -> Result<TurnContext> {
+    fn labeled_at(&self, messages: &[&Message], turn: u32) -> Result<LabeledTurn> {
         let history: Vec<Message> = messages
             .iter()
             .filter(|m| m.turn_number < turn)
@@ -262,7 +277,7 @@ impl Session {
             .iter()
             .find(|m| m.turn_number == turn && m.role == Role::Music)
             .map(|m| m.content.clone());
-        Ok(TurnContext {
+        let context = TurnContext {
             session_id: self.session_id.clone(),
             user_id: self.user_id.clone(),
             turn_number: turn,
@@ -271,13 +286,17 @@ impl Session {
             user_profile: self.user_profile.clone(),
             conversation_goal: self.conversation_goal.clone(),
             played_track_ids,
+        };
+        Ok(LabeledTurn {
+            context,
             gold_track_id,
         })
     }
 }
 
 /// Everything known when predicting one turn: the query of every retriever and the input of
-/// every generator.
+/// every generator. It holds no answer: the track the dataset recommended at the turn lives
+/// in [`LabeledTurn`], which only training and scoring read.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct TurnContext {
     /// The session.
@@ -296,8 +315,24 @@ pub struct TurnContext {
     pub conversation_goal: Option<ConversationGoal>,
     /// Track ids recommended in earlier turns, oldest first.
     pub played_track_ids: Vec<String>,
-    /// The track the dataset recommended at this turn, when the split has it.
+}
+
+/// A turn with its label: the [`TurnContext`] a method sees and the track the dataset
+/// recommended at that turn. Retrievers and generators take `&TurnContext` only, so they
+/// cannot read the answer; training and scoring take the labeled turn.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LabeledTurn {
+    /// What the method sees.
+    pub context: TurnContext,
+    /// The track the dataset recommended at this turn (none on a blind row).
     pub gold_track_id: Option<String>,
+}
+
+impl LabeledTurn {
+    /// The contexts of `turns`, in order, without their labels (what to predict).
+    pub fn contexts(turns: &[LabeledTurn]) -> Vec<TurnContext> {
+        turns.iter().map(|turn| turn.context.clone()).collect()
+    }
 }
 
 impl TurnContext {
@@ -342,11 +377,13 @@ mod tests {
         let mut messages = full_turn(1, "a");
         messages.extend(full_turn(2, "b"));
         messages.extend(full_turn(3, "c"));
-        let turns = session(messages).turn_contexts().unwrap();
+        let turns = session(messages.clone()).turn_contexts().unwrap();
         assert_eq!(turns.len(), 3);
         assert_eq!(turns[2].history.len(), 6);
         assert_eq!(turns[2].played_track_ids, vec!["a", "b"]);
-        assert_eq!(turns[2].gold_track_id.as_deref(), Some("c"));
+        let labeled = session(messages.clone()).labeled_turns().unwrap();
+        assert_eq!(labeled[2].gold_track_id.as_deref(), Some("c"));
+        assert_eq!(labeled[2].context, turns[2]);
         assert_eq!(turns[2].user_message, "ask 3");
         assert!(turns[0].history.is_empty());
     }
@@ -355,9 +392,10 @@ mod tests {
     fn blind_row_yields_its_final_turn() {
         let mut messages = full_turn(1, "a");
         messages.push(Message::new(2, Role::User, "now?"));
-        let turn = session(messages).final_turn_context().unwrap();
+        let labeled = session(messages).final_labeled_turn().unwrap();
+        assert_eq!(labeled.gold_track_id, None);
+        let turn = labeled.context;
         assert_eq!(turn.turn_number, 2);
-        assert_eq!(turn.gold_track_id, None);
         assert_eq!(turn.played_track_ids, vec!["a"]);
     }
 

@@ -105,7 +105,7 @@ pub use spec::{
 pub use tracks::{
     DURATION_COLUMNS, ISRC_COLUMNS, TRACK_ID_COLUMN, TRACK_LIST_COLUMNS, read_tracks,
 };
-pub use turns::{Problem, SplitKind, check_tracks_in_catalog, turn_contexts};
+pub use turns::{Problem, SplitKind, check_tracks_in_catalog, labeled_turns, turn_contexts};
 pub use users::{USER_ID_COLUMN, USER_STRING_COLUMNS, read_users};
 
 /// The README's examples, compiled and run as doctests.

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use music_crs_core::{Catalog, Role, Session, TurnContext};
+use music_crs_core::{Catalog, LabeledTurn, Role, Session, TurnContext};
 use serde::{Deserialize, Serialize};
 
 use crate::{Error, Result};
@@ -43,35 +43,45 @@ fn ends_with_open_turn(session: &Session) -> bool {
         .all(|m| m.role == Role::User)
 }
 
-/// The turns to predict, in session order then turn order.
+/// The turns to predict, in session order then turn order: what a method sees (see
+/// [`labeled_turns`] for their answers).
 ///
 /// [`SplitKind::Full`]: every turn of every session ([`Session::turn_contexts`]).
 /// [`SplitKind::Blind`]: exactly the last turn of each session
 /// ([`Session::final_turn_context`]); a session whose last turn already holds a music or
 /// assistant message is an error naming it (the split is not blind).
 pub fn turn_contexts(sessions: &[Session], kind: SplitKind) -> Result<Vec<TurnContext>> {
+    Ok(labeled_turns(sessions, kind)?
+        .into_iter()
+        .map(|turn| turn.context)
+        .collect())
+}
+
+/// [`turn_contexts`] with each turn's label (the track the dataset recommended; none on a
+/// blind split), for scoring and training.
+pub fn labeled_turns(sessions: &[Session], kind: SplitKind) -> Result<Vec<LabeledTurn>> {
     match kind {
         SplitKind::Full => {
             let mut turns = Vec::with_capacity(sessions.len() * 8);
             for session in sessions {
-                turns.extend(session.turn_contexts()?);
+                turns.extend(session.labeled_turns()?);
             }
             Ok(turns)
         }
         SplitKind::Blind => sessions
             .iter()
             .map(|session| {
-                let context = session.final_turn_context()?;
+                let labeled = session.final_labeled_turn()?;
                 if !ends_with_open_turn(session) {
                     return Err(Error::Core(music_crs_core::Error::InvalidTurn {
                         session_id: session.session_id.clone(),
-                        turn_number: context.turn_number,
+                        turn_number: labeled.context.turn_number,
                         reason: "a blind row must end with the user message to predict, but \
                                  this turn already has its music or assistant message"
                             .into(),
                     }));
                 }
-                Ok(context)
+                Ok(labeled)
             })
             .collect(),
     }
@@ -152,7 +162,9 @@ mod tests {
         let turns = turn_contexts(&full_sessions, SplitKind::Full).unwrap();
         assert_eq!(turns.len(), 5);
         assert_eq!(turns[3].session_id, "b");
-        assert_eq!(turns[4].gold_track_id.as_deref(), Some("t2"));
+        let labeled = labeled_turns(&full_sessions, SplitKind::Full).unwrap();
+        assert_eq!(labeled[4].gold_track_id.as_deref(), Some("t2"));
+        assert_eq!(labeled[3].context, turns[3]);
         assert_eq!(SplitKind::detect(&full_sessions), SplitKind::Full);
 
         let mut open = full(2);
@@ -164,8 +176,9 @@ mod tests {
         assert_eq!(SplitKind::detect(&blind), SplitKind::Blind);
         let turns = turn_contexts(&blind, SplitKind::Blind).unwrap();
         assert_eq!(turns.len(), 2);
+        let labeled = labeled_turns(&blind, SplitKind::Blind).unwrap();
         assert_eq!(
-            (turns[0].turn_number, turns[0].gold_track_id.as_deref()),
+            (turns[0].turn_number, labeled[0].gold_track_id.as_deref()),
             (3, None)
         );
         assert_eq!(turns[0].played_track_ids, vec!["t1", "t2"]);

@@ -338,7 +338,6 @@ fn demo_requests() -> Vec<GenerationRequest> {
                 user_profile: Some(profile.clone()),
                 conversation_goal: None,
                 played_track_ids: played.iter().map(|t| t.track_id.clone()).collect(),
-                gold_track_id: None,
             };
             requests.push(GenerationRequest {
                 context,

@@ -1,7 +1,6 @@
 //! Scoring predictions against the ground truth, as the official evaluator does.
 
 use std::fmt;
-use std::io::Write;
 use std::path::Path;
 
 use music_crs_core::Prediction;
@@ -542,30 +541,7 @@ pub fn evaluate(
     Evaluator::new(params.clone())?.evaluate(ground_truth, predictions)
 }
 
-/// Writes `bytes` to a temporary file beside `path`, then renames it over `path`.
+/// Writes `bytes` to `path` atomically ([`music_crs_core::atomic`]), creating its folder.
 pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let folder = match path.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent,
-        _ => Path::new("."),
-    };
-    // A score file usually goes to a fresh exp/ folder; create it rather than fail.
-    std::fs::create_dir_all(folder).map_err(|err| Error::io(folder, err))?;
-    let mut builder = tempfile::Builder::new();
-    // A temporary file is private (0600); the score file is not: the usual 0644 under umask.
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        builder.permissions(std::fs::Permissions::from_mode(0o644));
-    }
-    let mut temp = builder
-        .tempfile_in(folder)
-        .map_err(|err| Error::io(folder, err))?;
-    temp.write_all(bytes)
-        .map_err(|err| Error::io(temp.path(), err))?;
-    temp.as_file()
-        .sync_all()
-        .map_err(|err| Error::io(temp.path(), err))?;
-    temp.persist(path)
-        .map_err(|err| Error::io(path, err.error))?;
-    Ok(())
+    music_crs_core::atomic::write_bytes_atomically(path, bytes).map_err(|err| Error::io(path, err))
 }

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use music_crs_core::TurnContext;
+use music_crs_core::LabeledTurn;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -107,16 +107,17 @@ impl GroundTruth {
         Self::build(turns, row_numbers, problems, source_name)
     }
 
-    /// Ground truth from turn contexts (e.g. every turn of a conversations split), using
-    /// each context's `gold_track_id`; fails naming every turn that has none.
-    pub fn from_turn_contexts<'a, I>(contexts: I) -> Result<Self>
+    /// Ground truth from labeled turns (e.g. every turn of a conversations split), using
+    /// each turn's `gold_track_id`; fails naming every turn that has none.
+    pub fn from_labeled_turns<'a, I>(labeled: I) -> Result<Self>
     where
-        I: IntoIterator<Item = &'a TurnContext>,
+        I: IntoIterator<Item = &'a LabeledTurn>,
     {
         let mut turns = Vec::new();
         let mut problems = Vec::new();
-        for context in contexts {
-            match &context.gold_track_id {
+        for turn in labeled {
+            let context = &turn.context;
+            match &turn.gold_track_id {
                 Some(gold) => turns.push(GoldTurn {
                     session_id: context.session_id.clone(),
                     user_id: context.user_id.clone(),

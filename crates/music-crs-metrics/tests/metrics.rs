@@ -151,7 +151,7 @@ fn ids_past_rank_twenty_count_for_catalog_diversity_only() {
 }
 
 #[test]
-fn ground_truth_from_turn_contexts() {
+fn ground_truth_from_labeled_turns() {
     let session = Session {
         session_id: "s".into(),
         user_id: "u".into(),
@@ -165,13 +165,13 @@ fn ground_truth_from_turn_contexts() {
         ],
         ..Session::default()
     };
-    let contexts = session.turn_contexts().unwrap();
-    let truth = GroundTruth::from_turn_contexts(&contexts).unwrap();
+    let labeled = session.labeled_turns().unwrap();
+    let truth = GroundTruth::from_labeled_turns(&labeled).unwrap();
     assert_eq!(truth.get("s", 2).unwrap().gold_track_ids, ["t2"]);
 
-    let mut without_gold = contexts.clone();
+    let mut without_gold = labeled.clone();
     without_gold[1].gold_track_id = None;
-    let err = GroundTruth::from_turn_contexts(&without_gold).unwrap_err();
+    let err = GroundTruth::from_labeled_turns(&without_gold).unwrap_err();
     assert!(
         err.to_string()
             .contains("session s, turn 2: the turn context has no gold track id"),

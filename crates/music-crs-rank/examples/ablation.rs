@@ -19,7 +19,9 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
-use music_crs_core::{Catalog, EmbeddingTable, Prediction, Session, TrackField, TurnContext};
+use music_crs_core::{
+    Catalog, EmbeddingTable, LabeledTurn, Prediction, Session, TrackField, TurnContext,
+};
 use music_crs_data::demo::{DemoDataset, DemoParams};
 use music_crs_data::{Dataset, DatasetSpec, Loader, SplitKind, TRACK_EMBEDDING_KINDS};
 use music_crs_metrics::{EvaluationParams, Evaluator, GroundTruth};
@@ -247,19 +249,20 @@ fn main() -> Result<()> {
         track_embeddings: &data.track_embeddings,
         user_embeddings: &data.user_embeddings,
     };
-    let turns: Vec<TurnContext> = data
+    let labeled: Vec<LabeledTurn> = data
         .test
         .iter()
-        .map(|s| s.turn_contexts())
+        .map(|s| s.labeled_turns())
         .collect::<Result<Vec<_>, _>>()?
         .into_iter()
         .flatten()
         .filter(|t| t.gold_track_id.is_some())
         .collect();
-    if turns.is_empty() {
+    if labeled.is_empty() {
         bail!("the test split has no turn with a gold track");
     }
-    let truth = GroundTruth::from_turn_contexts(&turns)?;
+    let truth = GroundTruth::from_labeled_turns(&labeled)?;
+    let turns: Vec<TurnContext> = LabeledTurn::contexts(&labeled);
     let evaluator = Evaluator::new(EvaluationParams {
         catalog_size: data.catalog.len(),
         ..EvaluationParams::default()

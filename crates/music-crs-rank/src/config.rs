@@ -131,6 +131,7 @@ fn one() -> f32 {
 
 /// A channel with the name and depth it has in a ranker.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct NamedChannelConfig {
     /// Unique name; the ranker's features are named after it.
     pub name: String,

@@ -92,6 +92,7 @@ mod fusion;
 mod lambdamart;
 mod model;
 mod ranked;
+mod retriever_config;
 
 pub use candidates::{ChannelSet, ChannelSpec, NamedChannel};
 pub use catalog_index::CatalogIndex;
@@ -112,6 +113,10 @@ pub use model::{
     TrainingProgress, TrainingSummary, train_ranker, train_ranker_with_progress,
 };
 pub use ranked::RankedRetriever;
+pub use retriever_config::{
+    ChannelEntry, ChannelsRetrieverConfig, DEFAULT_CHANNEL_WEIGHT, DEFAULT_TRAIN_SPLIT,
+    RankedRetrieverConfig,
+};
 
 /// The README's examples, compiled and run as doctests.
 #[cfg(doctest)]

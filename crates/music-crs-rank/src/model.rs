@@ -1,6 +1,5 @@
 //! The learned ranker: parameters, training on a split of sessions, and the model file.
 
-use std::io::Write;
 use std::path::Path;
 use std::time::Instant;
 
@@ -319,29 +318,15 @@ impl RankerModel {
     /// `path`, so readers never see half a file.
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
         let path = path.as_ref();
-        let name_io = |e: std::io::Error| {
-            std::io::Error::new(
+        music_crs_core::atomic::write_atomically(path, |writer| {
+            serde_json::to_writer(writer, self).map_err(std::io::Error::from)
+        })
+        .map_err(|e: std::io::Error| {
+            Error::from(std::io::Error::new(
                 e.kind(),
-                format!("writing ranker model {}: {e}", path.display()),
-            )
-        };
-        let dir = match path.parent() {
-            Some(dir) if !dir.as_os_str().is_empty() => dir,
-            _ => Path::new("."),
-        };
-        let mut builder = tempfile::Builder::new();
-        // Not the temporary file's private 0600: the usual 0644 under umask.
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            builder.permissions(std::fs::Permissions::from_mode(0o644));
-        }
-        let mut file = builder.tempfile_in(dir).map_err(name_io)?;
-        serde_json::to_writer(std::io::BufWriter::new(file.as_file_mut()), self)
-            .map_err(|e| name_io(e.into()))?;
-        file.as_file_mut().flush().map_err(name_io)?;
-        file.persist(path).map_err(|e| name_io(e.error))?;
-        Ok(())
+                format!("writing ranker model: {e}"),
+            ))
+        })
     }
 
     /// Reads a model written by [`RankerModel::save`]. A file that is not a ranker model, has
@@ -447,11 +432,13 @@ pub fn train_ranker_with_progress(
     let mut sessions: Vec<&Session> = train_sessions.iter().collect();
     sessions.shuffle(&mut rng);
     let valid_sessions = (sessions.len() as f32 * params.validation_fraction).round() as usize;
-    let mut turns: Vec<(bool, TurnContext)> = Vec::new();
+    // Each turn's label stays beside its context: the channels and features see the context
+    // only.
+    let mut turns: Vec<(bool, TurnContext, String)> = Vec::new();
     for (i, session) in sessions.iter().enumerate() {
-        for turn in session.turn_contexts()? {
-            if turn.gold_track_id.is_some() {
-                turns.push((i < valid_sessions, turn));
+        for turn in session.labeled_turns()? {
+            if let Some(gold) = turn.gold_track_id {
+                turns.push((i < valid_sessions, turn.context, gold));
             }
         }
     }
@@ -473,7 +460,7 @@ pub fn train_ranker_with_progress(
         "gathering ranker training candidates"
     );
     let seeds: Vec<u64> = turns.iter().map(|_| rng.random()).collect();
-    let contexts: Vec<TurnContext> = turns.iter().map(|(_, t)| t.clone()).collect();
+    let contexts: Vec<TurnContext> = turns.iter().map(|(_, t, _)| t.clone()).collect();
     let mut rows: Vec<Option<TurnRows>> = Vec::with_capacity(turns.len());
     for (b, chunk) in contexts.chunks(BATCH).enumerate() {
         let candidates = channels.candidates_batch(features.index(), chunk)?;
@@ -483,9 +470,9 @@ pub fn train_ranker_with_progress(
             .enumerate()
             .map(|(i, (query, candidates))| {
                 let n = b * BATCH + i;
-                let training = !turns[n].0;
+                let (is_valid, _, gold) = &turns[n];
                 turn_rows(
-                    features, &specs, query, candidates, training, params, seeds[n],
+                    features, &specs, query, gold, candidates, !is_valid, params, seeds[n],
                 )
             })
             .collect();
@@ -507,7 +494,7 @@ pub fn train_ranker_with_progress(
     let mut train_data = QueryData::new(width);
     let mut valid_data = QueryData::new(width);
     let mut union_valid = Vec::new();
-    for ((is_valid, _), turn) in turns.iter().zip(rows) {
+    for ((is_valid, _, _), turn) in turns.iter().zip(rows) {
         let Some(turn) = turn else { continue };
         if *is_valid {
             valid_data.push_query(&turn.features, &turn.labels);
@@ -582,19 +569,18 @@ pub fn train_ranker_with_progress(
 /// sampled row stands for `rest / sampled` rows of the full list (see
 /// [`QueryData::weights`](crate::lambdamart::QueryData)), so training optimises the ranking of
 /// the whole candidate list that validation and prediction score.
+#[allow(clippy::too_many_arguments)]
 fn turn_rows(
     features: &FeatureExtractor,
     specs: &[ChannelSpec],
     query: &TurnContext,
+    gold_track_id: &str,
     candidates: &crate::candidates::Candidates,
     training: bool,
     params: &RankerParams,
     seed: u64,
 ) -> Option<TurnRows> {
-    let gold = features
-        .index()
-        .catalog()
-        .index_of(query.gold_track_id.as_deref()?)?;
+    let gold = features.index().catalog().index_of(gold_track_id)?;
     let gold_slot = candidates.positions.iter().position(|&p| p == gold)?;
     if candidates.len() < 2 {
         return None;
@@ -630,7 +616,7 @@ fn turn_rows(
 mod tests {
     use std::sync::Arc;
 
-    use music_crs_core::{Catalog, Message, Role, Track};
+    use music_crs_core::{Catalog, LabeledTurn, Message, Role, Track};
     use music_crs_retrieval::Retriever;
 
     use super::*;
@@ -732,13 +718,14 @@ mod tests {
     /// Mean of 1 / log2(rank + 1) of the gold track (nDCG@20 with one relevant track) over the
     /// turns that have a played track.
     fn mean_ndcg(retriever: &dyn Retriever, sessions: &[Session]) -> f64 {
-        let turns: Vec<TurnContext> = sessions
+        let labeled: Vec<LabeledTurn> = sessions
             .iter()
-            .flat_map(|s| s.turn_contexts().unwrap())
-            .filter(|t| !t.played_track_ids.is_empty())
+            .flat_map(|s| s.labeled_turns().unwrap())
+            .filter(|t| !t.context.played_track_ids.is_empty())
             .collect();
+        let turns = LabeledTurn::contexts(&labeled);
         let hits = retriever.retrieve_batch(&turns, 20).unwrap();
-        let total: f64 = turns
+        let total: f64 = labeled
             .iter()
             .zip(&hits)
             .map(|(turn, hits)| {

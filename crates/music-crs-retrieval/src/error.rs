@@ -12,6 +12,14 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+    /// A key of a config table is out of range (checked before any data is read).
+    #[error("`{key}`: {reason}")]
+    InvalidConfig {
+        /// The key at fault, relative to its table (e.g. `query.current_message_repeats`).
+        key: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// Reading or writing a file failed (the message names the path).
     #[error(transparent)]
     Io(#[from] std::io::Error),
@@ -28,7 +36,6 @@ pub enum Error {
         /// The unknown track id.
         track_id: String,
     },
-    // --- variants of the dense work (issue 5) go below this line ---
     /// A vector or matrix has the wrong number of dimensions.
     #[error("{what}: expected {expected} dimensions, found {found}")]
     DimensionMismatch {
@@ -64,6 +71,16 @@ pub enum Error {
     /// The HNSW library reported an error.
     #[error("hnsw index: {0}")]
     Hnsw(String),
+}
+
+impl Error {
+    /// An [`Error::InvalidConfig`].
+    pub(crate) fn config(key: impl Into<String>, reason: impl Into<String>) -> Self {
+        Error::InvalidConfig {
+            key: key.into(),
+            reason: reason.into(),
+        }
+    }
 }
 
 /// `Result` with the retrieval [`Error`].

@@ -63,9 +63,9 @@
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-// Owned by the BM25 work (issue 4): trait, query rendering, BM25, baselines.
 mod baselines;
 mod bm25;
+mod config;
 mod error;
 mod exclude;
 mod hash;
@@ -73,13 +73,17 @@ mod query;
 mod retriever;
 mod tokenizer;
 
-// Owned by the dense work (issue 5): behind the `dense` / `bert` features.
+// Vector search and sentence encoders, behind the `dense` / `bert` features.
 #[cfg(feature = "dense")]
 #[cfg_attr(docsrs, doc(cfg(feature = "dense")))]
 pub mod dense;
 
 pub use baselines::{PopularityParams, PopularityRetriever, RandomParams, RandomRetriever};
 pub use bm25::{Bm25Index, Bm25Params, Bm25Retriever, FORMAT_VERSION, INDEX_FILE_NAME};
+pub use config::{
+    BertRetrieverConfig, Bm25RetrieverConfig, DEFAULT_TOP_K, PopularityRetrieverConfig,
+    RandomRetrieverConfig, validate_top_k,
+};
 pub use error::{Error, Result};
 pub use exclude::ExcludePlayed;
 pub use query::{MissingTrack, QueryMode, QueryRenderParams, QueryRenderer};

@@ -48,13 +48,15 @@ pub enum MissingTrack {
 /// Settings of a [`QueryRenderer`]; the default is the official recipe with the release-date
 /// bug fixed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct QueryRenderParams {
     /// Which part of the conversation to render.
     pub mode: QueryMode,
     /// The catalog fields of a music message's track, after its `track_id`.
     pub music_fields: Vec<TrackField>,
-    /// Reproduce the baseline's bug that joins the release-date string character by character.
+    /// Reproduce the baseline's bug that joins the release-date string character by character
+    /// (config files may call it `baseline_exact`: with it the text is the baseline's exactly).
+    #[serde(alias = "baseline_exact")]
     pub release_date_as_characters: bool,
     /// What to do with music messages whose track the catalog lacks.
     pub missing_track: MissingTrack,

@@ -51,7 +51,7 @@ impl StopWords {
 
 /// Tokenizer settings; the default is bm25s's `tokenize` default.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct TokenizerParams {
     /// Lower-case the text before splitting (bm25s: `lower=True`).
     pub lowercase: bool,

@@ -107,8 +107,8 @@ pub(crate) struct GroundTruthArgs {
     pub(crate) ground_truth: Option<PathBuf>,
     #[command(flatten)]
     pub(crate) dataset: DatasetArgs,
-    /// Catalog size for catalog diversity [default: the loaded catalog's, or 47071 with
-    /// --ground-truth].
+    /// Catalog size for catalog diversity [default: the size of the dataset's catalog (the
+    /// config's, or --config/--data/... beside --ground-truth), else the challenge's 47071].
     #[arg(long, value_name = "N")]
     pub(crate) catalog_size: Option<usize>,
 }

@@ -5,11 +5,9 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use tracing::field::{Field, Visit};
-use tracing::{Event, Subscriber};
-use tracing_subscriber::layer::{Context as LayerContext, Layer, SubscriberExt};
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::{Layer, SubscriberExt};
 use tracing_subscriber::util::SubscriberInitExt;
-use tracing_subscriber::{EnvFilter, filter};
 
 pub(crate) fn init(quiet: bool, verbose: u8) {
     let default = match (quiet, verbose) {
@@ -25,14 +23,9 @@ pub(crate) fn init(quiet: bool, verbose: u8) {
         .with_writer(|| LogWriter)
         .with_target(false)
         .with_filter(filter);
-    // Sees the rank crate's progress events whatever the log level.
-    let progress = RankProgress.with_filter(filter::filter_fn(|meta| {
-        meta.target().starts_with("music_crs_rank") && *meta.level() <= tracing::Level::INFO
-    }));
-    tracing_subscriber::registry()
-        .with(logs)
-        .with(progress)
-        .init();
+    // Progress reaches the bars through callbacks (`TrainingProgress`, per-batch counts), not
+    // through log events.
+    tracing_subscriber::registry().with(logs).init();
 }
 
 /// The progress bar being drawn, if any: log lines are printed above it rather than through it.
@@ -62,69 +55,6 @@ impl Write for LogWriter {
 
     fn flush(&mut self) -> std::io::Result<()> {
         std::io::stderr().flush()
-    }
-}
-
-/// Turns the rank crate's training events (`done`/`of` while candidates are gathered, `tree`
-/// while boosting) into the message of the active progress bar.
-pub(crate) struct RankProgress;
-
-#[derive(Default)]
-pub(crate) struct ProgressFields {
-    done: Option<u64>,
-    of: Option<u64>,
-    tree: Option<u64>,
-    turns: Option<u64>,
-    message: String,
-}
-
-impl Visit for ProgressFields {
-    fn record_u64(&mut self, field: &Field, value: u64) {
-        match field.name() {
-            "done" => self.done = Some(value),
-            "of" => self.of = Some(value),
-            "tree" => self.tree = Some(value),
-            "turns" => self.turns = Some(value),
-            _ => {}
-        }
-    }
-
-    fn record_i64(&mut self, field: &Field, value: i64) {
-        if let Ok(value) = u64::try_from(value) {
-            self.record_u64(field, value);
-        }
-    }
-
-    fn record_str(&mut self, field: &Field, value: &str) {
-        if field.name() == "message" {
-            self.message = value.to_string();
-        }
-    }
-
-    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        if field.name() == "message" {
-            self.message = format!("{value:?}");
-        }
-    }
-}
-
-impl<S: Subscriber> Layer<S> for RankProgress {
-    fn on_event(&self, event: &Event<'_>, _: LayerContext<'_, S>) {
-        let Some(bar) = active_bar() else { return };
-        let mut fields = ProgressFields::default();
-        event.record(&mut fields);
-        let message = if let (Some(done), Some(of)) = (fields.done, fields.of) {
-            format!("gathering candidates and features: {done}/{of} turns")
-        } else if let Some(tree) = fields.tree {
-            format!("boosting: tree {tree}")
-        } else if let Some(turns) = fields.turns {
-            format!("gathering candidates and features for {turns} turns")
-        } else if !fields.message.is_empty() {
-            fields.message
-        } else {
-            return;
-        };
-        bar.set_message(message);
     }
 }
 

@@ -88,9 +88,6 @@ fn compiled_features() -> Vec<&'static str> {
     if cfg!(feature = "bert") {
         features.push("bert");
     }
-    if cfg!(feature = "dense") {
-        features.push("dense");
-    }
     if cfg!(feature = "plot") {
         features.push("plot");
     }

@@ -32,7 +32,7 @@ pub fn demo_crs() -> Arc<Crs> {
     CRS.get_or_init(|| {
         let mut config = CrsConfig::load("config/bm25_template.toml").expect("the shipped config");
         config.dataset = local_dataset(demo_root(), "test", SplitKind::Full);
-        let data = RunData::load_catalog_and_users(&config.dataset).expect("the demo data loads");
+        let data = RunData::load_for_chat(&config).expect("the demo data loads");
         Arc::new(music_crs::build_crs(&config, &data).expect("the method builds"))
     })
     .clone()

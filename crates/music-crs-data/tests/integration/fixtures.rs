@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use music_crs_core::{Catalog, Role};
 use music_crs_data::{
-    SplitKind, check_tracks_in_catalog, read_sessions, read_tracks, turn_contexts,
+    SplitKind, check_tracks_in_catalog, labeled_turns, read_sessions, read_tracks, turn_contexts,
 };
 
 use crate::fixture;
@@ -69,15 +69,16 @@ fn dev_sample_has_263_full_sessions() {
         "9c1ab2d4-5966-4805-bd74-6d0df6d50cf7"
     );
 
+    let labeled = labeled_turns(&sessions, SplitKind::Full).unwrap();
     let turns = turn_contexts(&sessions, SplitKind::Full).unwrap();
     assert_eq!(turns.len(), 263 * 8);
-    assert!(turns.iter().all(|t| t.gold_track_id.is_some()));
+    assert!(labeled.iter().all(|t| t.gold_track_id.is_some()));
     let eighth = &turns[7];
     assert_eq!(eighth.turn_number, 8);
     assert_eq!(eighth.history.len(), 21);
     assert_eq!(eighth.played_track_ids.len(), 7);
     assert_eq!(
-        turns[0].gold_track_id.as_deref(),
+        labeled[0].gold_track_id.as_deref(),
         Some("230a1144-dd79-4e19-94cc-52355681dc2c")
     );
     assert_eq!(SplitKind::detect(&sessions), SplitKind::Full);
@@ -113,7 +114,8 @@ fn blind_a_yields_one_final_turn_per_row() {
     );
     let turns = turn_contexts(&sessions, SplitKind::Blind).unwrap();
     assert_eq!(turns.len(), 80);
-    assert!(turns.iter().all(|t| t.gold_track_id.is_none()));
+    let labeled = labeled_turns(&sessions, SplitKind::Blind).unwrap();
+    assert!(labeled.iter().all(|t| t.gold_track_id.is_none()));
     assert!(
         turns
             .iter()

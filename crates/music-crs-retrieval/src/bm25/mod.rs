@@ -43,7 +43,7 @@ pub use persist::{FORMAT_VERSION, INDEX_FILE_NAME};
 /// BM25 settings; the default is bm25s's default (`method="lucene"`, k1 1.5, b 0.75, its
 /// default tokenizer).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct Bm25Params {
     /// Term-frequency saturation.
     pub k1: f64,

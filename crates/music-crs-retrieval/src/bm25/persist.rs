@@ -43,9 +43,7 @@ impl Bm25Index {
         file.extend_from_slice(&fnv1a(FNV_OFFSET, &payload).to_le_bytes());
         file.extend_from_slice(&payload);
         let path = dir.join(INDEX_FILE_NAME);
-        let tmp = dir.join(format!("{INDEX_FILE_NAME}.tmp"));
-        fs_err::write(&tmp, &file)?;
-        fs_err::rename(&tmp, &path)?;
+        music_crs_core::atomic::write_bytes_atomically(&path, &file)?;
         Ok(path)
     }
 

@@ -32,7 +32,7 @@ pub const MAX_LAYER_LIMIT: usize = 16;
 
 /// Parameters of an [`HnswIndex`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct HnswParams {
     /// Neighbours kept per node and layer (`M`), 2..=256.
     pub max_nb_connection: usize,

@@ -99,7 +99,7 @@ pub(crate) fn check_batch(queries: &[f32], dim: usize) -> Result<()> {
 
 /// Which index to build over a set of vectors.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[serde(tag = "kind", rename_all = "snake_case", from = "IndexTable")]
 #[non_exhaustive]
 pub enum IndexParams {
     /// Exact search: every vector is scored (best for up to ~50k vectors queried a few
@@ -108,6 +108,24 @@ pub enum IndexParams {
     Exact,
     /// Approximate search with an HNSW graph.
     Hnsw(HnswParams),
+}
+
+/// The table form of [`IndexParams`]: `{ kind = "exact" }` with any other key is an error
+/// (serde lets a unit variant of a tagged enum ignore extra keys).
+#[derive(Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+enum IndexTable {
+    Exact {},
+    Hnsw(HnswParams),
+}
+
+impl From<IndexTable> for IndexParams {
+    fn from(table: IndexTable) -> Self {
+        match table {
+            IndexTable::Exact {} => IndexParams::Exact,
+            IndexTable::Hnsw(params) => IndexParams::Hnsw(params),
+        }
+    }
 }
 
 impl IndexParams {

@@ -278,7 +278,7 @@ pub const DEFAULT_RECENCY_DECAY: f32 = 1.0;
 
 /// Parameters of an [`ItemNeighbourRetriever`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct NeighbourParams {
     /// How similarities to several played tracks combine.
     pub aggregation: Aggregation,

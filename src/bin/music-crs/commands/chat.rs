@@ -15,7 +15,7 @@ use rustyline::error::ReadlineError;
 use rustyline::history::FileHistory;
 use rustyline::{Config, Editor};
 
-use super::run::require_ranker_model;
+use super::run::with_train_hint;
 use crate::args::DatasetArgs;
 
 /// The environment variable that overrides the history file's location.
@@ -45,8 +45,7 @@ pub(crate) struct ChatArgs {
 
 pub(crate) fn chat(args: ChatArgs) -> Result<i32> {
     let config = args.dataset.load_config()?;
-    require_ranker_model(&config, &args.dataset)?;
-    let dataset = RunData::load_catalog_and_users(&config.dataset)?;
+    let dataset = RunData::load_for_chat(&config).map_err(|e| with_train_hint(e, &args.dataset))?;
     let crs = music_crs::build_crs(&config, &dataset)?;
     let mut session = ChatSession::new(&crs, args.user_id.clone(), args.show);
     if let Some(query) = &args.query {

@@ -50,21 +50,30 @@ pub(crate) fn first_sessions<T>(
 }
 
 /// The ground truth to score against and the catalog size for catalog diversity: the
-/// `--ground-truth` file (catalog size 47,071 unless given), or the gold tracks of the
-/// config's conversations split (catalog size of the loaded catalog unless given).
+/// `--ground-truth` file, or the gold tracks of the config's conversations split. The catalog
+/// size is `--catalog-size`, else the size of the dataset's catalog when a dataset is named,
+/// else the challenge's 47,071 (a ground-truth file alone says nothing of its catalog).
 pub(crate) fn load_ground_truth(args: &GroundTruthArgs) -> Result<(GroundTruth, usize)> {
     let catalog_size = args.catalog_size;
     if let Some(path) = &args.ground_truth {
-        return Ok((
-            GroundTruth::from_json_file(path)?,
-            catalog_size.unwrap_or(DEFAULT_CATALOG_SIZE),
-        ));
+        let truth = GroundTruth::from_json_file(path)?;
+        let size = match catalog_size {
+            Some(size) => size,
+            None if args.dataset.any() => {
+                let config = args.dataset.load_config()?;
+                RunData::load_catalog_and_users(&config.dataset)?
+                    .catalog
+                    .len()
+            }
+            None => DEFAULT_CATALOG_SIZE,
+        };
+        return Ok((truth, size));
     }
     let config = args.dataset.load_config()?;
     let data = RunData::load(&config.dataset)?;
-    let turns = data.turns()?;
+    let turns = data.labeled_turns()?;
     let truth =
-        GroundTruth::from_turn_contexts(turns.iter().filter(|t| t.gold_track_id.is_some()))?;
+        GroundTruth::from_labeled_turns(turns.iter().filter(|t| t.gold_track_id.is_some()))?;
     if truth.is_empty() {
         bail!(
             "the conversations {} have no gold tracks to score against (a blind set?); give \

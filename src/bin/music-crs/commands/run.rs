@@ -10,6 +10,7 @@ use music_crs::config::{
     CrsConfig, DEFAULT_CONFIG_PATH, GeneratorConfig, LlamaConfig, LlamaParams, ModelSource,
     RetrieverKind,
 };
+use music_crs::core::TurnContext;
 use music_crs_metrics::{EvaluationParams, Evaluator, GroundTruth, PredictionFile, Validator};
 use tracing::info;
 
@@ -75,16 +76,20 @@ pub(crate) fn run(args: RunArgs, quiet: bool, started: Instant) -> Result<i32> {
     config
         .validate()
         .context("the config with command-line overrides is invalid")?;
-    require_ranker_model(&config, &args.dataset)?;
     info!(tid = %config.tid, "loading {}", config.dataset.to_spec()?.conversations);
-    let dataset = RunData::load(&config.dataset)?;
-    let mut turns = dataset.turns()?;
+    let dataset = RunData::load_for(&config).map_err(|e| with_train_hint(e, &args.dataset))?;
+    let mut labeled = dataset.labeled_turns()?;
     if let Some(sessions) = args.sessions {
-        turns = first_sessions(turns, sessions, |turn| &turn.session_id);
+        labeled = first_sessions(labeled, sessions, |turn| &turn.context.session_id);
     }
     if let Some(limit) = args.limit {
-        turns.truncate(limit);
+        labeled.truncate(limit);
     }
+    // The gold tracks stay here, for scoring; the recommender sees the contexts only.
+    let truth =
+        GroundTruth::from_labeled_turns(labeled.iter().filter(|t| t.gold_track_id.is_some()))
+            .context("building the ground truth from the split's gold tracks")?;
+    let turns: Vec<TurnContext> = labeled.into_iter().map(|turn| turn.context).collect();
     info!(
         sessions = dataset.sessions.len(),
         turns = turns.len(),
@@ -123,8 +128,6 @@ pub(crate) fn run(args: RunArgs, quiet: bool, started: Instant) -> Result<i32> {
         output.display()
     );
 
-    let truth = GroundTruth::from_turn_contexts(turns.iter().filter(|t| t.gold_track_id.is_some()))
-        .context("building the ground truth from the split's gold tracks")?;
     let file = PredictionFile::from_predictions(predictions, &output.display().to_string());
     let mut code = 0;
     if truth.is_empty() {
@@ -156,7 +159,7 @@ pub(crate) fn run(args: RunArgs, quiet: bool, started: Instant) -> Result<i32> {
     // A dev score is not what a learned ranker reaches on unseen sessions: show the
     // model's own cross-validated estimate beside it.
     if let Some(path) = config.retriever.ranker_model_path() {
-        let model = music_crs_rank::RankerModel::load(&path)?;
+        let model = music_crs_rank::RankerModel::load(path)?;
         println!("{}", music_crs::cross_validation::describe(&model));
     }
     println!(
@@ -166,15 +169,12 @@ pub(crate) fn run(args: RunArgs, quiet: bool, started: Instant) -> Result<i32> {
     Ok(code)
 }
 
-/// Stops a `ranked` run before any loading when its model file is missing, naming the
-/// command that writes it.
-pub(crate) fn require_ranker_model(config: &CrsConfig, dataset: &DatasetArgs) -> Result<()> {
-    let Some(model) = config.retriever.ranker_model_path() else {
-        return Ok(());
+/// Loading's error, with the exact `train-ranker` command when the missing file is the
+/// ranker model a `ranked` config names (the loader checks model files before reading data).
+pub(crate) fn with_train_hint(err: music_crs::Error, dataset: &DatasetArgs) -> anyhow::Error {
+    let music_crs::Error::RankerModelMissing { path } = &err else {
+        return err.into();
     };
-    if model.exists() {
-        return Ok(());
-    }
     let config_path = dataset
         .config
         .clone()
@@ -184,9 +184,9 @@ pub(crate) fn require_ranker_model(config: &CrsConfig, dataset: &DatasetArgs) ->
         .as_ref()
         .map(|root| format!(" --data {}", root.display()))
         .unwrap_or_default();
-    bail!(
+    anyhow::anyhow!(
         "ranker model {} does not exist: run `music-crs train-ranker --config {}{data}` first",
-        model.display(),
+        path.display(),
         config_path.display()
     )
 }
@@ -199,15 +199,9 @@ pub(crate) fn apply_run_overrides(config: &mut CrsConfig, args: &RunArgs) -> Res
             RetrieverArg::Bm25 => RetrieverKind::Bm25,
             RetrieverArg::Bert => RetrieverKind::Bert,
         };
-        if kind != config.retriever.kind {
+        if kind != config.retriever.kind() {
             // Parameters of the config's kind would not apply to the new one.
-            let previous = std::mem::take(&mut config.retriever);
-            config.retriever.kind = kind;
-            config.retriever.k = previous.k;
-            config.retriever.exclude_played = previous.exclude_played;
-            if kind == RetrieverKind::Bert {
-                config.retriever.model = Some(music_crs::config::DEFAULT_BERT_MODEL.into());
-            }
+            config.retriever = config.retriever.switched_to(kind);
         }
     }
     match (args.generator, &args.model) {
@@ -244,10 +238,10 @@ pub(crate) fn apply_run_overrides(config: &mut CrsConfig, args: &RunArgs) -> Res
         config.tid = tid.clone();
     }
     if let Some(k) = args.top_k {
-        config.retriever.k = k;
+        config.retriever.set_k(k);
     }
     if args.exclude_played {
-        config.retriever.exclude_played = true;
+        config.retriever.set_exclude_played(true);
     }
     Ok(())
 }

@@ -9,7 +9,7 @@ use clap::Args;
 use music_crs::RunData;
 use music_crs::serve::{Limits, router, serve, shutdown_signal};
 
-use super::run::require_ranker_model;
+use super::run::with_train_hint;
 use crate::args::DatasetArgs;
 
 #[derive(Debug, Args)]
@@ -68,8 +68,7 @@ impl ServeArgs {
 pub(crate) fn serve_command(args: ServeArgs) -> Result<i32> {
     let limits = args.limits()?;
     let config = args.dataset.load_config()?;
-    require_ranker_model(&config, &args.dataset)?;
-    let dataset = RunData::load_catalog_and_users(&config.dataset)?;
+    let dataset = RunData::load_for_chat(&config).map_err(|e| with_train_hint(e, &args.dataset))?;
     let crs = music_crs::build_crs(&config, &dataset)?;
     drop(dataset);
     let summary = format!(

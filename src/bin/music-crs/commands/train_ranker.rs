@@ -5,8 +5,8 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
+use music_crs::RunData;
 use music_crs::config::DEFAULT_CONFIG_PATH;
-use music_crs::{RankData, RunData};
 use music_crs_rank::TrainingProgress;
 use tracing::info;
 
@@ -44,22 +44,22 @@ pub(crate) fn train_ranker(args: TrainRankerArgs, quiet: bool, started: Instant)
                 .as_deref()
                 .unwrap_or(Path::new(DEFAULT_CONFIG_PATH))
                 .display(),
-            config.retriever.kind.as_str()
+            config.retriever.kind().as_str()
         );
     };
+    let model_path = model_path.to_path_buf();
     let spec = config.dataset.to_spec()?;
     info!(
         tid = %config.tid,
         "loading the catalog {} and the {:?} split of {}",
         spec.tracks,
-        config.retriever.train_split(),
+        music_crs::ranked_config(&config)?.train_split(),
         spec.conversations.source
     );
-    let data = RunData::load_catalog_and_users(&config.dataset)?;
-    let rank_data = RankData::load(&config, data.catalog.clone())?;
+    let data = RunData::load_for_training(&config)?;
     info!(
         tracks = data.catalog.len(),
-        train_sessions = rank_data.train_sessions.len(),
+        train_sessions = data.retriever_inputs.split_sessions.len(),
         "data loaded in {:.2}s",
         started.elapsed().as_secs_f64()
     );
@@ -82,7 +82,7 @@ pub(crate) fn train_ranker(args: TrainRankerArgs, quiet: bool, started: Instant)
         }
         bar.set_position(done as u64);
     };
-    let model = music_crs::train_ranker_with_progress(&config, &rank_data, &on_progress);
+    let model = music_crs::train_ranker_with_progress(&config, &data, &on_progress);
     set_active_bar(None);
     bar.finish_and_clear();
     let mut model = model?;
@@ -96,15 +96,7 @@ pub(crate) fn train_ranker(args: TrainRankerArgs, quiet: bool, started: Instant)
             resamples: args.resamples,
             ..ResampleParams::default()
         };
-        let estimate = cross_validate(
-            &config,
-            &data,
-            &rank_data,
-            &model,
-            folds,
-            &resample,
-            &|_| bar.inc(1),
-        );
+        let estimate = cross_validate(&config, &data, &model, folds, &resample, &|_| bar.inc(1));
         set_active_bar(None);
         bar.finish_and_clear();
         model.set_cross_validation(estimate?);

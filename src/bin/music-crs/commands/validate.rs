@@ -33,7 +33,7 @@ pub(crate) fn validate(args: ValidateArgs) -> Result<i32> {
     let dataset = if args.with_dataset || args.dataset.any() {
         let config = args.dataset.load_config()?;
         let dataset = RunData::load(&config.dataset)?;
-        let turns = dataset.turns()?;
+        let turns = dataset.labeled_turns()?;
         Some((dataset, turns))
     } else {
         None
@@ -41,7 +41,7 @@ pub(crate) fn validate(args: ValidateArgs) -> Result<i32> {
     // Gold turns of the dataset, when it has them (not blind sets).
     let truth_from_dataset = match (&truth_file, &dataset) {
         (None, Some((_, turns))) if turns.iter().all(|t| t.gold_track_id.is_some()) => {
-            Some(GroundTruth::from_turn_contexts(turns)?)
+            Some(GroundTruth::from_labeled_turns(turns)?)
         }
         _ => None,
     };
@@ -57,7 +57,10 @@ pub(crate) fn validate(args: ValidateArgs) -> Result<i32> {
     let mut valid = report.is_valid();
     // A blind set has no gold: check the (session, turn) pairs it asks for instead.
     if let (None, None, Some((_, turns))) = (&truth_file, &truth_from_dataset, &dataset) {
-        let problems = music_crs::output::coverage_problems(file.predictions(), turns);
+        let problems = music_crs::output::coverage_problems(
+            file.predictions(),
+            &music_crs::core::LabeledTurn::contexts(turns),
+        );
         for problem in &problems {
             println!("  - {problem}");
         }
