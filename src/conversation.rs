@@ -34,6 +34,13 @@ impl Conversation {
         self
     }
 
+    /// Starts from earlier turns: `messages` in order, each with its turn number (as a
+    /// dataset session records them: `user`, then `music`, then `assistant`).
+    pub fn with_messages(mut self, messages: Vec<Message>) -> Self {
+        self.messages = messages;
+        self
+    }
+
     /// The messages so far.
     pub fn messages(&self) -> &[Message] {
         &self.messages

@@ -20,7 +20,8 @@
 //! - [`train_ranker`], which writes the model a `ranked` config names, and
 //!   [`cross_validation`], its out-of-fold estimate.
 //!
-//! The binary (`music-crs run | train-ranker | evaluate | validate | demo-data | chat`) wraps
+//! The binary (`music-crs run | train-ranker | evaluate | validate | demo-data | chat |
+//! serve`) wraps
 //! these.
 //!
 //! ```
@@ -61,6 +62,7 @@
 //! - `llama`: Candle Llama replies (safetensors and GGUF), `generator.kind = "llama"`.
 //! - `bert`: the Candle BERT sentence encoder, `retriever.kind = "bert"`.
 //! - `hub`: datasets and models from the Hugging Face hub.
+//! - `serve`: the `serve` module, the HTTP API and web chat page of `music-crs serve` (axum, tokio).
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
@@ -75,6 +77,9 @@ mod error;
 pub mod output;
 mod pipeline;
 mod rank;
+#[cfg(feature = "serve")]
+#[cfg_attr(docsrs, doc(cfg(feature = "serve")))]
+pub mod serve;
 
 pub use build::{build_crs, build_generator, build_retriever, fallback_tracks};
 pub use config::CrsConfig;

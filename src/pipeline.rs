@@ -145,6 +145,11 @@ impl Crs {
         self.users.get(user_id)
     }
 
+    /// The ids of the known users, in no particular order.
+    pub fn user_ids(&self) -> impl Iterator<Item = &str> {
+        self.users.keys().map(String::as_str)
+    }
+
     /// Answers one turn: its top tracks and a reply.
     pub fn chat(&self, turn: &TurnContext) -> Result<Reply> {
         let turn = self.personalise(turn);

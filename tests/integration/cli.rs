@@ -3,30 +3,7 @@
 
 use std::path::Path;
 
-use crate::common::{demo_root, expect_error, music_crs, text};
-
-/// A config over the temporary demo dataset (absolute paths).
-pub(crate) fn write_config(dir: &Path, tid: &str, extra: &str) -> std::path::PathBuf {
-    let root = demo_root().display().to_string();
-    let path = dir.join(format!("{tid}.toml"));
-    let config = format!(
-        r#"tid = "{tid}"
-[dataset]
-split_kind = "full"
-[dataset.conversations]
-source = "{root}/conversations"
-split = "test"
-[dataset.tracks]
-source = "{root}/tracks"
-split = "all_tracks"
-[dataset.users]
-source = "{root}/users"
-split = "all_users"
-{extra}"#
-    );
-    std::fs::write(&path, config).unwrap();
-    path
-}
+use crate::common::{expect_error, music_crs, text, write_config};
 
 #[test]
 fn run_then_validate_and_evaluate() {

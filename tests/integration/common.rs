@@ -98,3 +98,27 @@ pub fn read_shared_samples(
     };
     Some(())
 }
+
+/// A config file `<tid>.toml` in `dir` over the temporary demo dataset (absolute paths), with
+/// `extra` TOML appended.
+pub fn write_config(dir: &Path, tid: &str, extra: &str) -> std::path::PathBuf {
+    let root = demo_root().display().to_string();
+    let path = dir.join(format!("{tid}.toml"));
+    let config = format!(
+        r#"tid = "{tid}"
+[dataset]
+split_kind = "full"
+[dataset.conversations]
+source = "{root}/conversations"
+split = "test"
+[dataset.tracks]
+source = "{root}/tracks"
+split = "all_tracks"
+[dataset.users]
+source = "{root}/users"
+split = "all_users"
+{extra}"#
+    );
+    std::fs::write(&path, config).unwrap();
+    path
+}

@@ -10,23 +10,10 @@ use std::time::{Duration, Instant};
 
 use nix::pty::{Winsize, openpty};
 
-use crate::common::{demo_root, music_crs, text};
+use crate::common::{music_crs, text, write_config};
 
 /// How long a test waits for the binary's answer (the debug build loads the demo catalog).
 const PATIENCE: Duration = Duration::from_secs(120);
-
-fn write_config(dir: &Path) -> std::path::PathBuf {
-    let root = demo_root().display().to_string();
-    let path = dir.join("chat.toml");
-    let config = format!(
-        "tid = \"chat\"\n[dataset]\nsplit_kind = \"full\"\n\
-         [dataset.conversations]\nsource = \"{root}/conversations\"\nsplit = \"test\"\n\
-         [dataset.tracks]\nsource = \"{root}/tracks\"\nsplit = \"all_tracks\"\n\
-         [dataset.users]\nsource = \"{root}/users\"\nsplit = \"all_users\"\n"
-    );
-    std::fs::write(&path, config).unwrap();
-    path
-}
 
 /// The binary running on the slave side of a pseudo-terminal; everything it writes is
 /// collected from the master side by a thread.
@@ -133,7 +120,7 @@ fn music_crs_history_env() -> &'static str {
 #[test]
 fn repl_on_a_terminal_edits_lines_and_keeps_history() {
     let dir = tempfile::tempdir().unwrap();
-    let config = write_config(dir.path());
+    let config = write_config(dir.path(), "chat", "");
     let history = dir.path().join("state/history");
     let args = [
         "--quiet",
@@ -193,7 +180,7 @@ fn repl_on_a_terminal_edits_lines_and_keeps_history() {
 #[test]
 fn repl_reads_piped_commands_and_messages() {
     let dir = tempfile::tempdir().unwrap();
-    let config = write_config(dir.path());
+    let config = write_config(dir.path(), "chat", "");
     let mut child = Command::new(env!("CARGO_BIN_EXE_music-crs"))
         .args(["--quiet", "chat", "--config", config.to_str().unwrap()])
         .current_dir(dir.path())

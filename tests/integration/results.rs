@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::cli::write_config;
+use crate::common::write_config;
 use crate::common::{expect_error, music_crs, text};
 
 fn rows_of(path: &Path) -> Vec<serde_json::Value> {

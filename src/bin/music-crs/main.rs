@@ -1,5 +1,5 @@
 //! `music-crs`: run a method over a split, score or validate prediction files, regenerate the
-//! demo dataset, or chat with the recommender.
+//! demo dataset, chat with the recommender, or serve it over HTTP (feature `serve`).
 //!
 //! With no arguments it runs `config/bm25_template.toml` (BM25 + template replies) on the demo
 //! dataset's `test` split, writes `exp/inference/bm25_template.json` and prints the scores.
@@ -59,6 +59,18 @@ enum Command {
     /// Talk to the recommender (a REPL with history and /commands, or one message with
     /// --query).
     Chat(ChatArgs),
+    /// Serve the recommender over HTTP: a JSON API under /v1 and a web chat page at /
+    /// (feature `serve`).
+    #[cfg(feature = "serve")]
+    Serve(commands::serve::ServeArgs),
+    /// Serve over HTTP: this build lacks the `serve` feature.
+    #[cfg(not(feature = "serve"))]
+    #[command(hide = true)]
+    Serve {
+        /// Ignored: the error names the feature and the command that rebuilds with it.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// Print a shell completion script (e.g. `music-crs completions bash >
     /// ~/.local/share/bash-completion/completions/music-crs`).
     Completions {
@@ -81,6 +93,9 @@ fn compiled_features() -> Vec<&'static str> {
     }
     if cfg!(feature = "plot") {
         features.push("plot");
+    }
+    if cfg!(feature = "serve") {
+        features.push("serve");
     }
     features
 }
@@ -192,6 +207,14 @@ fn main() {
         Command::Validate(args) => commands::validate::validate(args),
         Command::DemoData(args) => commands::demo_data::demo_data(args),
         Command::Chat(args) => commands::chat::chat(args),
+        #[cfg(feature = "serve")]
+        Command::Serve(args) => commands::serve::serve_command(args),
+        #[cfg(not(feature = "serve"))]
+        Command::Serve { .. } => Err(music_crs::Error::FeatureDisabled {
+            feature: "serve",
+            what: "`music-crs serve`".into(),
+        }
+        .into()),
         Command::Completions { shell } => {
             // clap_complete panics when its writer fails: write to memory, then to stdout, so
             // a closed pipe (`| head`) ends quietly.

@@ -5,6 +5,8 @@ pub(crate) mod compare;
 pub(crate) mod demo_data;
 pub(crate) mod evaluate;
 pub(crate) mod run;
+#[cfg(feature = "serve")]
+pub(crate) mod serve;
 pub(crate) mod train_ranker;
 pub(crate) mod validate;
 
