@@ -32,6 +32,7 @@
 
 mod encoder;
 mod hnsw;
+mod hnsw_dump;
 mod index;
 mod retrievers;
 mod store;
@@ -52,6 +53,8 @@ pub use encoder::{
     DEFAULT_BATCH_SIZE, EmbeddingCache, EncodeParams, Encoder, Progress, catalog_key,
     encode_catalog, encode_texts,
 };
+#[doc(hidden)]
+pub use hnsw::{check_dump_bytes, check_manifest_bytes};
 pub use hnsw::{
     CosineDistance, DEFAULT_EF_CONSTRUCTION, DEFAULT_EF_SEARCH, DEFAULT_MAX_LAYER,
     DEFAULT_MAX_NB_CONNECTION, HnswIndex, HnswParams, MAX_LAYER_LIMIT, MAX_NB_CONNECTION_LIMIT,
