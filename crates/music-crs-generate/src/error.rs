@@ -35,6 +35,18 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+    /// A model file declares a value that is missing, out of range or inconsistent with the
+    /// rest of the file (checked before candle reads it).
+    #[error("{}: {field}: {reason}", path.display())]
+    ModelField {
+        /// The file at fault.
+        path: PathBuf,
+        /// The field as the file names it (e.g. `llama.attention.head_count`,
+        /// `num_hidden_layers`, `tensor blk.0.attn_q.weight`).
+        field: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// The model or its tensors failed while running (a wrapped candle error).
     #[error("model error while {context}: {message}")]
     Model {

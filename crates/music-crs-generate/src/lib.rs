@@ -47,9 +47,12 @@ mod generator;
 #[cfg(feature = "llama")]
 #[cfg_attr(docsrs, doc(cfg(feature = "llama")))]
 pub mod llama;
+pub mod model_check;
 pub mod prompt;
 mod request_cues;
 mod template;
+#[cfg(test)]
+mod test_gguf;
 
 pub use chat_template::ChatTemplate;
 pub use config::{

@@ -334,11 +334,16 @@ impl RankerModel {
     pub fn load(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
         let text = fs_err::read_to_string(path)?;
+        Self::from_json_str(&text, path)
+    }
+
+    /// [`RankerModel::load`] on the text of a model file; `path` names it in errors.
+    pub fn from_json_str(text: &str, path: &Path) -> Result<Self> {
         let corrupt = |reason: String| Error::CorruptModel {
             path: path.to_path_buf(),
             reason,
         };
-        let header: Header = serde_json::from_str(&text)
+        let header: Header = serde_json::from_str(text)
             .map_err(|e| corrupt(format!("not a ranker model file ({e})")))?;
         if header.format != MODEL_FORMAT {
             return Err(corrupt(format!(
@@ -352,7 +357,7 @@ impl RankerModel {
                 header.version
             )));
         }
-        let model: RankerModel = serde_json::from_str(&text).map_err(|e| corrupt(e.to_string()))?;
+        let model: RankerModel = serde_json::from_str(text).map_err(|e| corrupt(e.to_string()))?;
         model.check().map_err(corrupt)?;
         Ok(model)
     }

@@ -38,6 +38,7 @@ use tokenizers::Tokenizer;
 
 use crate::chat_template::ChatTemplate;
 use crate::config::{LlamaParams, ModelSource};
+use crate::model_check::GgufHeader;
 use crate::prompt::{ChatMessage, build_chat};
 use crate::template::{TemplateGenerator, mix_seed};
 use crate::{Error, Generator, Result};
@@ -337,7 +338,11 @@ impl LlamaGenerator {
             crate::WeightDtype::F16 => DType::F16,
             crate::WeightDtype::Bf16 => DType::BF16,
         };
-        let config = config.into_config(false);
+        let mut config = config.into_config(false);
+        // candle precomputes rotary tables for every trained position: only the positions a
+        // call can reach are needed, and a large trained context would cost memory for none.
+        let model_context = config.max_position_embeddings;
+        config.max_position_embeddings = model_context.min(params.max_context_tokens);
         let model = weights::load_llama(&files.weights, &config, dtype)?;
         let cache = full::Cache::new(true, dtype, &config, &Device::Cpu)
             .map_err(model_error("building the KV cache"))?;
@@ -347,7 +352,7 @@ impl LlamaGenerator {
             tokenizer,
             template,
             end_tokens,
-            config.max_position_embeddings,
+            model_context,
             params,
             name,
         )
@@ -364,6 +369,8 @@ impl LlamaGenerator {
                 looked_in: parent_of(path),
             });
         }
+        // Every hyperparameter and tensor entry candle will trust, checked first.
+        let shape = GgufHeader::open(path)?.llama_shape()?;
         let mut file = fs_err::File::open(path)?;
         let content = candle_core::quantized::gguf_file::Content::read(&mut file).map_err(|e| {
             Error::BadModelFile {
@@ -378,13 +385,6 @@ impl LlamaGenerator {
                 .and_then(|v| v.to_string().ok())
                 .cloned()
         };
-        let architecture = meta_string("general.architecture").unwrap_or_default();
-        if architecture != "llama" {
-            return Err(Error::BadModelFile {
-                path: path.to_path_buf(),
-                reason: format!("architecture {architecture:?} is not supported (llama only)"),
-            });
-        }
         let tokenizer = match tokenizer {
             Some(json) => load_tokenizer_json(json)?,
             None => gguf_tokenizer::tokenizer_from_gguf(&content, path)?,
@@ -408,11 +408,7 @@ impl LlamaGenerator {
             .and_then(|v| v.to_u32().ok())
             .into_iter()
             .collect();
-        let trained_context = content
-            .metadata
-            .get("llama.context_length")
-            .and_then(|v| v.to_u32().ok())
-            .map_or(quantized::MAX_SEQ_LEN, |n| n as usize);
+        let trained_context = shape.context.unwrap_or(quantized::MAX_SEQ_LEN);
         let load_error = |e: candle_core::Error| Error::BadModelFile {
             path: path.to_path_buf(),
             reason: format!("loading the weights: {e}"),

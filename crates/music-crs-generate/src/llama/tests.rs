@@ -562,3 +562,205 @@ fn smollm2_reply_is_the_same_with_and_without_prefix_reuse() {
         one_pass.generate_with_stats(&second).unwrap().text
     );
 }
+
+mod hostile_model_files {
+    //! Well-formed model files that declare hostile values: each load is an error naming the
+    //! file and the field, never a panic, an abort or a huge allocation inside candle.
+
+    use super::*;
+    use crate::test_gguf::{GgufFile, Meta, tiny_llama_gguf};
+
+    fn write_gguf(dir: &Path, file: &GgufFile) -> PathBuf {
+        let path = dir.join("model.gguf");
+        fs_err::write(&path, file.bytes()).unwrap();
+        path
+    }
+
+    fn gguf_error(file: &GgufFile) -> String {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write_gguf(dir.path(), file);
+        let err = LlamaGenerator::from_gguf(&path, None, LlamaParams::greedy())
+            .map(|_| ())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(&path.display().to_string()), "{err}");
+        err
+    }
+
+    fn with(key: &str, value: Meta) -> GgufFile {
+        let mut file = tiny_llama_gguf();
+        file.set(key, value);
+        file
+    }
+
+    #[test]
+    fn tiny_gguf_loads_and_replies() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write_gguf(dir.path(), &tiny_llama_gguf());
+        let params = LlamaParams {
+            max_new_tokens: 6,
+            ..LlamaParams::greedy()
+        };
+        let generator = LlamaGenerator::from_gguf(&path, None, params).unwrap();
+        assert_eq!(generator.context_limit(), 2048);
+        let completion = generator
+            .generate_with_stats(&request("s", "jazz"))
+            .unwrap();
+        assert!(completion.prompt_tokens > 10, "{completion:?}");
+    }
+
+    #[test]
+    fn zero_or_inconsistent_heads_are_named() {
+        let err = gguf_error(&with("llama.attention.head_count", Meta::U32(0)));
+        assert!(err.contains("llama.attention.head_count"), "{err}");
+        let err = gguf_error(&with("llama.attention.head_count_kv", Meta::U32(0)));
+        assert!(err.contains("llama.attention.head_count_kv"), "{err}");
+        let err = gguf_error(&with("llama.attention.head_count_kv", Meta::U32(3)));
+        assert!(err.contains("llama.attention.head_count_kv"), "{err}");
+        let err = gguf_error(&with("llama.attention.head_count", Meta::U32(5)));
+        assert!(err.contains("llama.attention.head_count"), "{err}");
+        // Stored with another integer type than the u32 candle reads.
+        let err = gguf_error(&with("llama.attention.head_count", Meta::U64(4)));
+        assert!(err.contains("llama.attention.head_count"), "{err}");
+    }
+
+    #[test]
+    fn huge_block_count_is_refused_before_allocating() {
+        let err = gguf_error(&with("llama.block_count", Meta::U32(u32::MAX)));
+        assert!(err.contains("llama.block_count"), "{err}");
+        // More layers than the file has tensors for.
+        let err = gguf_error(&with("llama.block_count", Meta::U32(3)));
+        assert!(err.contains("blk.2"), "{err}");
+        let err = gguf_error(&with("llama.block_count", Meta::U32(0)));
+        assert!(err.contains("llama.block_count"), "{err}");
+    }
+
+    #[test]
+    fn absurd_dimensions_and_rope_values_are_named() {
+        for (key, value) in [
+            ("llama.embedding_length", Meta::U32(u32::MAX)),
+            ("llama.embedding_length", Meta::U32(36)),
+            ("llama.rope.dimension_count", Meta::U32(4_000_000_000)),
+            ("llama.rope.freq_base", Meta::F32(f32::NAN)),
+            ("llama.rope.freq_base", Meta::F32(0.0)),
+            (
+                "llama.attention.layer_norm_rms_epsilon",
+                Meta::F32(f32::NAN),
+            ),
+            ("llama.attention.layer_norm_rms_epsilon", Meta::F32(-1.0)),
+            ("llama.context_length", Meta::U32(0)),
+            ("llama.feed_forward_length", Meta::U32(48)),
+            ("general.alignment", Meta::U32(0)),
+            ("llama.expert_count", Meta::U32(100_000)),
+        ] {
+            let err = gguf_error(&with(key, value.clone()));
+            assert!(err.contains(key), "{key} = {value:?}: {err}");
+        }
+        let mut missing = tiny_llama_gguf();
+        missing.remove("llama.attention.layer_norm_rms_epsilon");
+        let err = gguf_error(&missing);
+        assert!(
+            err.contains("llama.attention.layer_norm_rms_epsilon"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn tensor_shapes_and_extents_are_checked_against_the_file() {
+        let mut wrong_shape = tiny_llama_gguf();
+        wrong_shape.tensor_mut("blk.1.attn_k.weight").dims = vec![8, 64];
+        let err = gguf_error(&wrong_shape);
+        assert!(err.contains("blk.1.attn_k.weight"), "{err}");
+
+        let mut past_the_end = tiny_llama_gguf();
+        past_the_end.tensor_mut("blk.0.ffn_up.weight").offset = Some(u64::MAX - 16);
+        let err = gguf_error(&past_the_end);
+        assert!(err.contains("blk.0.ffn_up.weight"), "{err}");
+
+        let mut overflowing = tiny_llama_gguf();
+        overflowing.tensor_mut("output_norm.weight").dims = vec![1 << 40, 1 << 40];
+        let err = gguf_error(&overflowing);
+        assert!(err.contains("output_norm.weight"), "{err}");
+
+        let mut vocabulary = tiny_llama_gguf();
+        vocabulary.tensor_mut("token_embd.weight").dims = vec![100, 32];
+        vocabulary
+            .tensor_mut("token_embd.weight")
+            .data
+            .truncate(100 * 32 * 4);
+        let err = gguf_error(&vocabulary);
+        assert!(err.contains("token_embd.weight"), "{err}");
+
+        let mut absent = tiny_llama_gguf();
+        absent
+            .tensors
+            .retain(|t| t.name != "blk.0.attn_norm.weight");
+        let err = gguf_error(&absent);
+        assert!(err.contains("blk.0.attn_norm.weight"), "{err}");
+    }
+
+    fn config_error(change: impl Fn(&mut serde_json::Value)) -> String {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write_tiny_llama(dir.path());
+        let config_path = path.join("config.json");
+        let mut config: serde_json::Value =
+            serde_json::from_str(&fs_err::read_to_string(&config_path).unwrap()).unwrap();
+        change(&mut config);
+        fs_err::write(&config_path, config.to_string()).unwrap();
+        let err = LlamaGenerator::from_dir(&path, LlamaParams::greedy())
+            .map(|_| ())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(&config_path.display().to_string()), "{err}");
+        err
+    }
+
+    #[test]
+    fn absurd_config_json_values_are_named_before_allocating() {
+        for (key, value) in [
+            ("num_hidden_layers", serde_json::json!(1_000_000_000u64)),
+            ("num_hidden_layers", serde_json::json!(0)),
+            (
+                "max_position_embeddings",
+                serde_json::json!(4_000_000_000u64),
+            ),
+            ("max_position_embeddings", serde_json::json!(0)),
+            ("hidden_size", serde_json::json!(1u64 << 40)),
+            ("intermediate_size", serde_json::json!(0)),
+            ("vocab_size", serde_json::json!(0)),
+            ("vocab_size", serde_json::json!(1u64 << 40)),
+            ("rms_norm_eps", serde_json::json!(-1.0)),
+            ("rope_theta", serde_json::json!(0.0)),
+            ("num_attention_heads", serde_json::json!(100_000)),
+        ] {
+            let err = config_error(|c| c[key] = value.clone());
+            assert!(err.contains(key), "{key} = {value}: {err}");
+        }
+        let err = config_error(|c| {
+            c["rope_scaling"] = serde_json::json!({
+                "factor": 8.0, "low_freq_factor": 4.0, "high_freq_factor": 4.0,
+                "original_max_position_embeddings": 8192, "rope_type": "llama3"
+            })
+        });
+        assert!(err.contains("rope_scaling"), "{err}");
+    }
+
+    #[test]
+    fn long_trained_context_does_not_size_the_rope_table() {
+        // A context of 2^20 positions is legal; only what a call can use is precomputed.
+        let dir = tempfile::tempdir().unwrap();
+        let path = write_tiny_llama(dir.path());
+        let config_path = path.join("config.json");
+        let mut config: serde_json::Value =
+            serde_json::from_str(&fs_err::read_to_string(&config_path).unwrap()).unwrap();
+        config["max_position_embeddings"] = (1u64 << 20).into();
+        fs_err::write(&config_path, config.to_string()).unwrap();
+        let params = LlamaParams {
+            max_new_tokens: 4,
+            ..LlamaParams::greedy()
+        };
+        let generator = LlamaGenerator::from_dir(&path, params.clone()).unwrap();
+        assert_eq!(generator.context_limit(), params.max_context_tokens);
+        generator.generate_with_stats(&request("s", "x")).unwrap();
+    }
+}

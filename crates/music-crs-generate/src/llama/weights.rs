@@ -5,8 +5,11 @@ use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
-use candle_transformers::models::llama::{Config, Llama, LlamaConfig, LlamaEosToks};
+use candle_transformers::models::llama::{
+    Config, Llama, Llama3RopeConfig, Llama3RopeType, LlamaConfig, LlamaEosToks,
+};
 
+use crate::model_check::{CONFIG_JSON_FIELDS, LlamaShape, MAX_CONTEXT};
 use crate::{Error, Result};
 
 /// The files of a model directory.
@@ -137,31 +140,68 @@ fn shards(index: &Path, dir: &Path) -> Result<Vec<PathBuf>> {
         .collect()
 }
 
-/// Reads `config.json` into candle's raw Llama config.
+/// Reads `config.json` into candle's raw Llama config, every size and rate checked (candle
+/// allocates from them before looking at the weights).
 pub(super) fn read_config(path: &Path) -> Result<LlamaConfig> {
     let text = fs_err::read_to_string(path)?;
     let config: LlamaConfig = serde_json::from_str(&text)
         .map_err(|e| bad(path, format!("not a Llama config.json: {e}")))?;
-    if config.num_attention_heads == 0
-        || !config
-            .hidden_size
-            .is_multiple_of(config.num_attention_heads)
-        || config.num_key_value_heads() == 0
-        || !config
-            .num_attention_heads
-            .is_multiple_of(config.num_key_value_heads())
-    {
-        return Err(bad(
-            path,
+    LlamaShape {
+        layers: config.num_hidden_layers,
+        hidden: config.hidden_size,
+        intermediate: config.intermediate_size,
+        heads: config.num_attention_heads,
+        kv_heads: config.num_key_value_heads(),
+        vocab: config.vocab_size,
+        context: Some(config.max_position_embeddings),
+        rope_theta: f64::from(config.rope_theta),
+        norm_eps: config.rms_norm_eps,
+    }
+    .check(path, &CONFIG_JSON_FIELDS)?;
+    if let Some(scaling) = &config.rope_scaling {
+        check_rope_scaling(path, scaling)?;
+    }
+    Ok(config)
+}
+
+/// Llama 3 rope scaling: positive factors, the high-frequency one above the low one (candle
+/// divides by their difference), an original context within bounds.
+fn check_rope_scaling(path: &Path, scaling: &Llama3RopeConfig) -> Result<()> {
+    if !matches!(scaling.rope_type, Llama3RopeType::Llama3) {
+        // candle ignores the factors of the default rope type.
+        return Ok(());
+    }
+    let field = |name: &str, reason: String| Error::ModelField {
+        path: path.to_path_buf(),
+        field: format!("rope_scaling.{name}"),
+        reason,
+    };
+    for (name, value) in [
+        ("factor", scaling.factor),
+        ("low_freq_factor", scaling.low_freq_factor),
+        ("high_freq_factor", scaling.high_freq_factor),
+    ] {
+        if !(value.is_finite() && value > 0.0) {
+            return Err(field(name, format!("{value} is not a positive number")));
+        }
+    }
+    if scaling.high_freq_factor <= scaling.low_freq_factor {
+        return Err(field(
+            "high_freq_factor",
             format!(
-                "inconsistent heads: hidden_size {}, num_attention_heads {}, num_key_value_heads {}",
-                config.hidden_size,
-                config.num_attention_heads,
-                config.num_key_value_heads()
+                "{} is not above low_freq_factor {}",
+                scaling.high_freq_factor, scaling.low_freq_factor
             ),
         ));
     }
-    Ok(config)
+    let original = scaling.original_max_position_embeddings;
+    if !(1..=MAX_CONTEXT).contains(&original) {
+        return Err(field(
+            "original_max_position_embeddings",
+            format!("{original} is outside 1..={MAX_CONTEXT}"),
+        ));
+    }
+    Ok(())
 }
 
 /// The end-of-sequence ids of `config.json`.

@@ -52,8 +52,13 @@ impl Bm25Index {
     pub fn load(dir: impl AsRef<Path>) -> Result<Self> {
         let path = dir.as_ref().join(INDEX_FILE_NAME);
         let bytes = fs_err::read(&path)?;
+        Self::from_saved_bytes(&bytes, &path)
+    }
+
+    /// [`Bm25Index::load`] on the bytes of a saved index; `path` names them in errors.
+    pub fn from_saved_bytes(bytes: &[u8], path: &Path) -> Result<Self> {
         let corrupt = |reason: String| Error::CorruptFile {
-            path: path.clone(),
+            path: path.to_path_buf(),
             reason,
         };
         if bytes.len() < HEADER_LEN {

@@ -92,7 +92,65 @@ fn default_layer_norm_eps() -> f64 {
     1e-12
 }
 
+/// Bounds on the sizes a BERT `config.json` may declare (well above any released encoder),
+/// so a hostile file is refused before candle allocates from it.
+const MAX_LAYERS: usize = 256;
+const MAX_HEADS: usize = 1024;
+const MAX_HIDDEN: usize = 65_536;
+const MAX_INTERMEDIATE: usize = 1 << 20;
+const MAX_VOCAB: usize = 1 << 22;
+const MAX_POSITIONS: usize = 1 << 20;
+const MAX_TYPE_VOCAB: usize = 1 << 10;
+
 impl RawBertConfig {
+    /// Every size within its bounds and consistent with the others; the error names the
+    /// field.
+    fn check_sizes(&self) -> std::result::Result<(), String> {
+        for (field, value, max) in [
+            ("vocab_size", self.vocab_size, MAX_VOCAB),
+            ("hidden_size", self.hidden_size, MAX_HIDDEN),
+            ("num_hidden_layers", self.num_hidden_layers, MAX_LAYERS),
+            ("num_attention_heads", self.num_attention_heads, MAX_HEADS),
+            (
+                "intermediate_size",
+                self.intermediate_size,
+                MAX_INTERMEDIATE,
+            ),
+            (
+                "max_position_embeddings",
+                self.max_position_embeddings,
+                MAX_POSITIONS,
+            ),
+            ("type_vocab_size", self.type_vocab_size, MAX_TYPE_VOCAB),
+        ] {
+            if !(1..=max).contains(&value) {
+                return Err(format!("{field} = {value} is outside 1..={max}"));
+            }
+        }
+        if !self.hidden_size.is_multiple_of(self.num_attention_heads) {
+            return Err(format!(
+                "hidden_size {} is not a multiple of num_attention_heads {}",
+                self.hidden_size, self.num_attention_heads
+            ));
+        }
+        if self.pad_token_id >= self.vocab_size {
+            return Err(format!(
+                "pad_token_id = {} is outside the vocabulary of {} (vocab_size)",
+                self.pad_token_id, self.vocab_size
+            ));
+        }
+        if !(self.layer_norm_eps.is_finite()
+            && self.layer_norm_eps > 0.0
+            && self.layer_norm_eps < 1.0)
+        {
+            return Err(format!(
+                "layer_norm_eps = {} is outside (0, 1)",
+                self.layer_norm_eps
+            ));
+        }
+        Ok(())
+    }
+
     fn into_config(self) -> std::result::Result<Config, String> {
         let hidden_act = match self.hidden_act.as_str() {
             "gelu" => HiddenAct::Gelu,
@@ -104,15 +162,7 @@ impl RawBertConfig {
             None | Some("absolute") => {}
             Some(other) => return Err(format!("unsupported position_embedding_type {other:?}")),
         }
-        if self.hidden_size == 0
-            || self.num_attention_heads == 0
-            || !self.hidden_size.is_multiple_of(self.num_attention_heads)
-        {
-            return Err(format!(
-                "hidden_size {} is not a multiple of num_attention_heads {}",
-                self.hidden_size, self.num_attention_heads
-            ));
-        }
+        self.check_sizes()?;
         Ok(Config {
             vocab_size: self.vocab_size,
             hidden_size: self.hidden_size,
@@ -523,6 +573,42 @@ pub(crate) mod tests {
         assert_eq!(v.len(), 32);
         assert!(v.iter().all(|x| x.is_finite()));
         assert!(encoder.encode_batch(&[]).unwrap().is_empty());
+    }
+
+    #[test]
+    fn absurd_config_values_are_named_before_loading_weights() {
+        let dir = tempfile::tempdir().unwrap();
+        write_tiny_bert(dir.path());
+        let config_path = dir.path().join("config.json");
+        let good: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&config_path).unwrap()).unwrap();
+        for (key, value) in [
+            ("num_hidden_layers", serde_json::json!(1_000_000_000u64)),
+            ("num_hidden_layers", serde_json::json!(0)),
+            (
+                "max_position_embeddings",
+                serde_json::json!(4_000_000_000u64),
+            ),
+            ("hidden_size", serde_json::json!(1u64 << 40)),
+            ("num_attention_heads", serde_json::json!(0)),
+            ("vocab_size", serde_json::json!(0)),
+            ("intermediate_size", serde_json::json!(1u64 << 40)),
+            ("type_vocab_size", serde_json::json!(0)),
+            ("pad_token_id", serde_json::json!(12)),
+            ("layer_norm_eps", serde_json::json!(-1.0)),
+        ] {
+            let mut config = good.clone();
+            config[key] = value.clone();
+            std::fs::write(&config_path, config.to_string()).unwrap();
+            let err = BertEncoder::from_dir(dir.path(), BertParams::default())
+                .map(|_| ())
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("config.json") && err.contains(key),
+                "{key} = {value}: {err}"
+            );
+        }
     }
 
     #[test]

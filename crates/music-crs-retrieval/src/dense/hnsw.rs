@@ -9,8 +9,12 @@ use hnsw_rs::prelude::{AnnT, Hnsw, HnswIo};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use super::hnsw_dump::{self, Expected};
 use super::index::{Neighbour, VectorIndex, check_batch};
-use super::store::{checksum, corrupt_file, load_framed, push_strs, save_framed, temp_sibling};
+use super::store::{
+    checksum_file, corrupt_file, framed_from_bytes, load_framed, push_strs, save_framed,
+    temp_sibling,
+};
 use super::vectors::{best_first, dot, unit_query, unit_rows};
 use crate::{Error, Result};
 
@@ -195,45 +199,41 @@ impl HnswIndex {
         let mut checksums = [0u64; 2];
         for (sum, ext) in checksums.iter_mut().zip(DUMP_FILES) {
             let from = staging.join(format!("{dumped}.{ext}"));
-            *sum = checksum(&fs_err::read(&from)?);
+            *sum = checksum_file(&from)?;
             fs_err::rename(&from, dir.join(format!("{BASENAME}.{ext}")))?;
         }
         fs_err::remove_dir(&staging)?;
-        let path = dir.join(MANIFEST);
-        let header = serde_json::to_string(&Header {
-            dim: self.dim,
-            params: self.params.clone(),
-            checksums,
-        })
-        .map_err(|e| corrupt_file(&path, format!("cannot serialise the header: {e}")))?;
-        let size = header.len() + 8 + self.ids.iter().map(|id| id.len() + 4).sum::<usize>();
-        save_framed(&path, MANIFEST_MAGIC, MANIFEST_VERSION, size, |bytes| {
-            bytes.extend_from_slice(&(header.len() as u64).to_le_bytes());
-            bytes.extend_from_slice(header.as_bytes());
-            bytes.extend_from_slice(&(self.ids.len() as u64).to_le_bytes());
-            push_strs(bytes, &self.ids)
-        })
+        write_manifest(
+            &dir.join(MANIFEST),
+            &Header {
+                dim: self.dim,
+                params: self.params.clone(),
+                checksums,
+            },
+            &self.ids,
+        )
     }
 
     /// Loads an index saved by [`HnswIndex::save`]. A missing, truncated or altered file is an
-    /// error naming it; the dump files are checked against the manifest's checksums before
-    /// hnsw_rs reads them (hnsw_rs panics on malformed input).
+    /// error naming it. Before hnsw_rs reads the dump (it trusts it: it allocates from its
+    /// lengths, copies vectors unchecked, panics or exits the process on bad input), both dump
+    /// files are walked field by field against the manifest and their checksums, streaming.
     ///
     /// hnsw_rs ties a loaded graph's lifetime to its small loader object, so each load leaks
     /// that loader (a few hundred bytes); load indexes once per process.
     pub fn load(dir: &Path) -> Result<Self> {
         let path = dir.join(MANIFEST);
         let (header, ids) = read_manifest(&path)?;
-        header.params.validate()?;
-        for (ext, expected) in DUMP_FILES.into_iter().zip(header.checksums) {
-            let dump = dir.join(format!("{BASENAME}.{ext}"));
-            if checksum(&fs_err::read(&dump)?) != expected {
-                return Err(corrupt_file(
-                    &dump,
-                    "checksum differs from the manifest (corrupt, truncated or from another save)",
-                ));
-            }
-        }
+        let [graph_file, data_file] = DUMP_FILES.map(|ext| dir.join(format!("{BASENAME}.{ext}")));
+        hnsw_dump::check_files(
+            [&graph_file, &data_file],
+            &Expected {
+                dim: header.dim,
+                rows: ids.len(),
+                params: &header.params,
+            },
+            header.checksums,
+        )?;
         // The loader must outlive the graph it returns ('a: 'b in hnsw_rs), hence the leak.
         let loader: &'static mut HnswIo = Box::leak(Box::new(HnswIo::new(dir, BASENAME)));
         let mut graph: Hnsw<'static, f32, CosineDistance> = loader
@@ -277,6 +277,19 @@ impl HnswIndex {
     }
 }
 
+/// Writes the manifest: the framed header and id map.
+fn write_manifest(path: &Path, header: &Header, ids: &[String]) -> Result<()> {
+    let header = serde_json::to_string(header)
+        .map_err(|e| corrupt_file(path, format!("cannot serialise the header: {e}")))?;
+    let size = header.len() + 8 + ids.iter().map(|id| id.len() + 4).sum::<usize>();
+    save_framed(path, MANIFEST_MAGIC, MANIFEST_VERSION, size, |bytes| {
+        bytes.extend_from_slice(&(header.len() as u64).to_le_bytes());
+        bytes.extend_from_slice(header.as_bytes());
+        bytes.extend_from_slice(&(ids.len() as u64).to_le_bytes());
+        push_strs(bytes, ids)
+    })
+}
+
 /// Reads the header and id map of a manifest written by [`HnswIndex::save`].
 fn read_manifest(path: &Path) -> Result<(Header, Vec<String>)> {
     let framed = load_framed(
@@ -285,6 +298,39 @@ fn read_manifest(path: &Path) -> Result<(Header, Vec<String>)> {
         MANIFEST_VERSION,
         "an hnsw index manifest",
     )?;
+    parse_manifest(path, framed)
+}
+
+/// Checks the bytes of an index manifest (`path` names them in errors): its framing, header
+/// and id map. For fuzzing; [`HnswIndex::load`] reads the file.
+#[doc(hidden)]
+pub fn check_manifest_bytes(bytes: Vec<u8>, path: &Path) -> Result<()> {
+    let framed = framed_from_bytes(
+        path,
+        bytes,
+        MANIFEST_MAGIC,
+        MANIFEST_VERSION,
+        "an hnsw index manifest",
+    )?;
+    parse_manifest(path, framed).map(|_| ())
+}
+
+/// Checks an hnsw_rs dump held in memory against the dimension, row count and parameters a
+/// manifest would give: `Ok` means hnsw_rs can read it. For fuzzing; [`HnswIndex::load`]
+/// checks the files.
+#[doc(hidden)]
+pub fn check_dump_bytes(
+    graph: &[u8],
+    data: &[u8],
+    dim: usize,
+    rows: usize,
+    params: &HnswParams,
+) -> Result<()> {
+    params.validate()?;
+    hnsw_dump::check_bytes(graph, data, &Expected { dim, rows, params })
+}
+
+fn parse_manifest(path: &Path, framed: super::store::Framed) -> Result<(Header, Vec<String>)> {
     let mut reader = framed.reader();
     let header = reader
         .u64()
@@ -298,6 +344,13 @@ fn read_manifest(path: &Path) -> Result<(Header, Vec<String>)> {
     let ids = reader.strings(rows).map_err(|e| corrupt_file(path, e))?;
     if !reader.rest().is_empty() {
         return Err(corrupt_file(path, "trailing bytes after the id map"));
+    }
+    header
+        .params
+        .validate()
+        .map_err(|e| corrupt_file(path, format!("bad parameters: {e}")))?;
+    if header.dim == 0 {
+        return Err(corrupt_file(path, "dimension 0"));
     }
     Ok((header, ids))
 }
@@ -428,6 +481,166 @@ mod tests {
 
         let missing = HnswIndex::load(&dir.path().join("absent")).unwrap_err();
         assert!(missing.to_string().contains("absent"), "{missing}");
+    }
+
+    /// Dumps whose checksums match their manifest but whose content hnsw_rs cannot read
+    /// safely: each is a named error, never a panic, an abort or an exit inside hnsw_rs.
+    mod crafted_dumps {
+        use super::*;
+
+        const USIZE: usize = std::mem::size_of::<usize>();
+
+        /// A saved 200-point index: (directory, graph bytes, data bytes).
+        fn saved() -> (tempfile::TempDir, Vec<u8>, Vec<u8>) {
+            let (ids, data) = grid();
+            let index = HnswIndex::build(ids, data, 3, HnswParams::default()).unwrap();
+            let dir = tempfile::tempdir().unwrap();
+            index.save(dir.path()).unwrap();
+            let graph = std::fs::read(dir.path().join("index.hnsw.graph")).unwrap();
+            let data = std::fs::read(dir.path().join("index.hnsw.data")).unwrap();
+            (dir, graph, data)
+        }
+
+        /// Writes the dump files and a manifest whose checksums match them, then loads.
+        fn load_crafted(dir: &Path, graph: &[u8], data: &[u8]) -> Result<HnswIndex> {
+            let manifest = dir.join(MANIFEST);
+            let (mut header, ids) = read_manifest(&manifest).unwrap();
+            std::fs::write(dir.join("index.hnsw.graph"), graph).unwrap();
+            std::fs::write(dir.join("index.hnsw.data"), data).unwrap();
+            header.checksums = [
+                crate::dense::store::checksum(graph),
+                crate::dense::store::checksum(data),
+            ];
+            write_manifest(&manifest, &header, &ids).unwrap();
+            HnswIndex::load(dir)
+        }
+
+        fn crafted_error(dir: &Path, graph: &[u8], data: &[u8], file: &str) -> String {
+            let err = load_crafted(dir, graph, data).unwrap_err();
+            assert!(matches!(err, Error::CorruptFile { .. }), "{err}");
+            let err = err.to_string();
+            assert!(err.contains(file), "{err}");
+            err
+        }
+
+        /// Byte offsets in the graph file: (end of the description, first point, its first
+        /// neighbour count).
+        fn offsets(graph: &[u8]) -> (usize, usize, usize) {
+            let usize_at =
+                |at: usize| usize::from_ne_bytes(graph[at..at + USIZE].try_into().unwrap());
+            // magic, mode, M, level scale, layers, ef, points, dim.
+            let names = 4 + 1 + 1 + 8 + 1 + 3 * USIZE;
+            let dist_len = usize_at(names);
+            let type_at = names + USIZE + dist_len;
+            let description_end = type_at + USIZE + usize_at(type_at);
+            // Layers in use, then layer 0: magic and count.
+            let first_point = description_end + 1 + 4 + USIZE;
+            // Magic, origin id, layer, rank.
+            let first_count = first_point + 4 + USIZE + 1 + 4;
+            (description_end, first_point, first_count)
+        }
+
+        #[test]
+        fn a_saved_index_passes_the_check() {
+            let (dir, graph, data) = saved();
+            let loaded = load_crafted(dir.path(), &graph, &data).unwrap();
+            assert_eq!(loaded.ids().len(), 200);
+            check_dump_bytes(&graph, &data, 3, 200, &HnswParams::default()).unwrap();
+        }
+
+        #[test]
+        fn format_version_2_is_refused_before_hnsw_rs_exits() {
+            let (dir, graph, data) = saved();
+            // A well-formed version-2 description: its magic and no level scale.
+            let mut old = 0x002a_677fu32.to_ne_bytes().to_vec();
+            old.extend_from_slice(&graph[4..6]);
+            old.extend_from_slice(&graph[14..]);
+            let err = crafted_error(dir.path(), &old, &data, "index.hnsw.graph");
+            assert!(err.contains("version 2"), "{err}");
+        }
+
+        #[test]
+        fn huge_layer_counts_are_refused_before_allocating() {
+            let (dir, mut graph, data) = saved();
+            let (end, _, _) = offsets(&graph);
+            let count_at = end + 1 + 4;
+            graph[count_at..count_at + USIZE].copy_from_slice(&(usize::MAX / 2).to_ne_bytes());
+            let err = crafted_error(dir.path(), &graph, &data, "index.hnsw.graph");
+            assert!(err.contains("more than the 200 points"), "{err}");
+        }
+
+        #[test]
+        fn short_vectors_are_refused_before_an_unchecked_copy() {
+            let (dir, graph, mut data) = saved();
+            // Header (magic, dim), then the first vector: magic, origin id, byte length.
+            let len_at = 4 + USIZE + 4 + 8;
+            data[len_at..len_at + 8].copy_from_slice(&4u64.to_ne_bytes());
+            let err = crafted_error(dir.path(), &graph, &data, "index.hnsw.data");
+            assert!(err.contains("dimension 3 needs 12"), "{err}");
+        }
+
+        #[test]
+        fn nan_distances_and_dangling_neighbours_are_named() {
+            let (dir, graph, data) = saved();
+            let (_, _, count_at) = offsets(&graph);
+            let first = usize::from_ne_bytes(graph[count_at..count_at + USIZE].try_into().unwrap());
+            assert!(first > 0, "the first point has neighbours");
+            // The first neighbour: id, layer, rank, distance.
+            let neighbour = count_at + USIZE;
+            let mut nan = graph.clone();
+            let distance_at = neighbour + USIZE + 1 + 4;
+            nan[distance_at..distance_at + 4].copy_from_slice(&f32::NAN.to_ne_bytes());
+            let err = crafted_error(dir.path(), &nan, &data, "index.hnsw.graph");
+            assert!(err.contains("distance NaN"), "{err}");
+
+            let mut dangling = graph.clone();
+            let rank_at = neighbour + USIZE + 1;
+            dangling[rank_at..rank_at + 4].copy_from_slice(&5000i32.to_ne_bytes());
+            let err = crafted_error(dir.path(), &dangling, &data, "index.hnsw.graph");
+            assert!(err.contains("rank 5000"), "{err}");
+
+            let mut entry = graph.clone();
+            let entry_rank_at = entry.len() - 4;
+            entry[entry_rank_at..].copy_from_slice(&(-1i32).to_ne_bytes());
+            let err = crafted_error(dir.path(), &entry, &data, "index.hnsw.graph");
+            assert!(err.contains("entry point"), "{err}");
+        }
+
+        #[test]
+        fn names_dimensions_and_counts_must_match_the_manifest() {
+            let (dir, graph, data) = saved();
+            let names = 4 + 1 + 1 + 8 + 1 + 3 * USIZE;
+            let mut bad_name = graph.clone();
+            bad_name[names + USIZE] = 0xff;
+            let err = crafted_error(dir.path(), &bad_name, &data, "index.hnsw.graph");
+            assert!(err.contains("not UTF-8"), "{err}");
+
+            let mut dim = data.clone();
+            dim[4..4 + USIZE].copy_from_slice(&4usize.to_ne_bytes());
+            let err = crafted_error(dir.path(), &graph, &dim, "index.hnsw.data");
+            assert!(err.contains("dimension 4"), "{err}");
+
+            let mut trailing = data.clone();
+            trailing.push(0);
+            let err = crafted_error(dir.path(), &graph, &trailing, "index.hnsw.data");
+            assert!(err.contains("trailing"), "{err}");
+
+            let truncated = &graph[..graph.len() - 3];
+            let err = crafted_error(dir.path(), truncated, &data, "index.hnsw.graph");
+            assert!(err.contains("truncated"), "{err}");
+        }
+
+        #[test]
+        fn every_prefix_of_a_dump_is_an_error_not_a_panic() {
+            let (_dir, graph, data) = saved();
+            let params = HnswParams::default();
+            for cut in (0..graph.len()).step_by(331) {
+                assert!(check_dump_bytes(&graph[..cut], &data, 3, 200, &params).is_err());
+            }
+            for cut in (0..data.len()).step_by(97) {
+                assert!(check_dump_bytes(&graph, &data[..cut], 3, 200, &params).is_err());
+            }
+        }
     }
 
     #[test]

@@ -32,6 +32,7 @@
 
 mod encoder;
 mod hnsw;
+mod hnsw_dump;
 mod index;
 mod retrievers;
 mod store;
@@ -56,6 +57,8 @@ pub use hnsw::{
     CosineDistance, DEFAULT_EF_CONSTRUCTION, DEFAULT_EF_SEARCH, DEFAULT_MAX_LAYER,
     DEFAULT_MAX_NB_CONNECTION, HnswIndex, HnswParams, MAX_LAYER_LIMIT, MAX_NB_CONNECTION_LIMIT,
 };
+#[doc(hidden)]
+pub use hnsw::{check_dump_bytes, check_manifest_bytes};
 pub use index::{ExactIndex, IndexParams, Neighbour, VectorIndex};
 pub use retrievers::{
     Aggregation, DEFAULT_RECENCY_DECAY, ItemNeighbourRetriever, NeighbourParams, RenderQuery,

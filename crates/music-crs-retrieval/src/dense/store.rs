@@ -9,6 +9,7 @@
 //! The framing (magic, version, trailing checksum, write-then-rename) and the id-map codec are
 //! shared with the HNSW index manifest.
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use crate::{Error, Result};
@@ -61,7 +62,12 @@ impl VectorFile {
     /// Reads a file written by [`VectorFile::save`]; a wrong magic, version, size or checksum
     /// is an [`Error::CorruptFile`] naming the path.
     pub fn load(path: &Path) -> Result<Self> {
-        let framed = load_framed(path, MAGIC, VERSION, "a music-crs vector file")?;
+        Self::from_bytes(fs_err::read(path)?, path)
+    }
+
+    /// [`VectorFile::load`] on the bytes of a file; `path` names them in errors.
+    pub fn from_bytes(bytes: Vec<u8>, path: &Path) -> Result<Self> {
+        let framed = framed_from_bytes(path, bytes, MAGIC, VERSION, "a music-crs vector file")?;
         let corrupt = |reason: String| corrupt_file(path, reason);
         let mut reader = framed.reader();
         let dim = reader
@@ -149,7 +155,17 @@ pub(crate) fn load_framed(
     version: u32,
     what: &str,
 ) -> Result<Framed> {
-    let bytes = fs_err::read(path)?;
+    framed_from_bytes(path, fs_err::read(path)?, magic, version, what)
+}
+
+/// [`load_framed`] on the bytes of `path`.
+pub(crate) fn framed_from_bytes(
+    path: &Path,
+    bytes: Vec<u8>,
+    magic: &[u8; 8],
+    version: u32,
+    what: &str,
+) -> Result<Framed> {
     if bytes.len() < FRAME_HEADER + 8 || &bytes[..magic.len()] != magic {
         return Err(corrupt_file(path, format!("not {what} (bad magic)")));
     }
@@ -236,20 +252,116 @@ impl<'a> Reader<'a> {
 /// A 64-bit FNV-1a-style checksum over 8-byte words (bytes would be 8x slower on large
 /// matrices; this only guards against truncation and bit rot, not tampering).
 pub(crate) fn checksum(bytes: &[u8]) -> u64 {
-    const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
-    const PRIME: u64 = 0x0000_0100_0000_01b3;
-    let mut hash = OFFSET ^ bytes.len() as u64;
-    let words = bytes.chunks_exact(8);
-    let tail = words.remainder();
-    for word in words {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(word);
-        hash = (hash ^ u64::from_le_bytes(w)).wrapping_mul(PRIME);
+    let mut sum = Checksum::new(bytes.len() as u64);
+    sum.update(bytes);
+    sum.finish()
+}
+
+/// [`checksum`] computed piece by piece: the total length is needed up front (it seeds the
+/// hash), then the bytes may come in pieces of any size.
+pub(crate) struct Checksum {
+    hash: u64,
+    /// Bytes of an incomplete 8-byte word.
+    pending: [u8; 8],
+    pending_len: usize,
+}
+
+const CHECKSUM_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+const CHECKSUM_PRIME: u64 = 0x0000_0100_0000_01b3;
+
+impl Checksum {
+    /// A checksum of `len` bytes to come.
+    pub(crate) fn new(len: u64) -> Self {
+        Checksum {
+            hash: CHECKSUM_OFFSET ^ len,
+            pending: [0; 8],
+            pending_len: 0,
+        }
     }
-    for &b in tail {
-        hash = (hash ^ u64::from(b)).wrapping_mul(PRIME);
+
+    fn word(&mut self, word: [u8; 8]) {
+        self.hash = (self.hash ^ u64::from_le_bytes(word)).wrapping_mul(CHECKSUM_PRIME);
     }
-    hash
+
+    /// Adds the next bytes.
+    pub(crate) fn update(&mut self, mut bytes: &[u8]) {
+        if self.pending_len > 0 {
+            let take = (8 - self.pending_len).min(bytes.len());
+            self.pending[self.pending_len..self.pending_len + take].copy_from_slice(&bytes[..take]);
+            self.pending_len += take;
+            bytes = &bytes[take..];
+            if self.pending_len < 8 {
+                return;
+            }
+            self.word(self.pending);
+            self.pending_len = 0;
+        }
+        let words = bytes.chunks_exact(8);
+        let tail = words.remainder();
+        for word in words {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(word);
+            self.word(w);
+        }
+        self.pending[..tail.len()].copy_from_slice(tail);
+        self.pending_len = tail.len();
+    }
+
+    /// The checksum (the last incomplete word is hashed byte by byte).
+    pub(crate) fn finish(self) -> u64 {
+        self.pending[..self.pending_len]
+            .iter()
+            .fold(self.hash, |hash, &b| {
+                (hash ^ u64::from(b)).wrapping_mul(CHECKSUM_PRIME)
+            })
+    }
+}
+
+/// A reader that computes the [`checksum`] of everything read through it.
+pub(crate) struct ChecksumReader<R> {
+    inner: R,
+    sum: Checksum,
+    read: u64,
+}
+
+impl<R: Read> ChecksumReader<R> {
+    /// Checksums `inner`, which holds `len` bytes.
+    pub(crate) fn new(inner: R, len: u64) -> Self {
+        ChecksumReader {
+            inner,
+            sum: Checksum::new(len),
+            read: 0,
+        }
+    }
+
+    /// The checksum and the number of bytes read (the checksum is only meaningful when that
+    /// is the length given to [`ChecksumReader::new`]).
+    pub(crate) fn finish(self) -> (u64, u64) {
+        (self.sum.finish(), self.read)
+    }
+}
+
+impl<R: Read> Read for ChecksumReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.sum.update(&buf[..n]);
+        self.read += n as u64;
+        Ok(n)
+    }
+}
+
+/// The [`checksum`] of a file, read through a fixed buffer.
+pub(crate) fn checksum_file(path: &Path) -> Result<u64> {
+    let file = fs_err::File::open(path)?;
+    let len = file.metadata()?.len();
+    let mut reader = ChecksumReader::new(file, len);
+    let mut buffer = vec![0u8; 1 << 16];
+    while reader.read(&mut buffer)? > 0 {}
+    let (sum, read) = reader.finish();
+    if read != len {
+        return Err(corrupt_file(path, "changed while being read"));
+    }
+    Ok(sum)
 }
 
 /// Writes `bytes` to `path` atomically ([`music_crs_core::atomic`]).
@@ -315,6 +427,26 @@ mod tests {
 
         let missing = VectorFile::load(&dir.path().join("nope.bin")).unwrap_err();
         assert!(missing.to_string().contains("nope.bin"), "{missing}");
+    }
+
+    #[test]
+    fn streamed_checksum_equals_the_whole_buffer_checksum() {
+        let bytes: Vec<u8> = (0..1000u32).map(|i| (i * 7 % 251) as u8).collect();
+        for len in [0, 1, 7, 8, 9, 63, 64, 999, 1000] {
+            let whole = checksum(&bytes[..len]);
+            for piece in [1, 3, 8, 13, 500] {
+                let mut sum = Checksum::new(len as u64);
+                bytes[..len].chunks(piece).for_each(|p| sum.update(p));
+                assert_eq!(sum.finish(), whole, "len {len}, pieces of {piece}");
+            }
+        }
+        // The value itself is fixed (saved manifests hold it): the word-wise FNV-1a of the
+        // first format, computed independently.
+        assert_eq!(checksum(b"music-crs"), 0xb6f1_43d6_ce03_b000);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        std::fs::write(&path, &bytes).unwrap();
+        assert_eq!(checksum_file(&path).unwrap(), checksum(&bytes));
     }
 
     #[test]
