@@ -465,6 +465,8 @@ mod tests {
         let err = HnswIndex::load(dir.path()).unwrap_err();
         assert!(matches!(err, Error::CorruptFile { .. }), "{err}");
         assert!(err.to_string().contains("index.hnsw.graph"), "{err}");
+        // The flipped byte also breaks the walk; the checksum is what names the damage.
+        assert!(err.to_string().contains("checksum differs"), "{err}");
 
         let manifest = dir.path().join(MANIFEST);
         let mut bytes = std::fs::read(&manifest).unwrap();

@@ -63,6 +63,17 @@ struct Fault {
 
 type Walk<T> = std::result::Result<T, Fault>;
 
+impl Fault {
+    /// The error naming the file of `paths` (graph, data) the fault is in.
+    fn into_error(self, [graph, data]: [&Path; 2]) -> crate::Error {
+        let path = match self.side {
+            Side::Graph => graph,
+            Side::Data => data,
+        };
+        corrupt_file(path, self.reason)
+    }
+}
+
 /// One dump file being walked: counts its position against its length.
 struct Stream<R> {
     inner: R,
@@ -72,6 +83,15 @@ struct Stream<R> {
 }
 
 impl<R: Read> Stream<R> {
+    fn new(inner: R, len: u64, side: Side) -> Self {
+        Stream {
+            inner,
+            side,
+            pos: 0,
+            len,
+        }
+    }
+
     fn fault(&self, reason: impl Into<String>) -> Fault {
         Fault {
             side: self.side,
@@ -153,6 +173,35 @@ impl<R: Read> Stream<R> {
                 "{} trailing bytes after the dump",
                 self.len.saturating_sub(self.pos)
             )));
+        }
+        Ok(())
+    }
+}
+
+/// A dump file walked from disk, checksummed as it is read.
+type FileStream = Stream<BufReader<ChecksumReader<fs_err::File>>>;
+
+impl FileStream {
+    fn open(path: &Path, side: Side) -> Result<Self> {
+        let file = fs_err::File::open(path)?;
+        let len = file.metadata()?.len();
+        Ok(Stream::new(
+            BufReader::new(ChecksumReader::new(file, len)),
+            len,
+            side,
+        ))
+    }
+
+    /// Reads what the walk left, so the checksum covers the whole file, and compares it with
+    /// the manifest's.
+    fn verify_checksum(self, path: &Path, stored: u64) -> Result<()> {
+        // The buffer's unread bytes already went through the checksum.
+        let sum = self.inner.into_inner().finish_reading(path)?;
+        if sum != stored {
+            return Err(corrupt_file(
+                path,
+                "checksum differs from the manifest (corrupt, truncated or from another save)",
+            ));
         }
         Ok(())
     }
@@ -369,31 +418,12 @@ fn walk<G: Read, D: Read>(
     data.at_end()
 }
 
-fn read_to_end<R: Read>(mut reader: R) -> std::io::Result<()> {
-    std::io::copy(&mut reader, &mut std::io::sink()).map(|_| ())
-}
-
 /// Checks a dump held in memory (for fuzzing and tests): `Ok` means hnsw_rs can read it.
 pub(crate) fn check_bytes(graph: &[u8], data: &[u8], expected: &Expected) -> Result<()> {
-    let mut g = Stream {
-        inner: graph,
-        side: Side::Graph,
-        pos: 0,
-        len: graph.len() as u64,
-    };
-    let mut d = Stream {
-        inner: data,
-        side: Side::Data,
-        pos: 0,
-        len: data.len() as u64,
-    };
-    walk(&mut g, &mut d, expected).map_err(|fault| {
-        let name = match fault.side {
-            Side::Graph => "graph dump",
-            Side::Data => "data dump",
-        };
-        corrupt_file(Path::new(name), fault.reason)
-    })
+    let mut graph_stream = Stream::new(graph, graph.len() as u64, Side::Graph);
+    let mut data_stream = Stream::new(data, data.len() as u64, Side::Data);
+    walk(&mut graph_stream, &mut data_stream, expected)
+        .map_err(|fault| fault.into_error([Path::new("graph dump"), Path::new("data dump")]))
 }
 
 /// Checks the dump files `paths` (graph, data) against `expected` and their `checksums`,
@@ -405,50 +435,13 @@ pub(crate) fn check_files(
     expected: &Expected,
     checksums: [u64; 2],
 ) -> Result<()> {
-    let open = |path: &Path| -> Result<(BufReader<ChecksumReader<fs_err::File>>, u64)> {
-        let file = fs_err::File::open(path)?;
-        let len = file.metadata()?.len();
-        Ok((BufReader::new(ChecksumReader::new(file, len)), len))
-    };
-    let (graph_reader, graph_len) = open(paths[0])?;
-    let (data_reader, data_len) = open(paths[1])?;
-    let mut graph = Stream {
-        inner: graph_reader,
-        side: Side::Graph,
-        pos: 0,
-        len: graph_len,
-    };
-    let mut data = Stream {
-        inner: data_reader,
-        side: Side::Data,
-        pos: 0,
-        len: data_len,
-    };
+    let [graph_path, data_path] = paths;
+    let mut graph = Stream::open(graph_path, Side::Graph)?;
+    let mut data = Stream::open(data_path, Side::Data)?;
     let walked = walk(&mut graph, &mut data, expected);
-    // Read whatever the walk left, so the checksums cover the whole files; a changed byte
-    // is reported as such rather than as whatever the walk stumbled on.
-    for (stream, path, stored) in [
-        (graph, paths[0], checksums[0]),
-        (data, paths[1], checksums[1]),
-    ] {
-        let mut reader = stream.inner;
-        read_to_end(&mut reader).map_err(|e| corrupt_file(path, format!("reading: {e}")))?;
-        let (sum, read) = reader.into_inner().finish();
-        if read != stream.len {
-            return Err(corrupt_file(path, "changed while being read"));
-        }
-        if sum != stored {
-            return Err(corrupt_file(
-                path,
-                "checksum differs from the manifest (corrupt, truncated or from another save)",
-            ));
-        }
-    }
-    walked.map_err(|fault| {
-        let path = match fault.side {
-            Side::Graph => paths[0],
-            Side::Data => paths[1],
-        };
-        corrupt_file(path, fault.reason)
-    })
+    // The checksums are judged first: after a changed byte, whatever the walk stumbled on
+    // would only mislead.
+    graph.verify_checksum(graph_path, checksums[0])?;
+    data.verify_checksum(data_path, checksums[1])?;
+    walked.map_err(|fault| fault.into_error(paths))
 }

@@ -321,6 +321,8 @@ impl Checksum {
 pub(crate) struct ChecksumReader<R> {
     inner: R,
     sum: Checksum,
+    /// The length the file had when opened (it seeds the checksum).
+    len: u64,
     read: u64,
 }
 
@@ -330,14 +332,20 @@ impl<R: Read> ChecksumReader<R> {
         ChecksumReader {
             inner,
             sum: Checksum::new(len),
+            len,
             read: 0,
         }
     }
 
-    /// The checksum and the number of bytes read (the checksum is only meaningful when that
-    /// is the length given to [`ChecksumReader::new`]).
-    pub(crate) fn finish(self) -> (u64, u64) {
-        (self.sum.finish(), self.read)
+    /// Reads whatever is left of the file at `path` and returns the checksum of all of it.
+    /// A file that grew or shrank since it was opened is an error: its checksum would be
+    /// meaningless.
+    pub(crate) fn finish_reading(mut self, path: &Path) -> Result<u64> {
+        std::io::copy(&mut self, &mut std::io::sink())?;
+        if self.read != self.len {
+            return Err(corrupt_file(path, "changed while being read"));
+        }
+        Ok(self.sum.finish())
     }
 }
 
@@ -354,14 +362,7 @@ impl<R: Read> Read for ChecksumReader<R> {
 pub(crate) fn checksum_file(path: &Path) -> Result<u64> {
     let file = fs_err::File::open(path)?;
     let len = file.metadata()?.len();
-    let mut reader = ChecksumReader::new(file, len);
-    let mut buffer = vec![0u8; 1 << 16];
-    while reader.read(&mut buffer)? > 0 {}
-    let (sum, read) = reader.finish();
-    if read != len {
-        return Err(corrupt_file(path, "changed while being read"));
-    }
-    Ok(sum)
+    ChecksumReader::new(file, len).finish_reading(path)
 }
 
 /// Writes `bytes` to `path` atomically ([`music_crs_core::atomic`]).
@@ -389,6 +390,25 @@ mod tests {
             ids: vec!["a".into(), "b".into()],
             data: vec![1.0, 2.0, 3.0, -4.0, 5.5, 0.0],
         }
+    }
+
+    #[test]
+    fn checksum_reader_reads_the_rest_and_notices_a_changed_length() {
+        let bytes: Vec<u8> = (0..=255u8).cycle().take(1000).collect();
+        let path = Path::new("dump");
+        let mut reader = ChecksumReader::new(&bytes[..], 1000);
+        let mut head = [0u8; 10];
+        reader.read_exact(&mut head).unwrap();
+        assert_eq!(reader.finish_reading(path).unwrap(), checksum(&bytes));
+
+        // Opened at 1,001 bytes, 1,000 read: the file shrank while being read.
+        let err = ChecksumReader::new(&bytes[..], 1001)
+            .finish_reading(path)
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("changed while being read"),
+            "{err}"
+        );
     }
 
     #[test]
