@@ -60,7 +60,14 @@ where
     let mut lowered = String::new();
     let mut text_ends = Vec::new();
     for response in responses {
-        lowered.push_str(&response.to_lowercase());
+        if response.is_ascii() {
+            // Same result as `to_lowercase` for ASCII, without a String per response.
+            let start = lowered.len();
+            lowered.push_str(response);
+            lowered[start..].make_ascii_lowercase();
+        } else {
+            lowered.push_str(&response.to_lowercase());
+        }
         text_ends.push(lowered.len());
     }
     let mut all_tokens: Vec<&str> = Vec::new();
@@ -109,6 +116,17 @@ mod tests {
         let responses = ["A b A", "a B c", "single", ""];
         assert_eq!(lexical_diversity(responses), 0.75);
         assert_eq!(lexical_diversity(["one", ""]), 0.0);
+    }
+
+    #[test]
+    fn ascii_and_unicode_responses_fold_case_alike() {
+        // "İ" lower-cases to two chars ("i̇"); mixing it with ASCII-only responses checks the
+        // ASCII shortcut writes into the same text as the general path.
+        assert_eq!(
+            lexical_diversity(["ROCK ON", "rock on", "Äh ROCK", "äh rock"]),
+            0.5
+        );
+        assert_eq!(lexical_diversity(["İ X", "i̇ x", "A B"]), 2.0 / 3.0);
     }
 
     #[test]

@@ -519,6 +519,20 @@ pub(crate) fn first_predictions<'a>(
     ground_truth: &GroundTruth,
     predictions: &'a [Prediction],
 ) -> Vec<Option<&'a Prediction>> {
+    let gold = ground_truth.turns();
+    // Files written for this ground truth list its turns in its order: while rows line up
+    // with the gold turns, each row is the first of its (session, turn), as the gold keys
+    // are distinct; a map is only built when they do not line up.
+    let aligned = gold
+        .iter()
+        .zip(predictions)
+        .take_while(|(gold, prediction)| {
+            gold.turn_number == prediction.turn_number && gold.session_id == prediction.session_id
+        })
+        .count();
+    if aligned == gold.len() {
+        return predictions[..aligned].iter().map(Some).collect();
+    }
     let mut first: FastHashMap<(&str, u32), &Prediction> = FastHashMap::default();
     first.reserve(predictions.len());
     for prediction in predictions {
@@ -526,9 +540,7 @@ pub(crate) fn first_predictions<'a>(
             .entry((prediction.session_id.as_str(), prediction.turn_number))
             .or_insert(prediction);
     }
-    ground_truth
-        .turns()
-        .iter()
+    gold.iter()
         .map(|gold| {
             first
                 .get(&(gold.session_id.as_str(), gold.turn_number))
@@ -549,4 +561,71 @@ pub fn evaluate(
 /// Writes `bytes` to `path` atomically ([`music_crs_core::atomic`]), creating its folder.
 pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     music_crs_core::atomic::write_bytes_atomically(path, bytes).map_err(|err| Error::io(path, err))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::GoldTurn;
+
+    fn gold(session_id: &str, turn_number: u32) -> GoldTurn {
+        GoldTurn {
+            session_id: session_id.to_owned(),
+            user_id: String::new(),
+            turn_number,
+            gold_track_ids: vec![format!("{session_id}{turn_number}")],
+        }
+    }
+
+    fn row(session_id: &str, turn_number: u32, reply: &str) -> Prediction {
+        Prediction {
+            session_id: session_id.to_owned(),
+            user_id: String::new(),
+            turn_number,
+            predicted_track_ids: Vec::new(),
+            predicted_response: reply.to_owned(),
+        }
+    }
+
+    fn picked(truth: &GroundTruth, rows: &[Prediction]) -> Vec<Option<String>> {
+        first_predictions(truth, rows)
+            .into_iter()
+            .map(|p| p.map(|p| p.predicted_response.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn each_gold_turn_takes_the_first_row_of_its_key_in_any_order() {
+        let truth = GroundTruth::new(vec![gold("a", 1), gold("a", 2), gold("b", 1)]).unwrap();
+        let some = |replies: &[&str]| -> Vec<Option<String>> {
+            replies.iter().map(|r| Some(r.to_string())).collect()
+        };
+        // Rows in gold order, then a later duplicate: the first rows count.
+        let rows = [
+            row("a", 1, "x"),
+            row("a", 2, "y"),
+            row("b", 1, "z"),
+            row("a", 2, "late"),
+        ];
+        assert_eq!(picked(&truth, &rows), some(&["x", "y", "z"]));
+        // A duplicate inside the aligned run breaks it; the first of the two still counts.
+        let rows = [
+            row("a", 1, "x"),
+            row("a", 1, "again"),
+            row("a", 2, "y"),
+            row("b", 1, "z"),
+        ];
+        assert_eq!(picked(&truth, &rows), some(&["x", "y", "z"]));
+        // Another order, an unknown turn, and a missing one.
+        let rows = [row("b", 1, "z"), row("c", 9, "?"), row("a", 1, "x")];
+        assert_eq!(
+            picked(&truth, &rows),
+            vec![Some("x".to_owned()), None, Some("z".to_owned())]
+        );
+        // Fewer rows than gold turns, all aligned.
+        assert_eq!(
+            picked(&truth, &[row("a", 1, "x")]),
+            vec![Some("x".to_owned()), None, None]
+        );
+    }
 }
