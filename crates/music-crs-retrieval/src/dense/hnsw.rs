@@ -13,7 +13,6 @@ use super::hnsw_dump::{self, Expected};
 use super::index::{Neighbour, VectorIndex, check_batch};
 use super::store::{
     checksum_file, corrupt_file, framed_from_bytes, load_framed, push_strs, save_framed,
-    temp_sibling,
 };
 use super::vectors::{best_first, dot, unit_query, unit_rows};
 use crate::{Error, Result};
@@ -190,7 +189,10 @@ impl HnswIndex {
     /// names and renamed, the manifest last.
     pub fn save(&self, dir: &Path) -> Result<()> {
         fs_err::create_dir_all(dir)?;
-        let staging = temp_sibling(&dir.join("hnsw-dump"));
+        // Staged under a name of the atomic writer's pattern, so a killed save's folder is
+        // removed by a later write here.
+        music_crs_core::atomic::remove_stale_temp_files(dir);
+        let staging = dir.join(music_crs_core::atomic::temp_name("hnsw-dump"));
         fs_err::create_dir_all(&staging)?;
         let dumped = self
             .graph

@@ -10,7 +10,7 @@
 //! shared with the HNSW index manifest.
 
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::{Error, Result};
 
@@ -368,15 +368,6 @@ pub(crate) fn checksum_file(path: &Path) -> Result<u64> {
 /// Writes `bytes` to `path` atomically ([`music_crs_core::atomic`]).
 pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(music_crs_core::atomic::write_bytes_atomically(path, bytes)?)
-}
-
-/// A hidden sibling path unique to this process, for write-then-rename.
-pub(crate) fn temp_sibling(path: &Path) -> PathBuf {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    path.with_file_name(format!(".{name}.tmp-{}", std::process::id()))
 }
 
 #[cfg(test)]
