@@ -70,7 +70,11 @@ impl Pty {
     }
 
     fn send(&mut self, keys: &str) {
-        self.input.write_all(keys.as_bytes()).unwrap();
+        self.send_bytes(keys.as_bytes());
+    }
+
+    fn send_bytes(&mut self, bytes: &[u8]) {
+        self.input.write_all(bytes).unwrap();
         self.input.flush().unwrap();
     }
 
@@ -151,6 +155,13 @@ fn repl_on_a_terminal_edits_lines_and_keeps_history() {
     pty.expect("cancelled");
     pty.send("\x03");
     pty.expect("you> ");
+    // A line that is not UTF-8 is reported and skipped; the REPL goes on.
+    pty.send_bytes(b"caf\xe9\r");
+    pty.expect("not valid UTF-8");
+    pty.expect("you> ");
+    pty.send("/k 3\r");
+    pty.expect("(showing 3 tracks per reply)");
+    pty.expect("you> ");
     pty.send("/k 2\r");
     pty.expect("(showing 2 tracks per reply)");
     pty.expect("you> ");
@@ -226,6 +237,34 @@ fn repl_reads_piped_commands_and_messages() {
         assert_eq!(column(row, artist_at - 1), Some(' '), "{stdout}");
         assert_ne!(column(row, artist_at), Some(' '), "{stdout}");
     }
+}
+
+#[test]
+fn piped_lines_that_are_not_utf8_are_skipped_not_fatal() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), "chat", "");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_music-crs"))
+        .args(["--quiet", "chat", "--config", config.to_str().unwrap()])
+        .current_dir(dir.path())
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"/k 2\r\nsome caf\xe9 jazz\nsome upbeat pop please\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("line 2: that line is not valid UTF-8"), "{stderr}");
+    // The line before (with a CRLF ending) and the line after are both handled.
+    assert!(stdout.contains("(showing 2 tracks per reply)"), "{stdout}");
+    assert_eq!(stdout.matches("crs> ").count(), 1, "{stdout}");
 }
 
 #[test]

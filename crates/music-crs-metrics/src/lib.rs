@@ -88,7 +88,7 @@ pub use evaluate::{
     MissingPredictions, RankingScores, Scores, ScoresTable, TurnRow, TurnScores, evaluate,
 };
 pub use ground_truth::{GoldTurn, GroundTruth};
-pub use turn_table::turn_table_paths;
+pub use turn_table::{remove_score_files, turn_table_paths};
 pub use validate::{
     CappedReport, PredictionFile, Problem, ProblemCounts, ProblemKind, TrackIdSet,
     ValidationReport, Validator,

@@ -21,6 +21,23 @@ pub fn turn_table_paths(score_file: &Path) -> (PathBuf, PathBuf) {
     (with("csv"), with("json"))
 }
 
+/// Removes the official score file `score_file` and its per-turn tables, where they exist.
+/// Called before the predictions they scored are replaced: should the new predictions then
+/// fail to score, or the process be killed before they are scored, no old scores are left
+/// beside them looking like theirs. Returns the paths removed.
+pub fn remove_score_files(score_file: &Path) -> Result<Vec<PathBuf>> {
+    let (csv_path, json_path) = turn_table_paths(score_file);
+    let mut removed = Vec::new();
+    for path in [score_file.to_path_buf(), csv_path, json_path] {
+        match std::fs::remove_file(&path) {
+            Ok(()) => removed.push(path),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+            Err(err) => return Err(Error::io(&path, err)),
+        }
+    }
+    Ok(removed)
+}
+
 /// The column names: session, turn, user, gold rank, then `ndcg@k` and `hit@k` per cutoff.
 fn header(cutoffs: &[usize]) -> Vec<String> {
     let mut names: Vec<String> = ["session_id", "turn_number", "user_id", "gold_rank"]
@@ -134,6 +151,24 @@ impl Scores {
 mod tests {
     use super::*;
     use crate::{EvaluationParams, GroundTruth, PredictionFile, evaluate};
+
+    #[test]
+    fn removing_score_files_takes_all_three_and_tolerates_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let score_file = dir.path().join("bm25.json");
+        let (csv_path, json_path) = turn_table_paths(&score_file);
+        for path in [&score_file, &csv_path, &json_path] {
+            std::fs::write(path, b"old").unwrap();
+        }
+        let kept = dir.path().join("bm25.other.json");
+        std::fs::write(&kept, b"other").unwrap();
+        assert_eq!(remove_score_files(&score_file).unwrap().len(), 3);
+        for path in [&score_file, &csv_path, &json_path] {
+            assert!(!path.exists(), "{}", path.display());
+        }
+        assert!(kept.exists());
+        assert!(remove_score_files(&score_file).unwrap().is_empty());
+    }
 
     fn scores() -> Scores {
         let truth = GroundTruth::from_json_str(

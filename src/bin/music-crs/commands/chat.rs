@@ -98,6 +98,12 @@ fn interactive(session: &mut ChatSession<'_>, history: Option<PathBuf>) -> Resul
             }
             // Ctrl-C cancels the line being typed; the REPL goes on.
             Err(ReadlineError::Interrupted) => continue,
+            // A line that is not UTF-8 (a terminal in another encoding, a pasted binary) is
+            // dropped, not the conversation.
+            Err(ReadlineError::Io(err)) if err.kind() == std::io::ErrorKind::InvalidData => {
+                eprintln!("{NOT_UTF8}");
+            }
+            Err(ReadlineError::Signal(_)) => continue,
             Err(ReadlineError::Eof) => break,
             Err(err) => return Err(err).context("reading the terminal"),
         }
@@ -118,12 +124,26 @@ fn interactive(session: &mut ChatSession<'_>, history: Option<PathBuf>) -> Resul
     Ok(0)
 }
 
-/// The REPL on piped input: one line per message or command, to the end of the input.
+/// What a line that is not UTF-8 gets: the REPL goes on without it.
+const NOT_UTF8: &str = "that line is not valid UTF-8 and was skipped; type it again";
+
+/// The REPL on piped input: one line per message or command, to the end of the input. A
+/// line that is not UTF-8 is reported (with its number) and skipped.
 fn piped(session: &mut ChatSession<'_>) -> Result<i32> {
-    let stdin = std::io::stdin();
-    for line in stdin.lock().lines() {
-        let line = line.context("reading stdin")?;
-        let output = session.handle(&line);
+    let mut stdin = std::io::stdin().lock();
+    let mut bytes = Vec::new();
+    for number in 1.. {
+        bytes.clear();
+        if stdin.read_until(b'\n', &mut bytes).context("reading stdin")? == 0 {
+            break;
+        }
+        let Ok(line) = std::str::from_utf8(&bytes) else {
+            eprintln!("line {number}: {NOT_UTF8}");
+            continue;
+        };
+        let line = line.strip_suffix('\n').unwrap_or(line);
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        let output = session.handle(line);
         print!("{}", output.text);
         std::io::stdout().flush().ok();
         if output.quit {

@@ -10,7 +10,7 @@ use music_crs::config::{
     CrsConfig, DEFAULT_CONFIG_PATH, GeneratorConfig, LlamaConfig, LlamaParams, ModelSource,
     RetrieverKind,
 };
-use music_crs::core::TurnContext;
+use music_crs::core::{Prediction, TurnContext};
 use music_crs_metrics::{EvaluationParams, GroundTruth, PredictionFile, Validator};
 use tracing::info;
 
@@ -125,7 +125,7 @@ pub(crate) fn run(args: RunArgs, quiet: bool, started: Instant) -> Result<i32> {
         predict_start.elapsed().as_secs_f64()
     );
 
-    music_crs::output::write_predictions(&output, &predictions)?;
+    replace_predictions(&output, &scores_path, &predictions)?;
     println!(
         "wrote {} predictions to {}",
         predictions.len(),
@@ -170,6 +170,17 @@ pub(crate) fn run(args: RunArgs, quiet: bool, started: Instant) -> Result<i32> {
         started.elapsed().as_secs_f64()
     );
     Ok(code)
+}
+
+/// Writes `predictions` to `output` after removing the scores of the predictions they
+/// replace (at `scores_path`): a scoring that fails, or a kill before the new scores are
+/// written, leaves the new predictions without scores rather than beside old ones.
+fn replace_predictions(output: &Path, scores_path: &Path, predictions: &[Prediction]) -> Result<()> {
+    for stale in music_crs_metrics::remove_score_files(scores_path)? {
+        info!("removed {}: it scored the predictions being replaced", stale.display());
+    }
+    music_crs::output::write_predictions(output, predictions)?;
+    Ok(())
 }
 
 /// Where the scores of predictions written to `output` go: `<dir>/../scores/<stem>.json`
@@ -269,6 +280,27 @@ pub(crate) fn apply_run_overrides(config: &mut CrsConfig, args: &RunArgs) -> Res
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn replaced_predictions_never_sit_beside_the_old_scores() {
+        let dir = tempfile::tempdir().unwrap();
+        let output = dir.path().join("inference/bm25.json");
+        let scores = scores_path_for(&output);
+        std::fs::create_dir_all(scores.parent().unwrap()).unwrap();
+        std::fs::write(&scores, b"{\"ndcg@20\": 0.9}").unwrap();
+        let prediction = Prediction {
+            session_id: "s".into(),
+            user_id: "u".into(),
+            turn_number: 1,
+            predicted_track_ids: vec!["t".into()],
+            predicted_response: "r".into(),
+        };
+        replace_predictions(&output, &scores, std::slice::from_ref(&prediction)).unwrap();
+        // The scoring that would follow has not run (failed, or the process was killed).
+        assert!(!scores.exists());
+        let written = music_crs::output::read_predictions(&output).unwrap();
+        assert_eq!(written, [prediction]);
+    }
 
     #[test]
     fn scores_follow_the_prediction_file() {
