@@ -91,12 +91,9 @@ pub fn build_retriever(config: &CrsConfig, data: &RunData) -> Result<Box<dyn Ret
             ranked
                 .build(&channel_resources(data))
                 .map_err(|err| match err {
-                    music_crs_rank::Error::ModelMismatch(reason) => Error::InvalidSetting {
-                        key: "retriever.model".into(),
-                        reason: format!(
-                            "{}: {reason}; retrain it with `music-crs train-ranker`",
-                            ranked.model.display()
-                        ),
+                    music_crs_rank::Error::ModelMismatch(reason) => Error::RankerModelStale {
+                        path: ranked.model.clone(),
+                        reason,
                     },
                     other => other.into(),
                 })?,

@@ -62,6 +62,19 @@ pub enum Error {
         /// The model file the config names (`retriever.model`).
         path: PathBuf,
     },
+    /// A `ranked` config's model file was trained with other channels (names, depths, a
+    /// channel's kind or parameters) or another feature set than the config now gives.
+    #[error(
+        "ranker model {} (`retriever.model`) no longer fits this config: {reason}; retrain it \
+         with `music-crs train-ranker --config <this config>`",
+        path.display()
+    )]
+    RankerModelStale {
+        /// The model file the config names (`retriever.model`).
+        path: PathBuf,
+        /// What differs, naming each channel at fault.
+        reason: String,
+    },
     /// Building channels, training or applying the ranker failed.
     #[error(transparent)]
     Rank(#[from] music_crs_rank::Error),

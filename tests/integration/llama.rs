@@ -47,3 +47,45 @@ fn smollm2_config_replies_on_demo_turns() {
         predictions[0].predicted_response
     );
 }
+
+#[test]
+fn a_turn_too_long_for_the_context_is_answered_in_run_and_chat() {
+    let Some(gguf) = shared_path("models/SmolLM2-135M-Instruct/SmolLM2-135M-Instruct.Q4_1.gguf")
+    else {
+        return;
+    };
+    let Some(tokenizer) = shared_path("models/SmolLM2-135M-Instruct/tokenizer.json") else {
+        return;
+    };
+    let shipped = CrsConfig::load("config/demo_bm25_smollm2.toml").unwrap();
+    let GeneratorConfig::Llama(mut llama) = shipped.generator else {
+        panic!("demo_bm25_smollm2 is not a llama config");
+    };
+    llama.model = ModelSource::Gguf {
+        path: gguf,
+        tokenizer: Some(tokenizer),
+    };
+    // A small context: the system prompt (~230 tokens), a short reply and little else.
+    llama.params.max_new_tokens = 8;
+    llama.params.max_context_tokens = 400;
+    let config = CrsConfig {
+        generator: GeneratorConfig::Llama(llama),
+        ..demo_config("test", SplitKind::Full)
+    };
+    let (data, mut turns) = load(&config);
+    turns.truncate(3);
+    // One turn far too long for the context: before, it aborted the whole run.
+    turns[1].user_message = "play me something calm with soft piano please ".repeat(300);
+    let crs = build_crs(&config, &data).unwrap();
+    let predictions = crs.predict(&turns).unwrap();
+    assert_eq!(predictions.len(), 3);
+    for prediction in &predictions {
+        assert!(!prediction.predicted_response.trim().is_empty());
+    }
+    // The chat REPL and the HTTP API answer through `Conversation::say`.
+    let mut conversation = music_crs::Conversation::new("chat", "");
+    let reply = conversation
+        .say(&crs, &"an endless request for jazz ".repeat(300))
+        .unwrap();
+    assert!(!reply.response.trim().is_empty());
+}

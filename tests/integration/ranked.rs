@@ -199,6 +199,47 @@ fn a_model_of_other_channels_asks_to_retrain() {
 }
 
 #[test]
+fn a_channel_changed_under_the_same_name_asks_to_retrain() {
+    let (_, config) = trained();
+    // Another kind under the same name and depth: names and depths alone cannot tell.
+    let mut other = config.clone();
+    let RetrieverConfig::Ranked(ranked) = &mut other.retriever else {
+        panic!("{:?}", other.retriever);
+    };
+    ranked.channels[2].channel = music_crs_rank::ChannelConfig::PopularityPrior(
+        music_crs_rank::PopularityPriorParams::default(),
+    );
+    let data = RunData::load_for_chat(&other).unwrap();
+    let Err(err) = build_crs(&other, &data) else {
+        panic!("a model trained with another kind of channel was accepted");
+    };
+    assert!(matches!(err, Error::RankerModelStale { .. }), "{err:?}");
+    let message = err.to_string();
+    assert!(
+        message.contains("channel \"co_occurrence\" changed kind from \"co_occurrence\"")
+            && message.contains("popularity_prior")
+            && message.contains("music-crs train-ranker"),
+        "{message}"
+    );
+
+    // Another feature set.
+    let mut other = config.clone();
+    let RetrieverConfig::Ranked(ranked) = &mut other.retriever else {
+        panic!("{:?}", other.retriever);
+    };
+    ranked.features.as_mut().unwrap().user_kind = None;
+    let data = RunData::load_for_chat(&other).unwrap();
+    let Err(err) = build_crs(&other, &data) else {
+        panic!("a model trained with other features was accepted");
+    };
+    let message = err.to_string();
+    assert!(
+        message.contains("the feature set changed") && message.contains("user_sim:cf-bpr"),
+        "{message}"
+    );
+}
+
+#[test]
 fn cli_trains_then_runs_the_ranker() {
     let dir = tempfile::tempdir().unwrap();
     let model: PathBuf = dir.path().join("exp/models/cli_ranked.json");
@@ -265,6 +306,32 @@ fn cli_trains_then_runs_the_ranker() {
         text(&out.stdout).contains("60 rows, valid"),
         "{}",
         text(&out.stdout)
+    );
+
+    // A channel of another kind under the same name: `run` refuses the model and gives the
+    // exact command that retrains it.
+    let changed = dir.path().join("cli_ranked_changed.toml");
+    std::fs::write(
+        &changed,
+        std::fs::read_to_string(&config_path).unwrap().replace(
+            "channel = { kind = \"continuity\" }",
+            "channel = { kind = \"popularity_prior\" }",
+        ),
+    )
+    .unwrap();
+    let changed = changed.to_str().unwrap();
+    let out = music_crs(
+        dir.path(),
+        &["--quiet", "run", "--config", changed, "--data", root],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stdout));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("channel \"continuity\" changed kind")
+            && stderr.contains(&format!(
+                "retrain it with `music-crs train-ranker --config {changed} --data {root}`"
+            )),
+        "{stderr}"
     );
 
     // A config of another kind is refused by train-ranker.

@@ -19,7 +19,8 @@ pub const DEFAULT_TEMPERATURE: f64 = 0.6;
 pub const DEFAULT_TOP_P: f64 = 0.9;
 /// Default sampling seed.
 pub const DEFAULT_LLAMA_SEED: u64 = 299_792_458;
-/// Default cap on prompt plus reply tokens (older history is dropped to fit).
+/// Default cap on prompt plus reply tokens (a longer prompt is fitted: see
+/// `LlamaGenerator::generate_with_stats`).
 pub const DEFAULT_MAX_CONTEXT_TOKENS: usize = 4096;
 /// Default repeat penalty: 1.0, off, as in the baseline.
 pub const DEFAULT_REPEAT_PENALTY: f32 = 1.0;
@@ -144,7 +145,9 @@ pub struct LlamaParams {
     pub repeat_penalty: f32,
     /// How many of the most recent generated tokens the penalty looks at.
     pub repeat_last_n: usize,
-    /// Cap on prompt plus reply tokens; older history is dropped to fit.
+    /// Cap on prompt plus reply tokens. A longer prompt loses older history first, then the
+    /// retrieved track block, then the end of the user message (each with a warning); it must
+    /// hold at least the system prompt and `max_new_tokens` (checked when the model loads).
     pub max_context_tokens: usize,
     /// How many prompt-prefix KV states to keep for reuse by later calls (the system message
     /// and the history up to the last user message; least recently used dropped first).

@@ -20,6 +20,10 @@ pub const RESPONSE_GENERATION_PROMPT: &str = include_str!("../prompts/response_g
 /// The personalisation instruction, followed by the profile lines when a profile is known.
 pub const PERSONALIZATION_PROMPT: &str = include_str!("../prompts/personalization.txt");
 
+/// How many retrieved tracks the track block (the chat's last message) shows: the
+/// best-ranked one, as the baseline does.
+pub const TRACKS_IN_PROMPT: usize = 1;
+
 /// Who speaks in a chat message given to a language model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -163,7 +167,7 @@ pub fn build_chat(request: &GenerationRequest, params: &PromptParams) -> Vec<Cha
         ChatRole::User,
         context.user_message.clone(),
     ));
-    if let Some(track) = request.recommended.first() {
+    for track in request.recommended.iter().take(TRACKS_IN_PROMPT) {
         chat.push(ChatMessage::new(
             ChatRole::Assistant,
             track_metadata(track, params),

@@ -7,6 +7,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::channels::{Channel, ChannelHit};
+use crate::fingerprint::ChannelFingerprint;
 use crate::fusion::Union;
 use crate::{CatalogIndex, Error, Result};
 
@@ -32,19 +33,33 @@ impl std::fmt::Debug for NamedChannel {
     }
 }
 
-/// A channel's name and depth, as a trained model records them.
+/// A channel's name, depth and configuration fingerprint, as a trained model records them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChannelSpec {
     /// The channel's name.
     pub name: String,
     /// Its depth.
     pub depth: usize,
+    /// Its kind and configuration fingerprint, when it was built from a
+    /// [`ChannelConfig`](crate::ChannelConfig) (channels built in code have none, nor do the
+    /// channels of models saved before fingerprints were recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<ChannelFingerprint>,
+}
+
+impl ChannelSpec {
+    /// `name@depth`, as errors show a channel.
+    pub(crate) fn label(&self) -> String {
+        format!("{}@{}", self.name, self.depth)
+    }
 }
 
 /// The candidate sources of a ranker: each proposes up to `depth` tracks per turn.
 #[derive(Debug)]
 pub struct ChannelSet {
     channels: Vec<NamedChannel>,
+    /// One per channel when built from configs ([`crate::build_channel_set`]), else empty.
+    fingerprints: Vec<ChannelFingerprint>,
 }
 
 /// The union of the channels' proposals for one turn (keys: catalog positions), played tracks
@@ -71,16 +86,28 @@ impl ChannelSet {
                 ));
             }
         }
-        Ok(ChannelSet { channels })
+        Ok(ChannelSet {
+            channels,
+            fingerprints: Vec::new(),
+        })
     }
 
-    /// Names and depths, in order.
+    /// The set with each channel's configuration fingerprint (one per channel, in order).
+    pub(crate) fn with_fingerprints(mut self, fingerprints: Vec<ChannelFingerprint>) -> Self {
+        debug_assert_eq!(fingerprints.len(), self.channels.len());
+        self.fingerprints = fingerprints;
+        self
+    }
+
+    /// Names, depths and (when built from configs) fingerprints, in order.
     pub fn specs(&self) -> Vec<ChannelSpec> {
         self.channels
             .iter()
-            .map(|c| ChannelSpec {
+            .enumerate()
+            .map(|(i, c)| ChannelSpec {
                 name: c.name.clone(),
                 depth: c.depth,
+                fingerprint: self.fingerprints.get(i).cloned(),
             })
             .collect()
     }

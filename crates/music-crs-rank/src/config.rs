@@ -15,6 +15,7 @@ use music_crs_retrieval::{
 use serde::{Deserialize, Serialize};
 
 use crate::channels::{Channel, ChannelRetriever, RetrieverChannel};
+use crate::fingerprint::{ChannelFingerprint, fingerprint};
 use crate::{
     CatalogIndex, ChannelSet, CoOccurrenceChannel, CoOccurrenceParams, ContinuityChannel,
     ContinuityParams, Error, FeatureExtractor, FeatureSpec, Fusion, FusionChild, FusionParams,
@@ -190,6 +191,21 @@ fn retrieval(channel: &str) -> impl Fn(music_crs_retrieval::Error) -> Error + '_
 }
 
 impl ChannelConfig {
+    /// The channel's kind and the fingerprint of this whole configuration (defaults filled
+    /// in), as a trained model records them: a model refuses a channel whose fingerprint
+    /// differs from the one it was trained with.
+    pub fn fingerprint(&self) -> ChannelFingerprint {
+        // The `kind` tag as serde writes it, so the name matches the config file's spelling.
+        let kind = serde_json::to_value(self)
+            .ok()
+            .and_then(|value| value.get("kind")?.as_str().map(str::to_string))
+            .unwrap_or_default();
+        ChannelFingerprint {
+            kind,
+            config: fingerprint(self),
+        }
+    }
+
     /// Builds the channel named `name`. Every channel leaves played tracks out (retrieval-crate
     /// retrievers are wrapped in [`ExcludePlayed`] when they do not do so themselves).
     pub fn build(&self, name: &str, resources: &ChannelResources<'_>) -> Result<Box<dyn Channel>> {
@@ -285,7 +301,8 @@ pub fn build_channel(
     )))
 }
 
-/// Builds named channels into a [`ChannelSet`].
+/// Builds named channels into a [`ChannelSet`] that knows each channel's
+/// [`ChannelConfig::fingerprint`] (a model trained on it records them).
 pub fn build_channel_set(
     configs: &[NamedChannelConfig],
     resources: &ChannelResources<'_>,
@@ -301,7 +318,8 @@ pub fn build_channel_set(
             })
         })
         .collect::<Result<Vec<_>>>()?;
-    ChannelSet::new(channels)
+    let fingerprints = configs.iter().map(|c| c.channel.fingerprint()).collect();
+    Ok(ChannelSet::new(channels)?.with_fingerprints(fingerprints))
 }
 
 /// A learned ranker as written in a config file: its channels, features, training parameters

@@ -30,8 +30,9 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
-    /// A model does not fit the channels and features it is applied with.
-    #[error("ranker model does not match its channels: {0}")]
+    /// A model does not fit the channels and features it is applied with (the message names
+    /// each channel at fault and what changed).
+    #[error("ranker model does not match its channels or features: {0}")]
     ModelMismatch(String),
     /// Training found nothing to learn from.
     #[error("cannot train the ranker: {0}")]

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::candidates::{Candidates, union_rrf};
 use crate::catalog_index::{TrackInfo, tokens};
+use crate::fingerprint::fingerprint;
 use crate::{CatalogIndex, ChannelSpec, Error, Result};
 
 /// Which side information the features read: the embedding kinds compared with the played
@@ -79,6 +80,11 @@ pub struct FeatureExtractor {
     similarity: Vec<AlignedTable>,
     user: Option<(Arc<EmbeddingTable>, AlignedTable)>,
 }
+
+/// Revision of how the features are computed. Bump it when a feature's computation changes
+/// under the same name: it is part of [`FeatureExtractor::fingerprint`], so models trained
+/// before are refused instead of being fed features they never saw.
+pub const FEATURES_REVISION: u32 = 1;
 
 /// Features that do not depend on the channels, in order.
 const BASE_FEATURES: [&str; 19] = [
@@ -201,6 +207,17 @@ impl FeatureExtractor {
             names.push(format!("user_sim:{kind}"));
         }
         names
+    }
+
+    /// The fingerprint of the feature set a model records: [`FEATURES_REVISION`], the
+    /// [`FeatureSpec`] and the names of the channel-free features (the per-channel ones
+    /// follow the channels, which a model checks on their own).
+    pub fn fingerprint(&self) -> String {
+        fingerprint(&serde_json::json!({
+            "revision": FEATURES_REVISION,
+            "spec": self.spec,
+            "names": self.feature_names(&[]),
+        }))
     }
 
     /// Number of features for `channels` channels (the length of
@@ -558,6 +575,7 @@ mod tests {
         let channels = vec![ChannelSpec {
             name: "x".into(),
             depth: 10,
+            fingerprint: None,
         }];
         let names = extractor.feature_names(&channels);
         let mut query = TurnContext::from_message("some smooth jazz by artist a");

@@ -93,6 +93,7 @@ pub mod channels;
 mod config;
 mod error;
 mod features;
+mod fingerprint;
 mod fusion;
 mod lambdamart;
 mod model;
@@ -112,7 +113,8 @@ pub use config::{
     build_channel, build_channel_set,
 };
 pub use error::{Error, Result};
-pub use features::{FeatureExtractor, FeatureSpec};
+pub use features::{FEATURES_REVISION, FeatureExtractor, FeatureSpec};
+pub use fingerprint::ChannelFingerprint;
 pub use fusion::{Fusion, FusionChild, FusionParams, rrf};
 pub use model::{
     CrossValidation, FigureEstimate, MODEL_FORMAT, MODEL_VERSION, RankerModel, RankerParams,

@@ -253,6 +253,10 @@ pub struct RankerModel {
     channels: Vec<ChannelSpec>,
     features: FeatureSpec,
     feature_names: Vec<String>,
+    /// [`FeatureExtractor::fingerprint`] at training; absent in files saved before models
+    /// recorded it (those load with a warning, see [`RankerModel::load`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    features_fingerprint: Option<String>,
     params: RankerParams,
     summary: TrainingSummary,
     /// Absent unless trained with cross-validation (older files have none).
@@ -269,7 +273,8 @@ struct Header {
 }
 
 impl RankerModel {
-    /// The channels the model was trained with (names and depths, in feature order).
+    /// The channels the model was trained with (names, depths and configuration
+    /// fingerprints, in feature order).
     pub fn channels(&self) -> &[ChannelSpec] {
         &self.channels
     }
@@ -277,6 +282,12 @@ impl RankerModel {
     /// The side information its features read.
     pub fn feature_spec(&self) -> &FeatureSpec {
         &self.features
+    }
+
+    /// The fingerprint of the feature set it was trained with (`None` for models saved
+    /// before models recorded it).
+    pub fn features_fingerprint(&self) -> Option<&str> {
+        self.features_fingerprint.as_deref()
     }
 
     /// Feature names, in the order the trees index them.
@@ -331,6 +342,14 @@ impl RankerModel {
 
     /// Reads a model written by [`RankerModel::save`]. A file that is not a ranker model, has
     /// another version or holds trees that cannot be walked is an [`Error::CorruptModel`].
+    ///
+    /// A model saved before models recorded the fingerprints of their channels'
+    /// configurations and of their feature set still loads, with a `tracing` warning: its
+    /// channel names, depths and feature names are still checked by
+    /// [`RankedRetriever::new`](crate::RankedRetriever::new), and the fingerprints are
+    /// additive fields of the same file version, so refusing it would force retraining models
+    /// that may well be right. Only a channel whose kind or parameters changed under the same
+    /// name goes unnoticed; the warning says to retrain to close that gap.
     pub fn load(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
         let text = fs_err::read_to_string(path)?;
@@ -359,6 +378,15 @@ impl RankerModel {
         }
         let model: RankerModel = serde_json::from_str(text).map_err(|e| corrupt(e.to_string()))?;
         model.check().map_err(corrupt)?;
+        if model.features_fingerprint.is_none() {
+            tracing::warn!(
+                model = %path.display(),
+                "the ranker model records no fingerprints of its channels' configurations and \
+                 feature set (saved by an older build): a channel whose kind or parameters \
+                 changed under the same name cannot be detected; retrain it with \
+                 `music-crs train-ranker --config <its config>` to record them"
+            );
+        }
         Ok(model)
     }
 
@@ -560,6 +588,7 @@ pub fn train_ranker_with_progress(
         channels: specs,
         features: features.spec().clone(),
         feature_names: features.feature_names(&channels.specs()),
+        features_fingerprint: Some(features.fingerprint()),
         params: params.clone(),
         summary,
         cross_validation: None,
@@ -831,6 +860,222 @@ mod tests {
         let err = RankedRetriever::new("r", channels(&index, 10), features, model).unwrap_err();
         assert!(matches!(err, Error::ModelMismatch(_)), "{err:?}");
         assert!(err.to_string().contains("continuity@20"), "{err}");
+    }
+
+    /// A ranker config over the test world: continuity and popularity channels, no
+    /// embedding features, its model at `model`.
+    fn ranker_config(model: &Path) -> crate::RankerConfig {
+        use crate::{ChannelConfig, NamedChannelConfig};
+        crate::RankerConfig {
+            model: model.to_path_buf(),
+            channels: vec![
+                NamedChannelConfig {
+                    name: "continuity".into(),
+                    depth: 20,
+                    channel: ChannelConfig::Continuity(ContinuityParams::default()),
+                },
+                NamedChannelConfig {
+                    name: "popularity".into(),
+                    depth: 20,
+                    channel: ChannelConfig::PopularityPrior(PopularityPriorParams::default()),
+                },
+            ],
+            features: FeatureSpec::default(),
+            params: params(),
+        }
+    }
+
+    /// The message of the error `config` gives when it builds its ranked retriever.
+    fn mismatch(config: &crate::RankerConfig, resources: &crate::ChannelResources<'_>) -> String {
+        let Err(err) = config.load("ranked", resources) else {
+            panic!("a model of other channels or features was accepted");
+        };
+        assert!(matches!(err, Error::ModelMismatch(_)), "{err:?}");
+        err.to_string()
+    }
+
+    #[test]
+    fn a_channel_changed_under_the_same_name_is_refused() {
+        use crate::{ChannelConfig, ChannelResources};
+        let (index, train) = world(60, 7);
+        let dir = tempfile::tempdir().unwrap();
+        let config = ranker_config(&dir.path().join("ranker.json"));
+        let resources = ChannelResources {
+            index: index.clone(),
+            train_sessions: &train,
+            track_embeddings: &[],
+            user_embeddings: &[],
+        };
+        let model = config.train(&resources).unwrap();
+        let recorded = model.channels()[0].fingerprint.as_ref().unwrap();
+        assert_eq!(recorded.kind, "continuity");
+        assert!(model.features_fingerprint().is_some());
+        config.load("ranked", &resources).unwrap();
+
+        // Another kind under the same name and depth.
+        let mut other_kind = config.clone();
+        other_kind.channels[1].channel = ChannelConfig::Continuity(ContinuityParams::default());
+        let message = mismatch(&other_kind, &resources);
+        assert!(
+            message.contains("channel \"popularity\" changed kind")
+                && message.contains("popularity_prior")
+                && !message.contains("\"continuity\" changed"),
+            "{message}"
+        );
+
+        // Same kind, one parameter changed.
+        let mut other_params = config.clone();
+        other_params.channels[0].channel = ChannelConfig::Continuity(ContinuityParams {
+            album_weight: 0.0,
+            ..ContinuityParams::default()
+        });
+        let message = mismatch(&other_params, &resources);
+        assert!(
+            message.contains("channel \"continuity\" (continuity) changed parameters"),
+            "{message}"
+        );
+
+        // Spelling out a default is the same configuration.
+        let mut spelled_out = config.clone();
+        spelled_out.channels[0].channel = ChannelConfig::Continuity(ContinuityParams {
+            album_weight: ContinuityParams::DEFAULT_ALBUM_WEIGHT,
+            ..ContinuityParams::default()
+        });
+        spelled_out.load("ranked", &resources).unwrap();
+    }
+
+    #[test]
+    fn a_changed_feature_set_is_refused() {
+        use crate::ChannelResources;
+        let (index, train) = world(60, 8);
+        let dir = tempfile::tempdir().unwrap();
+        let config = ranker_config(&dir.path().join("ranker.json"));
+        // Every catalog track has a vector of the "image" kind.
+        let image = Arc::new(
+            music_crs_core::EmbeddingTable::new(
+                "image",
+                2,
+                index
+                    .catalog()
+                    .tracks()
+                    .iter()
+                    .enumerate()
+                    .map(|(i, t)| (t.track_id.clone(), Some(vec![1.0, i as f32]))),
+            )
+            .unwrap(),
+        );
+        let tables = [image];
+        let resources = ChannelResources {
+            index: index.clone(),
+            train_sessions: &train,
+            track_embeddings: &tables,
+            user_embeddings: &[],
+        };
+        config.train(&resources).unwrap();
+
+        // One more similarity kind among the features.
+        let mut more_features = config.clone();
+        more_features.features.similarity_kinds = vec!["image".into()];
+        let message = mismatch(&more_features, &resources);
+        assert!(
+            message.contains("the feature set changed") && message.contains("sim_last:image"),
+            "{message}"
+        );
+
+        // Same names, features computed by another build (another FEATURES_REVISION): only
+        // the fingerprint tells.
+        let mut model: serde_json::Value =
+            serde_json::from_str(&fs_err::read_to_string(&config.model).unwrap()).unwrap();
+        model["features_fingerprint"] = serde_json::json!("0123456789abcdef");
+        fs_err::write(&config.model, model.to_string()).unwrap();
+        let message = mismatch(&config, &resources);
+        assert!(
+            message.contains("features are computed differently")
+                && message.contains("0123456789abcdef"),
+            "{message}"
+        );
+    }
+
+    thread_local! {
+        /// What the test subscriber logged on this thread.
+        static LOGGED: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+
+    /// Writes into this thread's [`LOGGED`] buffer.
+    struct ThreadBuffer;
+
+    impl std::io::Write for ThreadBuffer {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            LOGGED.with(|logged| logged.borrow_mut().extend_from_slice(bytes));
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// What was logged at warning level on this thread while `f` ran. One global subscriber
+    /// writes each thread's events to that thread's buffer: scoped subscribers
+    /// (`with_default`) lose events when tests register callsites in parallel.
+    fn logged_warnings<T>(f: impl FnOnce() -> T) -> (T, String) {
+        static INSTALL: std::sync::Once = std::sync::Once::new();
+        INSTALL.call_once(|| {
+            let _ = tracing_subscriber::fmt()
+                .with_writer(|| ThreadBuffer)
+                .with_max_level(tracing::Level::WARN)
+                .with_ansi(false)
+                .try_init();
+        });
+        LOGGED.with(|logged| logged.borrow_mut().clear());
+        let out = f();
+        let text = LOGGED.with(|logged| String::from_utf8_lossy(&logged.take()).into_owned());
+        (out, text)
+    }
+
+    #[test]
+    fn a_model_without_fingerprints_loads_with_a_warning() {
+        use crate::{ChannelConfig, ChannelResources};
+        let (index, train) = world(60, 9);
+        let dir = tempfile::tempdir().unwrap();
+        let config = ranker_config(&dir.path().join("ranker.json"));
+        let resources = ChannelResources {
+            index: index.clone(),
+            train_sessions: &train,
+            track_embeddings: &[],
+            user_embeddings: &[],
+        };
+        config.train(&resources).unwrap();
+        // What a build before fingerprints wrote: the same file without them.
+        let mut model: serde_json::Value =
+            serde_json::from_str(&fs_err::read_to_string(&config.model).unwrap()).unwrap();
+        model
+            .as_object_mut()
+            .unwrap()
+            .remove("features_fingerprint");
+        for channel in model["channels"].as_array_mut().unwrap() {
+            channel.as_object_mut().unwrap().remove("fingerprint");
+        }
+        fs_err::write(&config.model, model.to_string()).unwrap();
+
+        let (loaded, logged) = logged_warnings(|| RankerModel::load(&config.model).unwrap());
+        assert!(
+            logged.contains("WARN")
+                && logged.contains("ranker.json")
+                && logged.contains("music-crs train-ranker"),
+            "{logged}"
+        );
+        assert!(loaded.features_fingerprint().is_none());
+        assert!(loaded.channels().iter().all(|c| c.fingerprint.is_none()));
+        // Names and depths are still checked; parameters cannot be.
+        let mut other_params = config.clone();
+        other_params.channels[0].channel = ChannelConfig::Continuity(ContinuityParams {
+            album_weight: 0.0,
+            ..ContinuityParams::default()
+        });
+        other_params.load("ranked", &resources).unwrap();
+        let mut other_depth = config.clone();
+        other_depth.channels[0].depth = 5;
+        assert!(mismatch(&other_depth, &resources).contains("continuity@20"));
     }
 
     #[test]

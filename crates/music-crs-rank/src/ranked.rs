@@ -7,7 +7,7 @@ use rayon::prelude::*;
 use crate::candidates::Candidates;
 use crate::error::into_retrieval;
 use crate::model::BATCH;
-use crate::{ChannelSet, Error, FeatureExtractor, RankerModel, Result};
+use crate::{ChannelSet, ChannelSpec, Error, FeatureExtractor, RankerModel, Result};
 
 /// Gathers candidates from its channels, computes their features and orders them by a
 /// [`RankerModel`]. Ties keep the candidate union's RRF order. Played tracks never appear.
@@ -20,37 +20,16 @@ pub struct RankedRetriever {
 }
 
 impl RankedRetriever {
-    /// Combines channels, features and a model; fails when the model was trained with other
-    /// channels (names or depths) or other features.
+    /// Combines channels, features and a model; fails with [`Error::ModelMismatch`] when the
+    /// model was trained with other channels (names, depths, or — when both sides know it —
+    /// a channel's kind or parameters under the same name) or another feature set.
     pub fn new(
         name: impl Into<String>,
         channels: ChannelSet,
         features: FeatureExtractor,
         model: RankerModel,
     ) -> Result<Self> {
-        let specs = channels.specs();
-        if specs != model.channels() {
-            let show = |s: &[crate::ChannelSpec]| {
-                s.iter()
-                    .map(|c| format!("{}@{}", c.name, c.depth))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            };
-            return Err(Error::ModelMismatch(format!(
-                "the model was trained with channels [{}], these are [{}]",
-                show(model.channels()),
-                show(&specs)
-            )));
-        }
-        let names = features.feature_names(&specs);
-        if names != model.feature_names() {
-            return Err(Error::ModelMismatch(format!(
-                "the model expects {} features ({:?}), the extractor gives {}",
-                model.feature_names().len(),
-                model.feature_spec(),
-                names.len()
-            )));
-        }
+        check_fit(&channels.specs(), &features, &model)?;
         Ok(RankedRetriever {
             name: name.into(),
             channels,
@@ -85,6 +64,92 @@ impl RankedRetriever {
             })
             .collect()
     }
+}
+
+/// Whether `model` was trained with these channels and features; the error names every
+/// channel at fault and what changed.
+fn check_fit(
+    specs: &[ChannelSpec],
+    features: &FeatureExtractor,
+    model: &RankerModel,
+) -> Result<()> {
+    let trained = model.channels();
+    let same_layout = specs.len() == trained.len()
+        && specs
+            .iter()
+            .zip(trained)
+            .all(|(now, then)| now.name == then.name && now.depth == then.depth);
+    if !same_layout {
+        let show = |s: &[ChannelSpec]| {
+            s.iter()
+                .map(ChannelSpec::label)
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        return Err(Error::ModelMismatch(format!(
+            "the model was trained with channels [{}], these are [{}]",
+            show(trained),
+            show(specs)
+        )));
+    }
+    // Channels built in code carry no fingerprint, nor do models saved before fingerprints
+    // were recorded (RankerModel::load warns about those): only both sides can be compared.
+    let changed: Vec<String> = specs
+        .iter()
+        .zip(trained)
+        .filter_map(|(now, then)| {
+            let (now_print, then_print) = (now.fingerprint.as_ref()?, then.fingerprint.as_ref()?);
+            if now_print == then_print {
+                None
+            } else if now_print.kind != then_print.kind {
+                Some(format!(
+                    "channel {:?} changed kind from {:?} (the model's) to {:?}",
+                    now.name, then_print.kind, now_print.kind
+                ))
+            } else {
+                Some(format!(
+                    "channel {:?} ({}) changed parameters (fingerprint {} in the model, {} now)",
+                    now.name, now_print.kind, then_print.config, now_print.config
+                ))
+            }
+        })
+        .collect();
+    if !changed.is_empty() {
+        return Err(Error::ModelMismatch(changed.join("; ")));
+    }
+    let names = features.feature_names(specs);
+    if names != model.feature_names() {
+        let missing: Vec<&String> = model
+            .feature_names()
+            .iter()
+            .filter(|n| !names.contains(n))
+            .collect();
+        let added: Vec<&String> = names
+            .iter()
+            .filter(|n| !model.feature_names().contains(n))
+            .collect();
+        return Err(Error::ModelMismatch(format!(
+            "the feature set changed: the model was trained with {:?} ({} features), these \
+             features are {:?} ({}); features the model has and these lack: {missing:?}; new \
+             ones: {added:?}",
+            model.feature_spec(),
+            model.feature_names().len(),
+            features.spec(),
+            names.len()
+        )));
+    }
+    if let Some(trained_print) = model.features_fingerprint() {
+        let now_print = features.fingerprint();
+        if now_print != trained_print {
+            return Err(Error::ModelMismatch(format!(
+                "the features are computed differently than when the model was trained \
+                 (feature-set fingerprint {trained_print} in the model, {now_print} in this \
+                 build, feature revision {})",
+                crate::FEATURES_REVISION
+            )));
+        }
+    }
+    Ok(())
 }
 
 impl Retriever for RankedRetriever {

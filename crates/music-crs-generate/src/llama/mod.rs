@@ -19,6 +19,7 @@
 //! chunks start at multiples of [`PREFILL_ALIGNMENT`] tokens, where candle's chunked prefill
 //! also matches a single pass over the whole prompt.
 
+mod fit;
 mod gguf_tokenizer;
 #[cfg(feature = "hub")]
 mod hub;
@@ -39,7 +40,7 @@ use tokenizers::Tokenizer;
 use crate::chat_template::ChatTemplate;
 use crate::config::{LlamaParams, ModelSource};
 use crate::model_check::GgufHeader;
-use crate::prompt::{ChatMessage, build_chat};
+use crate::prompt::{ChatMessage, TRACKS_IN_PROMPT, build_chat};
 use crate::template::{TemplateGenerator, mix_seed};
 use crate::{Error, Generator, Result};
 
@@ -466,7 +467,7 @@ impl LlamaGenerator {
             });
         }
         tracing::info!("{name}: chat template {template:?}, end tokens {end_tokens:?}");
-        Ok(LlamaGenerator {
+        let generator = LlamaGenerator {
             network,
             prefix_cache: PrefixCache::new(params.prefix_cache_entries),
             tokenizer,
@@ -476,7 +477,39 @@ impl LlamaGenerator {
             params,
             name,
             fallback: TemplateGenerator::default(),
-        })
+        };
+        generator.check_system_prompt_fits(model_context)?;
+        Ok(generator)
+    }
+
+    /// Refuses settings under which no turn could be answered: the system prompt with an
+    /// empty user message (the smallest prompt fitting can reach) plus `max_new_tokens` must
+    /// fit the context. Checked once here, so a run fails before loading data and naming the
+    /// settings, not at its first turn (or, with a profile block, at some later turn).
+    fn check_system_prompt_fits(&self, model_context: usize) -> Result<()> {
+        let smallest = GenerationRequest {
+            context: music_crs_core::TurnContext::from_message(""),
+            recommended: Vec::new(),
+            played: Vec::new(),
+        };
+        let prompt = self.prompt_ids(&build_chat(&smallest, &self.params.prompt))?;
+        let needed = prompt.len() + self.params.max_new_tokens;
+        if needed > self.context_limit {
+            return Err(Error::InvalidParameter {
+                name: "max_context_tokens",
+                reason: format!(
+                    "the system prompt alone takes {} tokens, plus max_new_tokens {} that is \
+                     {needed}, more than the context of {} tokens (max_context_tokens {}, the \
+                     model's own {model_context}); raise max_context_tokens (up to the model's) \
+                     or lower max_new_tokens",
+                    prompt.len(),
+                    self.params.max_new_tokens,
+                    self.context_limit,
+                    self.params.max_context_tokens
+                ),
+            });
+        }
+        Ok(())
     }
 
     /// The settings.
@@ -532,36 +565,15 @@ impl LlamaGenerator {
         self.run(&prompt, &split, seed)
     }
 
-    /// The reply to a request with its token counts and timings. Older history is dropped
-    /// (oldest messages first) until the prompt fits the context limit.
+    /// The reply to a request with its token counts and timings. A prompt too long for the
+    /// context limit is fitted first: earlier turns are dropped (oldest first), then the
+    /// retrieved tracks of the track block (last-ranked first), then the user message is cut
+    /// (its start kept, the cut marked with [`CUT_MARK`]); each step taken logs one warning
+    /// naming the session and turn. Only a prompt too long without any of them fails, which
+    /// [`LlamaGenerator::load`] already refuses for the system prompt without a profile.
     pub fn generate_with_stats(&self, request: &GenerationRequest) -> Result<Completion> {
         let context = &request.context;
-        let mut trimmed = request.clone();
-        let (messages, prompt) = loop {
-            let messages = build_chat(&trimmed, &self.params.prompt);
-            let prompt = self.prompt_ids(&messages)?;
-            let needed = prompt.len() + self.params.max_new_tokens;
-            if needed <= self.context_limit {
-                break (messages, prompt);
-            }
-            if trimmed.context.history.is_empty() {
-                return Err(Error::PromptTooLong {
-                    session_id: context.session_id.clone(),
-                    turn_number: context.turn_number,
-                    tokens: needed,
-                    limit: self.context_limit,
-                });
-            }
-            // Drop the oldest turn (all its messages) to keep roles alternating sensibly.
-            let oldest = trimmed.context.history[0].turn_number;
-            trimmed.context.history.retain(|m| m.turn_number != oldest);
-            tracing::debug!(
-                "session {}, turn {}: dropped turn {oldest} of the history to fit {} tokens",
-                context.session_id,
-                context.turn_number,
-                self.context_limit
-            );
-        };
+        let (messages, prompt) = self.fitted_prompt(request)?;
         let seed = mix_seed(
             self.params.seed,
             &[
@@ -571,6 +583,82 @@ impl LlamaGenerator {
         );
         let split = self.split(&messages, &prompt)?;
         self.run(&prompt, &split, seed)
+    }
+
+    /// The chat and prompt ids of `request`, fitted to the context limit (see
+    /// [`LlamaGenerator::generate_with_stats`]).
+    fn fitted_prompt(&self, request: &GenerationRequest) -> Result<(Vec<ChatMessage>, Vec<u32>)> {
+        let messages = build_chat(request, &self.params.prompt);
+        let prompt = self.prompt_ids(&messages)?;
+        if prompt.len() + self.params.max_new_tokens <= self.context_limit {
+            // The common case: the prompt as built, tokenized once.
+            return Ok((messages, prompt));
+        }
+        let context = &request.context;
+        let turns = history_turns(request);
+        let user_offsets = self
+            .tokenizer
+            .encode(context.user_message.as_str(), false)
+            .map_err(tokenizer_error("encoding the user message"))?
+            .get_offsets()
+            .to_vec();
+        let full = fit::Kept {
+            history_turns: turns.len(),
+            tracks: request.recommended.len().min(TRACKS_IN_PROMPT),
+            user_tokens: None,
+        };
+        let trimmed = |kept: fit::Kept| -> GenerationRequest {
+            let mut trimmed = request.clone();
+            let oldest_kept = turns.len() - kept.history_turns;
+            trimmed
+                .context
+                .history
+                .retain(|m| turns[oldest_kept..].contains(&m.turn_number));
+            trimmed.recommended.truncate(kept.tracks);
+            if let Some(n) = kept.user_tokens {
+                trimmed.context.user_message = cut_message(&context.user_message, &user_offsets, n);
+            }
+            trimmed
+        };
+        let measured = fit::fit(full, user_offsets.len(), self.context_limit, |kept| {
+            let messages = build_chat(&trimmed(kept), &self.params.prompt);
+            Ok::<_, Error>(self.prompt_ids(&messages)?.len() + self.params.max_new_tokens)
+        })?;
+        let kept = measured.map_err(|tokens| Error::PromptTooLong {
+            session_id: context.session_id.clone(),
+            turn_number: context.turn_number,
+            tokens,
+            limit: self.context_limit,
+        })?;
+        let (session, turn, limit) = (&context.session_id, context.turn_number, self.context_limit);
+        if kept.history_turns < full.history_turns {
+            tracing::warn!(
+                "session {session}, turn {turn}: prompt too long for the context of {limit} \
+                 tokens: dropped the {} oldest of {} earlier turns",
+                full.history_turns - kept.history_turns,
+                full.history_turns
+            );
+        }
+        if kept.tracks < full.tracks {
+            tracing::warn!(
+                "session {session}, turn {turn}: prompt too long for the context of {limit} \
+                 tokens without any earlier turn: dropped {} of {} retrieved tracks from the \
+                 prompt (last-ranked first)",
+                full.tracks - kept.tracks,
+                full.tracks
+            );
+        }
+        if let Some(n) = kept.user_tokens {
+            tracing::warn!(
+                "session {session}, turn {turn}: prompt too long for the context of {limit} \
+                 tokens without earlier turns or retrieved tracks: cut the user message from \
+                 {} to its first {n} tokens",
+                user_offsets.len()
+            );
+        }
+        let messages = build_chat(&trimmed(kept), &self.params.prompt);
+        let prompt = self.prompt_ids(&messages)?;
+        Ok((messages, prompt))
     }
 
     /// The chunk ends of a prompt: the token count after each whole message, rounded down to
@@ -680,6 +768,40 @@ impl LlamaGenerator {
             prompt_seconds,
             generation_seconds,
         })
+    }
+}
+
+/// Ends a user message cut to fit the context (after a space), so the model sees the cut.
+pub const CUT_MARK: &str = "[...]";
+
+/// The distinct turn numbers of the request's history, oldest first.
+fn history_turns(request: &GenerationRequest) -> Vec<u32> {
+    let mut turns: Vec<u32> = Vec::new();
+    for message in &request.context.history {
+        if !turns.contains(&message.turn_number) {
+            turns.push(message.turn_number);
+        }
+    }
+    turns
+}
+
+/// The first `tokens` tokens of `message` (by their byte `offsets`), then [`CUT_MARK`].
+fn cut_message(message: &str, offsets: &[(usize, usize)], tokens: usize) -> String {
+    let mut end = offsets[..tokens.min(offsets.len())]
+        .iter()
+        .map(|&(_, end)| end)
+        .max()
+        .unwrap_or(0)
+        .min(message.len());
+    // Byte-level tokens may end inside a character: cut before it.
+    while !message.is_char_boundary(end) {
+        end -= 1;
+    }
+    let start = message[..end].trim_end();
+    if start.is_empty() {
+        CUT_MARK.to_string()
+    } else {
+        format!("{start} {CUT_MARK}")
     }
 }
 

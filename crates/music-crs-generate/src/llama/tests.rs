@@ -177,13 +177,164 @@ fn long_history_is_trimmed_to_fit_the_context() {
         "{} vs {base}",
         completion.prompt_tokens
     );
-    req.context.history.clear();
-    req.context.user_message = "y".repeat(2000);
-    let err = generator.generate_with_stats(&req).unwrap_err().to_string();
+    // Dropping history is one warning naming the turn, not one per dropped turn.
+    let (_, logged) = logged_warnings(|| generator.generate_with_stats(&req).unwrap());
+    assert_eq!(logged.len(), 1, "{logged:?}");
     assert!(
-        err.contains("session s, turn 8") && err.contains("1600"),
+        logged[0].contains("session s, turn 8") && logged[0].contains("oldest of 7 earlier turns"),
+        "{logged:?}"
+    );
+}
+
+thread_local! {
+    /// What the test subscriber logged on this thread.
+    static LOGGED: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Writes into this thread's [`LOGGED`] buffer.
+struct ThreadBuffer;
+
+impl std::io::Write for ThreadBuffer {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        LOGGED.with(|logged| logged.borrow_mut().extend_from_slice(bytes));
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The warnings logged on this thread while `f` runs, one per line, and what `f` returned.
+/// One global subscriber writes each thread's events to that thread's buffer: scoped
+/// subscribers (`with_default`) lose events when tests register callsites in parallel.
+fn logged_warnings<T>(f: impl FnOnce() -> T) -> (T, Vec<String>) {
+    static INSTALL: std::sync::Once = std::sync::Once::new();
+    INSTALL.call_once(|| {
+        // Another global subscriber may already be set; then nothing is captured and the
+        // assertions on warnings say so.
+        let _ = tracing_subscriber::fmt()
+            .with_writer(|| ThreadBuffer)
+            .with_max_level(tracing::Level::WARN)
+            .with_ansi(false)
+            .try_init();
+    });
+    LOGGED.with(|logged| logged.borrow_mut().clear());
+    let out = f();
+    let text = LOGGED.with(|logged| String::from_utf8_lossy(&logged.take()).into_owned());
+    (out, text.lines().map(str::to_string).collect())
+}
+
+/// A turn of `history` earlier turns of 200 bytes each, a user message of `message_bytes`
+/// and a recommended track whose name has `track_bytes` (the tiny tokenizer: a token a byte).
+fn long_request(history: u32, message_bytes: usize, track_bytes: usize) -> GenerationRequest {
+    let mut req = request("long", &"y".repeat(message_bytes));
+    req.context.turn_number = history + 1;
+    for turn in 1..=history {
+        req.context.history.push(music_crs_core::Message::new(
+            turn,
+            music_crs_core::Role::User,
+            "x".repeat(200),
+        ));
+    }
+    req.recommended[0].track_name = vec!["z".repeat(track_bytes)];
+    req
+}
+
+#[test]
+fn a_huge_message_and_track_block_are_fitted_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_tiny_llama(dir.path());
+    let params = LlamaParams {
+        max_new_tokens: 4,
+        max_context_tokens: 1600,
+        ..LlamaParams::greedy()
+    };
+    let generator = LlamaGenerator::from_dir(&path, params).unwrap();
+
+    // History alone is enough to give way: the track block and the message stay whole.
+    let (completion, logged) =
+        logged_warnings(|| generator.generate_with_stats(&long_request(7, 100, 100)));
+    let completion = completion.unwrap();
+    assert!(completion.prompt_tokens + 4 <= 1600);
+    assert_eq!(logged.len(), 1, "{logged:?}");
+    assert!(logged[0].contains("earlier turns"), "{logged:?}");
+
+    // A huge track block: every earlier turn goes, then the track; the message stays whole.
+    let (completion, logged) =
+        logged_warnings(|| generator.generate_with_stats(&long_request(3, 100, 3000)));
+    assert!(completion.unwrap().prompt_tokens + 4 <= 1600);
+    assert_eq!(logged.len(), 2, "{logged:?}");
+    assert!(
+        logged[0].contains("dropped the 3 oldest of 3 earlier turns"),
+        "{logged:?}"
+    );
+    assert!(
+        logged[1].contains("dropped 1 of 1 retrieved tracks"),
+        "{logged:?}"
+    );
+
+    // A huge message too: history, then the track, then the message is cut, its start kept.
+    let huge = long_request(3, 3000, 3000);
+    let (completion, logged) = logged_warnings(|| generator.generate_with_stats(&huge));
+    let completion = completion.unwrap();
+    assert!(completion.prompt_tokens + 4 <= 1600);
+    // The cut keeps as much of the message as fits: the prompt fills the context.
+    assert!(
+        completion.prompt_tokens + 4 > 1600 - 8,
+        "{}",
+        completion.prompt_tokens
+    );
+    assert_eq!(logged.len(), 3, "{logged:?}");
+    for (line, what) in logged
+        .iter()
+        .zip(["earlier turns", "retrieved tracks", "user message"])
+    {
+        assert!(
+            line.contains("WARN") && line.contains("session long, turn 4") && line.contains(what),
+            "{logged:?}"
+        );
+    }
+    assert!(logged[2].contains("from 3000 to its first"), "{logged:?}");
+    // The trait reply (what `run`, `chat` and `serve` call) answers the turn as well.
+    assert!(!generator.generate(&huge).unwrap().is_empty());
+}
+
+#[test]
+fn a_context_too_small_for_the_system_prompt_is_refused_at_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_tiny_llama(dir.path());
+    let params = LlamaParams {
+        max_new_tokens: 64,
+        max_context_tokens: 600,
+        ..LlamaParams::greedy()
+    };
+    let err = LlamaGenerator::from_dir(&path, params)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("max_context_tokens")
+            && err.contains("system prompt alone")
+            && err.contains("max_new_tokens 64"),
         "{err}"
     );
+}
+
+#[test]
+fn a_cut_message_keeps_whole_characters_and_is_marked() {
+    let tokenizer = tiny_tokenizer();
+    let message = "héllo wörld";
+    let encoding = tokenizer.encode(message, false).unwrap();
+    let offsets = encoding.get_offsets();
+    // "é" and "ö" are two bytes, so two byte-level tokens each: a cut between them must
+    // still give a whole-character prefix.
+    for tokens in 0..offsets.len() {
+        let cut = cut_message(message, offsets, tokens);
+        assert!(cut.ends_with(CUT_MARK), "{cut}");
+        let kept = cut.trim_end_matches(CUT_MARK).trim_end();
+        assert!(message.starts_with(kept), "{tokens}: {cut:?}");
+    }
+    assert_eq!(cut_message(message, offsets, 0), CUT_MARK);
+    assert_eq!(cut_message(message, offsets, 1), format!("h {CUT_MARK}"));
 }
 
 #[test]

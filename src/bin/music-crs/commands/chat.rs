@@ -46,7 +46,8 @@ pub(crate) struct ChatArgs {
 pub(crate) fn chat(args: ChatArgs) -> Result<i32> {
     let config = args.dataset.load_config()?;
     let dataset = RunData::load_for_chat(&config).map_err(|e| with_train_hint(e, &args.dataset))?;
-    let crs = music_crs::build_crs(&config, &dataset)?;
+    let crs =
+        music_crs::build_crs(&config, &dataset).map_err(|e| with_train_hint(e, &args.dataset))?;
     let mut session = ChatSession::new(&crs, args.user_id.clone(), args.show);
     if let Some(query) = &args.query {
         let reply = session.conversation.say(&crs, query)?;

@@ -105,7 +105,8 @@ pub(crate) fn run(args: RunArgs, quiet: bool, started: Instant) -> Result<i32> {
         "dataset loaded in {:.2}s",
         started.elapsed().as_secs_f64()
     );
-    let crs = music_crs::build_crs(&config, &dataset)?;
+    let crs =
+        music_crs::build_crs(&config, &dataset).map_err(|e| with_train_hint(e, &args.dataset))?;
     info!(
         retriever = crs.retriever_name(),
         generator = crs.generator_name(),
@@ -200,12 +201,10 @@ pub(crate) fn scores_path_for(output: &Path) -> PathBuf {
     }
 }
 
-/// Loading's error, with the exact `train-ranker` command when the missing file is the
-/// ranker model a `ranked` config names (the loader checks model files before reading data).
+/// Loading's or building's error, with the exact `train-ranker` command when the ranker
+/// model a `ranked` config names is missing (the loader checks model files before reading
+/// data) or no longer fits the config (building checks channels and features).
 pub(crate) fn with_train_hint(err: music_crs::Error, dataset: &DatasetArgs) -> anyhow::Error {
-    let music_crs::Error::RankerModelMissing { path } = &err else {
-        return err.into();
-    };
     let config_path = dataset
         .config
         .clone()
@@ -215,11 +214,23 @@ pub(crate) fn with_train_hint(err: music_crs::Error, dataset: &DatasetArgs) -> a
         .as_ref()
         .map(|root| format!(" --data {}", root.display()))
         .unwrap_or_default();
-    anyhow::anyhow!(
-        "ranker model {} does not exist: run `music-crs train-ranker --config {}{data}` first",
-        path.display(),
+    let command = format!(
+        "music-crs train-ranker --config {}{data}",
         config_path.display()
-    )
+    );
+    match &err {
+        music_crs::Error::RankerModelMissing { path } => anyhow::anyhow!(
+            "ranker model {} does not exist: run `{command}` first",
+            path.display()
+        ),
+        music_crs::Error::RankerModelStale { path, reason } => anyhow::anyhow!(
+            "ranker model {} (`retriever.model`) no longer fits {}: {reason}; retrain it with \
+             `{command}`",
+            path.display(),
+            config_path.display()
+        ),
+        _ => err.into(),
+    }
 }
 
 pub(crate) fn apply_run_overrides(config: &mut CrsConfig, args: &RunArgs) -> Result<()> {

@@ -69,7 +69,8 @@ pub(crate) fn serve_command(args: ServeArgs) -> Result<i32> {
     let limits = args.limits()?;
     let config = args.dataset.load_config()?;
     let dataset = RunData::load_for_chat(&config).map_err(|e| with_train_hint(e, &args.dataset))?;
-    let crs = music_crs::build_crs(&config, &dataset)?;
+    let crs =
+        music_crs::build_crs(&config, &dataset).map_err(|e| with_train_hint(e, &args.dataset))?;
     drop(dataset);
     let summary = format!(
         "{} ({} + {}, {} tracks)",
