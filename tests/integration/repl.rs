@@ -261,7 +261,10 @@ fn piped_lines_that_are_not_utf8_are_skipped_not_fatal() {
     let out = child.wait_with_output().unwrap();
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
     assert!(out.status.success(), "{stderr}");
-    assert!(stderr.contains("line 2: that line is not valid UTF-8"), "{stderr}");
+    assert!(
+        stderr.contains("line 2: that line is not valid UTF-8"),
+        "{stderr}"
+    );
     // The line before (with a CRLF ending) and the line after are both handled.
     assert!(stdout.contains("(showing 2 tracks per reply)"), "{stdout}");
     assert_eq!(stdout.matches("crs> ").count(), 1, "{stdout}");

@@ -135,7 +135,11 @@ fn piped(session: &mut ChatSession<'_>) -> Result<i32> {
     let mut bytes = Vec::new();
     for number in 1.. {
         bytes.clear();
-        if stdin.read_until(b'\n', &mut bytes).context("reading stdin")? == 0 {
+        if stdin
+            .read_until(b'\n', &mut bytes)
+            .context("reading stdin")?
+            == 0
+        {
             break;
         }
         let Ok(line) = std::str::from_utf8(&bytes) else {

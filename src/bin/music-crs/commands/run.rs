@@ -176,9 +176,16 @@ pub(crate) fn run(args: RunArgs, quiet: bool, started: Instant) -> Result<i32> {
 /// Writes `predictions` to `output` after removing the scores of the predictions they
 /// replace (at `scores_path`): a scoring that fails, or a kill before the new scores are
 /// written, leaves the new predictions without scores rather than beside old ones.
-fn replace_predictions(output: &Path, scores_path: &Path, predictions: &[Prediction]) -> Result<()> {
+fn replace_predictions(
+    output: &Path,
+    scores_path: &Path,
+    predictions: &[Prediction],
+) -> Result<()> {
     for stale in music_crs_metrics::remove_score_files(scores_path)? {
-        info!("removed {}: it scored the predictions being replaced", stale.display());
+        info!(
+            "removed {}: it scored the predictions being replaced",
+            stale.display()
+        );
     }
     music_crs::output::write_predictions(output, predictions)?;
     Ok(())
