@@ -150,6 +150,8 @@ def main():
             put("config", name, f.read())
     put("gguf_header", "tiny_llama.gguf", tiny_gguf())
     put("hnsw_dump", "three_points", hnsw_dump())
+    # Dimension 0: hnsw_rs aborted reading it; the check now refuses it (kept as a seed).
+    put("hnsw_dump", "empty_vectors", hnsw_dump(dim=0, points=((), (), ())))
     put("predictions", "rows.json", json.dumps([
         {"session_id": "s1", "user_id": "u1", "turn_number": 1,
          "predicted_track_ids": ["t1", "t2"], "predicted_response": "Try t1."},
