@@ -150,6 +150,8 @@ def main():
             put("config", name, f.read())
     put("gguf_header", "tiny_llama.gguf", tiny_gguf())
     put("hnsw_dump", "three_points", hnsw_dump())
+    # Dimension 0: hnsw_rs aborted reading it; the check now refuses it (kept as a seed).
+    put("hnsw_dump", "empty_vectors", hnsw_dump(dim=0, points=((), (), ())))
     put("predictions", "rows.json", json.dumps([
         {"session_id": "s1", "user_id": "u1", "turn_number": 1,
          "predicted_track_ids": ["t1", "t2"], "predicted_response": "Try t1."},
@@ -164,6 +166,27 @@ def main():
         {"session_id": "s2", "turn_number": 1},
     ]))
     put("ranker_model", "header.json", json.dumps({"format": "music-crs-ranker", "version": 1}))
+    put("ranker_model", "two_trees.json", json.dumps(tiny_ranker()))
+
+
+def tiny_ranker():
+    """A whole model file: one channel (three features), a split tree and a leaf-only tree."""
+    leaf = lambda v: {"feature": -1, "threshold": 0.0, "left": 0, "right": 0, "value": v}
+    split = {"feature": 1, "threshold": 0.5, "left": 1, "right": 2, "value": 0.0}
+    return {
+        "format": "music-crs-ranker",
+        "version": 1,
+        "channels": [{"name": "bm25", "depth": 50}],
+        "features": {"similarity_kinds": [], "user_kind": None},
+        "feature_names": ["bm25_score", "bm25_rank", "bm25_rrf"],
+        "params": {},
+        "summary": {
+            "turns": 4, "candidate_recall": 0.5, "train_queries": 2, "train_rows": 8,
+            "valid_queries": 1, "valid_ndcg_union": 0.3, "valid_ndcg_model": 0.4,
+            "trees": 2, "feature_seconds": 0.1, "boosting_seconds": 0.2,
+        },
+        "trees": [{"nodes": [split, leaf(0.25), leaf(-0.25)]}, {"nodes": [leaf(0.1)]}],
+    }
 
 
 if __name__ == "__main__":

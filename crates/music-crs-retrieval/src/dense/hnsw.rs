@@ -634,6 +634,72 @@ mod tests {
             assert!(err.contains("truncated"), "{err}");
         }
 
+        /// A hand-made dump of `rows` points of dimension `dim`, all on layer 0, each the
+        /// others' neighbour, every value 1.0: (graph bytes, data bytes).
+        fn tiny_dump(dim: usize, rows: usize) -> (Vec<u8>, Vec<u8>) {
+            let mut g = 0x002a_6779u32.to_ne_bytes().to_vec();
+            g.extend([1, 16]); // full mode, M
+            g.extend(1.0f64.to_ne_bytes()); // level scale
+            g.push(16); // layers
+            for value in [200, rows, dim] {
+                g.extend(value.to_ne_bytes()); // ef_construction, points, dimension
+            }
+            for name in ["music_crs_retrieval::dense::hnsw::CosineDistance", "f32"] {
+                g.extend(name.len().to_ne_bytes());
+                g.extend(name.as_bytes());
+            }
+            g.push(1); // layers in use
+            g.extend(0x000a_676fu32.to_ne_bytes());
+            g.extend(rows.to_ne_bytes());
+            let mut d = 0xa67f_0000u32.to_ne_bytes().to_vec();
+            d.extend(dim.to_ne_bytes());
+            for rank in 0..rows {
+                g.extend(0x000a_678fu32.to_ne_bytes());
+                g.extend(rank.to_ne_bytes());
+                g.push(0);
+                g.extend((rank as i32).to_ne_bytes());
+                g.extend((rows - 1).to_ne_bytes());
+                for other in (0..rows).filter(|&o| o != rank) {
+                    g.extend(other.to_ne_bytes());
+                    g.push(0);
+                    g.extend((other as i32).to_ne_bytes());
+                    g.extend(0.5f32.to_ne_bytes());
+                }
+                for _ in 1..16 {
+                    g.extend(0usize.to_ne_bytes());
+                }
+                d.extend(0xa67f_0000u32.to_ne_bytes());
+                d.extend((rank as u64).to_ne_bytes());
+                d.extend((4 * dim as u64).to_ne_bytes());
+                for _ in 0..dim {
+                    d.extend(1.0f32.to_ne_bytes());
+                }
+            }
+            g.extend(0usize.to_ne_bytes()); // entry point: origin, layer, rank
+            g.push(0);
+            g.extend(0i32.to_ne_bytes());
+            (g, d)
+        }
+
+        /// Seen in hnsw_rs's reader while fuzzing, reproduced through the `hnsw_dump` target:
+        /// hnsw_rs casts each vector's byte buffer to `f32`s, and an empty buffer's pointer is
+        /// not aligned, so a dimension-0 dump the check accepted aborted inside hnsw_rs
+        /// ("unsafe precondition(s) violated: slice::from_raw_parts").
+        #[test]
+        fn a_dump_of_empty_vectors_is_refused_before_hnsw_rs_reads_it() {
+            let params = HnswParams::default();
+            let (graph, data) = tiny_dump(2, 3);
+            check_dump_bytes(&graph, &data, 2, 3, &params).unwrap();
+            let (graph, data) = tiny_dump(0, 3);
+            let err = check_dump_bytes(&graph, &data, 0, 3, &params)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("graph dump") && err.contains("dimension 0"),
+                "{err}"
+            );
+        }
+
         #[test]
         fn every_prefix_of_a_dump_is_an_error_not_a_panic() {
             let (_dir, graph, data) = saved();

@@ -276,6 +276,11 @@ fn walk_description<R: Read>(graph: &mut Stream<R>, expected: &Expected) -> Walk
         )));
     }
     let dim = graph.usize("the dimension")?;
+    // hnsw_rs reads a vector by casting its byte buffer to `f32`s: an empty buffer's dangling
+    // pointer is not aligned for `f32`, which the standard library's checks abort on.
+    if dim == 0 {
+        return Err(graph.fault("dimension 0: hnsw_rs cannot read empty vectors"));
+    }
     if dim != expected.dim {
         return Err(graph.fault(format!(
             "dimension {dim}, the manifest says {}",
