@@ -3,20 +3,16 @@
 
 use music_crs::CrsConfig;
 use music_crs::build_crs;
-use music_crs::config::{GeneratorConfig, ModelSource, SplitKind};
+use music_crs::config::{GeneratorConfig, LlamaParams, ModelSource, SplitKind};
 use music_crs_core::shared::shared_path;
 
 use crate::common::{demo_config, load};
 
-#[test]
-fn smollm2_config_replies_on_demo_turns() {
-    let Some(gguf) = shared_path("models/SmolLM2-135M-Instruct/SmolLM2-135M-Instruct.Q4_1.gguf")
-    else {
-        return;
-    };
-    let Some(tokenizer) = shared_path("models/SmolLM2-135M-Instruct/tokenizer.json") else {
-        return;
-    };
+/// The shipped `demo_bm25_smollm2` config on the demo test split, with the SmolLM2 GGUF from
+/// `../shared` and `params` adjusted; `None` (the test skips) when `../shared` is absent.
+fn smollm2_config(adjust: impl FnOnce(&mut LlamaParams)) -> Option<CrsConfig> {
+    let gguf = shared_path("models/SmolLM2-135M-Instruct/SmolLM2-135M-Instruct.Q4_1.gguf")?;
+    let tokenizer = shared_path("models/SmolLM2-135M-Instruct/tokenizer.json")?;
     let shipped = CrsConfig::load("config/demo_bm25_smollm2.toml").unwrap();
     let GeneratorConfig::Llama(mut llama) = shipped.generator else {
         panic!("demo_bm25_smollm2 is not a llama config");
@@ -25,10 +21,17 @@ fn smollm2_config_replies_on_demo_turns() {
         path: gguf,
         tokenizer: Some(tokenizer),
     };
-    llama.params.max_new_tokens = 16;
-    let config = CrsConfig {
+    adjust(&mut llama.params);
+    Some(CrsConfig {
         generator: GeneratorConfig::Llama(llama),
         ..demo_config("test", SplitKind::Full)
+    })
+}
+
+#[test]
+fn smollm2_config_replies_on_demo_turns() {
+    let Some(config) = smollm2_config(|params| params.max_new_tokens = 16) else {
+        return;
     };
     let (data, mut turns) = load(&config);
     turns.truncate(2);
@@ -50,27 +53,12 @@ fn smollm2_config_replies_on_demo_turns() {
 
 #[test]
 fn a_turn_too_long_for_the_context_is_answered_in_run_and_chat() {
-    let Some(gguf) = shared_path("models/SmolLM2-135M-Instruct/SmolLM2-135M-Instruct.Q4_1.gguf")
-    else {
-        return;
-    };
-    let Some(tokenizer) = shared_path("models/SmolLM2-135M-Instruct/tokenizer.json") else {
-        return;
-    };
-    let shipped = CrsConfig::load("config/demo_bm25_smollm2.toml").unwrap();
-    let GeneratorConfig::Llama(mut llama) = shipped.generator else {
-        panic!("demo_bm25_smollm2 is not a llama config");
-    };
-    llama.model = ModelSource::Gguf {
-        path: gguf,
-        tokenizer: Some(tokenizer),
-    };
     // A small context: the system prompt (~230 tokens), a short reply and little else.
-    llama.params.max_new_tokens = 8;
-    llama.params.max_context_tokens = 400;
-    let config = CrsConfig {
-        generator: GeneratorConfig::Llama(llama),
-        ..demo_config("test", SplitKind::Full)
+    let Some(config) = smollm2_config(|params| {
+        params.max_new_tokens = 8;
+        params.max_context_tokens = 400;
+    }) else {
+        return;
     };
     let (data, mut turns) = load(&config);
     turns.truncate(3);

@@ -188,8 +188,8 @@ fn repl_on_a_terminal_edits_lines_and_keeps_history() {
     assert!(pty.wait());
 }
 
-#[test]
-fn repl_reads_piped_commands_and_messages() {
+/// `music-crs chat` on the demo data with `input` piped to it, to the end of the input.
+fn chat_piped(input: &[u8]) -> std::process::Output {
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), "chat", "");
     let mut child = Command::new(env!("CARGO_BIN_EXE_music-crs"))
@@ -201,13 +201,15 @@ fn repl_reads_piped_commands_and_messages() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"/help\n/k 2\nsome upbeat pop please\n/k 0\n/user nobody\n/reset\n/bogus\nmore like that\n")
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn repl_reads_piped_commands_and_messages() {
+    let out = chat_piped(
+        b"/help\n/k 2\nsome upbeat pop please\n/k 0\n/user nobody\n/reset\n/bogus\nmore like that\n",
+    );
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(stdout.contains("/user ID"), "{stdout}");
@@ -241,24 +243,7 @@ fn repl_reads_piped_commands_and_messages() {
 
 #[test]
 fn piped_lines_that_are_not_utf8_are_skipped_not_fatal() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = write_config(dir.path(), "chat", "");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_music-crs"))
-        .args(["--quiet", "chat", "--config", config.to_str().unwrap()])
-        .current_dir(dir.path())
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"/k 2\r\nsome caf\xe9 jazz\nsome upbeat pop please\n")
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = chat_piped(b"/k 2\r\nsome caf\xe9 jazz\nsome upbeat pop please\n");
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
     assert!(out.status.success(), "{stderr}");
     assert!(

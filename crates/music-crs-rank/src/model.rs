@@ -894,18 +894,26 @@ mod tests {
         err.to_string()
     }
 
+    /// The test world as channel resources, without embedding tables.
+    fn without_embeddings<'a>(
+        index: &Arc<CatalogIndex>,
+        train: &'a [Session],
+    ) -> crate::ChannelResources<'a> {
+        crate::ChannelResources {
+            index: index.clone(),
+            train_sessions: train,
+            track_embeddings: &[],
+            user_embeddings: &[],
+        }
+    }
+
     #[test]
     fn a_channel_changed_under_the_same_name_is_refused() {
-        use crate::{ChannelConfig, ChannelResources};
+        use crate::ChannelConfig;
         let (index, train) = world(60, 7);
         let dir = tempfile::tempdir().unwrap();
         let config = ranker_config(&dir.path().join("ranker.json"));
-        let resources = ChannelResources {
-            index: index.clone(),
-            train_sessions: &train,
-            track_embeddings: &[],
-            user_embeddings: &[],
-        };
+        let resources = without_embeddings(&index, &train);
         let model = config.train(&resources).unwrap();
         let recorded = model.channels()[0].fingerprint.as_ref().unwrap();
         assert_eq!(recorded.kind, "continuity");
@@ -1034,16 +1042,11 @@ mod tests {
 
     #[test]
     fn a_model_without_fingerprints_loads_with_a_warning() {
-        use crate::{ChannelConfig, ChannelResources};
+        use crate::ChannelConfig;
         let (index, train) = world(60, 9);
         let dir = tempfile::tempdir().unwrap();
         let config = ranker_config(&dir.path().join("ranker.json"));
-        let resources = ChannelResources {
-            index: index.clone(),
-            train_sessions: &train,
-            track_embeddings: &[],
-            user_embeddings: &[],
-        };
+        let resources = without_embeddings(&index, &train);
         config.train(&resources).unwrap();
         // What a build before fingerprints wrote: the same file without them.
         let mut model: serde_json::Value =

@@ -143,16 +143,22 @@ fn tiny_safetensors_llama_generates_deterministically() {
     assert_eq!(a.text, b.text);
 }
 
-#[test]
-fn long_history_is_trimmed_to_fit_the_context() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = write_tiny_llama(dir.path());
+/// The tiny model written in `dir`, greedy, with a 1,600-token context and 4 new tokens:
+/// room for the system prompt and a few hundred bytes more (the tiny tokenizer reads a
+/// token a byte), so the fitting tests choose what overflows it.
+fn fitting_generator(dir: &Path) -> LlamaGenerator {
     let params = LlamaParams {
         max_new_tokens: 4,
         max_context_tokens: 1600,
         ..LlamaParams::greedy()
     };
-    let generator = LlamaGenerator::from_dir(&path, params).unwrap();
+    LlamaGenerator::from_dir(&write_tiny_llama(dir), params).unwrap()
+}
+
+#[test]
+fn long_history_is_trimmed_to_fit_the_context() {
+    let dir = tempfile::tempdir().unwrap();
+    let generator = fitting_generator(dir.path());
     let mut req = request("s", "more");
     req.context.turn_number = 8;
     for turn in 1..8 {
@@ -243,13 +249,7 @@ fn long_request(history: u32, message_bytes: usize, track_bytes: usize) -> Gener
 #[test]
 fn a_huge_message_and_track_block_are_fitted_in_order() {
     let dir = tempfile::tempdir().unwrap();
-    let path = write_tiny_llama(dir.path());
-    let params = LlamaParams {
-        max_new_tokens: 4,
-        max_context_tokens: 1600,
-        ..LlamaParams::greedy()
-    };
-    let generator = LlamaGenerator::from_dir(&path, params).unwrap();
+    let generator = fitting_generator(dir.path());
 
     // History alone is enough to give way: the track block and the message stay whole.
     let (completion, logged) =
