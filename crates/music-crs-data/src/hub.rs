@@ -176,11 +176,7 @@ mod tests {
         ])
         .unwrap();
         let cache = tempfile::tempdir().unwrap();
-        let params = HubParams {
-            cache_dir: Some(cache.path().to_path_buf()),
-            endpoint: Some(hub.endpoint().to_owned()),
-            ..HubParams::default()
-        };
+        let params = hub.hub_params(cache.path());
         let shards = hub_shards("o/d", None, &["test"], &params).unwrap();
         let contents: Vec<Vec<u8>> = shards.iter().map(|p| std::fs::read(p).unwrap()).collect();
         assert_eq!(contents, [b"first".to_vec(), b"second".to_vec()]);

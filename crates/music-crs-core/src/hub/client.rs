@@ -275,14 +275,6 @@ mod tests {
         )
     }
 
-    fn params(hub: &StandIn, cache: &Path) -> HubParams {
-        HubParams {
-            cache_dir: Some(cache.to_path_buf()),
-            endpoint: Some(hub.endpoint().to_owned()),
-            ..HubParams::default()
-        }
-    }
-
     fn repo(id: &str) -> HubRepo {
         HubRepo::new(RepoKind::Model, id, None).unwrap()
     }
@@ -291,14 +283,14 @@ mod tests {
     fn first_download_fills_the_cache_and_the_second_is_served_from_it() {
         let hub = StandIn::start(vec![model("o/m")]).unwrap();
         let cache = tempfile::tempdir().unwrap();
-        let client = HubClient::new(&params(&hub, cache.path())).unwrap();
+        let client = HubClient::new(&hub.hub_params(cache.path())).unwrap();
         let path = client.get(&repo("o/m"), "model.safetensors").unwrap();
         assert!(path.starts_with(cache.path()), "{}", path.display());
         assert_eq!(std::fs::read(&path).unwrap(), weights());
         assert_eq!(hub.downloads(), 1, "{:#?}", hub.requests());
         let before = hub.requests().len();
 
-        let again = HubClient::new(&params(&hub, cache.path())).unwrap();
+        let again = HubClient::new(&hub.hub_params(cache.path())).unwrap();
         assert_eq!(again.get(&repo("o/m"), "model.safetensors").unwrap(), path);
         assert_eq!(hub.requests().len(), before, "{:#?}", hub.requests());
     }
@@ -307,14 +299,14 @@ mod tests {
     fn offline_works_from_the_cache_and_names_what_is_missing() {
         let hub = StandIn::start(vec![model("o/m")]).unwrap();
         let cache = tempfile::tempdir().unwrap();
-        HubClient::new(&params(&hub, cache.path()))
+        HubClient::new(&hub.hub_params(cache.path()))
             .unwrap()
             .get(&repo("o/m"), "config.json")
             .unwrap();
         let requests = hub.requests().len();
         let offline = HubClient::new(&HubParams {
             offline: true,
-            ..params(&hub, cache.path())
+            ..hub.hub_params(cache.path())
         })
         .unwrap();
         let config = offline.get(&repo("o/m"), "config.json").unwrap();
@@ -346,7 +338,7 @@ mod tests {
         gated.token = Some("hf_secret".into());
         let hub = StandIn::start(vec![gated]).unwrap();
         let cache = tempfile::tempdir().unwrap();
-        let client = HubClient::new(&params(&hub, cache.path())).unwrap();
+        let client = HubClient::new(&hub.hub_params(cache.path())).unwrap();
         let err = client
             .get(&repo("o/gated"), "config.json")
             .unwrap_err()
@@ -357,7 +349,7 @@ mod tests {
         );
         let wrong = HubClient::new(&HubParams {
             token: Some("hf_wrong".into()),
-            ..params(&hub, cache.path())
+            ..hub.hub_params(cache.path())
         })
         .unwrap();
         let err = wrong
@@ -367,7 +359,7 @@ mod tests {
         assert!(err.contains("with the token given"), "{err}");
         let right = HubClient::new(&HubParams {
             token: Some("hf_secret".into()),
-            ..params(&hub, cache.path())
+            ..hub.hub_params(cache.path())
         })
         .unwrap();
         let path = right.get(&repo("o/gated"), "config.json").unwrap();
@@ -380,7 +372,7 @@ mod tests {
         broken.truncated = vec!["model.safetensors".into()];
         let hub = StandIn::start(vec![broken]).unwrap();
         let cache = tempfile::tempdir().unwrap();
-        let client = HubClient::new(&params(&hub, cache.path())).unwrap();
+        let client = HubClient::new(&hub.hub_params(cache.path())).unwrap();
         let err = client
             .get(&repo("o/m"), "model.safetensors")
             .unwrap_err()
@@ -410,7 +402,7 @@ mod tests {
     fn missing_files_and_repositories_are_not_found() {
         let hub = StandIn::start(vec![model("o/m")]).unwrap();
         let cache = tempfile::tempdir().unwrap();
-        let client = HubClient::new(&params(&hub, cache.path())).unwrap();
+        let client = HubClient::new(&hub.hub_params(cache.path())).unwrap();
         assert_eq!(
             client.get_optional(&repo("o/m"), "tokenizer.json").unwrap(),
             None
@@ -435,7 +427,7 @@ mod tests {
         let hub = StandIn::start(vec![data]).unwrap();
         let cache = tempfile::tempdir().unwrap();
         let repo = HubRepo::new(RepoKind::Dataset, "o/d", None).unwrap();
-        let client = HubClient::new(&params(&hub, cache.path())).unwrap();
+        let client = HubClient::new(&hub.hub_params(cache.path())).unwrap();
         let files = client.list_files(&repo).unwrap();
         assert_eq!(files, ["data/test-00000-of-00001.parquet", "README.md"]);
         client.get(&repo, &files[0]).unwrap();
@@ -448,7 +440,7 @@ mod tests {
         );
         let offline = HubClient::new(&HubParams {
             offline: true,
-            ..params(&hub, cache.path())
+            ..hub.hub_params(cache.path())
         })
         .unwrap();
         assert_eq!(
@@ -458,7 +450,7 @@ mod tests {
         // Nothing listens on the discard port: unreachable, so the cache answers.
         let unreachable = HubClient::new(&HubParams {
             endpoint: Some("http://127.0.0.1:9".into()),
-            ..params(&hub, cache.path())
+            ..hub.hub_params(cache.path())
         })
         .unwrap();
         assert_eq!(unreachable.list_files(&repo).unwrap().len(), 1);

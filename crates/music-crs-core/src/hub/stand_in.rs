@@ -13,7 +13,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use super::RepoKind;
+use super::{HubParams, RepoKind};
 
 /// One repository the stand-in serves.
 #[derive(Debug, Clone)]
@@ -123,6 +123,15 @@ impl StandIn {
     /// The requests that transferred file content.
     pub fn downloads(&self) -> usize {
         self.requests().iter().filter(|r| r.is_download()).count()
+    }
+
+    /// Hub settings that reach this stand-in, with the cache in `cache`.
+    pub fn hub_params(&self, cache: &std::path::Path) -> HubParams {
+        HubParams {
+            cache_dir: Some(cache.to_path_buf()),
+            endpoint: Some(self.endpoint().to_owned()),
+            ..HubParams::default()
+        }
     }
 }
 

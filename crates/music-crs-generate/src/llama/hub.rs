@@ -70,14 +70,6 @@ mod tests {
 
     use super::*;
 
-    fn params(hub: &StandIn, cache: &std::path::Path) -> HubParams {
-        HubParams {
-            cache_dir: Some(cache.to_path_buf()),
-            endpoint: Some(hub.endpoint().to_owned()),
-            ..HubParams::default()
-        }
-    }
-
     #[test]
     fn a_checkpoint_is_downloaded_once_and_then_read_offline() {
         let files: [(&str, &[u8]); 4] = [
@@ -94,7 +86,7 @@ mod tests {
         let hub =
             StandIn::start(vec![StandInRepo::new(RepoKind::Model, "o/llama", &files)]).unwrap();
         let cache = tempfile::tempdir().unwrap();
-        let dir = download("o/llama", None, &params(&hub, cache.path())).unwrap();
+        let dir = download("o/llama", None, &hub.hub_params(cache.path())).unwrap();
         assert!(dir.starts_with(cache.path()));
         assert_eq!(std::fs::read(dir.join("w-2.safetensors")).unwrap(), b"two");
         assert_eq!(hub.downloads(), 5, "{:#?}", hub.requests());
@@ -102,7 +94,7 @@ mod tests {
         let requests = hub.requests().len();
         let offline = HubParams {
             offline: true,
-            ..params(&hub, cache.path())
+            ..hub.hub_params(cache.path())
         };
         assert_eq!(download("o/llama", None, &offline).unwrap(), dir);
         assert_eq!(hub.requests().len(), requests, "offline never asks the hub");
@@ -120,7 +112,7 @@ mod tests {
         let files: [(&str, &[u8]); 2] = [("config.json", b"{}"), ("tokenizer.json", b"{}")];
         let hub = StandIn::start(vec![StandInRepo::new(RepoKind::Model, "o/m", &files)]).unwrap();
         let cache = tempfile::tempdir().unwrap();
-        let err = download("o/m", None, &params(&hub, cache.path()))
+        let err = download("o/m", None, &hub.hub_params(cache.path()))
             .unwrap_err()
             .to_string();
         assert!(
@@ -129,7 +121,7 @@ mod tests {
         );
         let offline = HubParams {
             offline: true,
-            ..params(&hub, cache.path())
+            ..hub.hub_params(cache.path())
         };
         let err = download("o/m", None, &offline).unwrap_err().to_string();
         assert!(
@@ -150,7 +142,7 @@ mod tests {
         ];
         let hub = StandIn::start(vec![StandInRepo::new(RepoKind::Model, "o/m", &files)]).unwrap();
         let cache = tempfile::tempdir().unwrap();
-        let err = download("o/m", None, &params(&hub, cache.path()))
+        let err = download("o/m", None, &hub.hub_params(cache.path()))
             .unwrap_err()
             .to_string();
         assert!(err.contains("invalid hub file name"), "{err}");

@@ -650,11 +650,7 @@ pub(crate) mod tests {
         ])
         .unwrap();
         let cache = tempfile::tempdir().unwrap();
-        let params = HubParams {
-            cache_dir: Some(cache.path().to_path_buf()),
-            endpoint: Some(hub.endpoint().to_owned()),
-            ..HubParams::default()
-        };
+        let params = hub.hub_params(cache.path());
         let local = BertEncoder::from_dir(dir.path(), BertParams::default()).unwrap();
         let online = BertEncoder::from_hub_with("o/bert", &params, BertParams::default()).unwrap();
         assert_eq!(hub.downloads(), 3, "{:#?}", hub.requests());
