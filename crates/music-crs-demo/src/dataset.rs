@@ -52,6 +52,17 @@ pub const DEFAULT_SAME_ARTIST_RATE: f64 = 0.45;
 /// Share of content-embedding rows left empty at random (the hub has such rows too).
 pub const DEFAULT_MISSING_EMBEDDING_RATE: f64 = 0.01;
 
+/// The dimension of every Track-Embeddings kind on the hub (`cf-bpr` is also the
+/// User-Embeddings dimension), used when [`DemoParams::challenge_dims`] is set.
+pub const CHALLENGE_EMBEDDING_DIMS: [(&str, usize); 6] = [
+    ("audio-laion_clap", 512),
+    ("image-siglip2", 768),
+    ("cf-bpr", 128),
+    ("attributes-qwen3_embedding_0.6b", 1024),
+    ("lyrics-qwen3_embedding_0.6b", 1024),
+    ("metadata-qwen3_embedding_0.6b", 1024),
+];
+
 /// The file under a demo root holding [`DemoDataset::blind_answers`] as JSON rows
 /// `{session_id, user_id, turn_number, ground_truth_track_id}` (the official evaluator's format).
 pub const BLIND_GROUND_TRUTH_FILE: &str = "blind_ground_truth.json";
@@ -78,6 +89,9 @@ pub struct DemoParams {
     pub content_embedding_dim: usize,
     /// Dimensions of the `cf-bpr` embeddings.
     pub cf_embedding_dim: usize,
+    /// Every embedding kind at its hub dimension ([`CHALLENGE_EMBEDDING_DIMS`]); the two
+    /// dimensions above are then unused. Off by default: the shipped demo stays small.
+    pub challenge_dims: bool,
     /// Share of users without train sessions.
     pub cold_user_share: f64,
     /// Probability that the next track comes from the same album.
@@ -100,6 +114,7 @@ impl Default for DemoParams {
             turns_per_session: DEFAULT_TURNS_PER_SESSION,
             content_embedding_dim: DEFAULT_CONTENT_EMBEDDING_DIM,
             cf_embedding_dim: DEFAULT_CF_EMBEDDING_DIM,
+            challenge_dims: false,
             cold_user_share: DEFAULT_COLD_USER_SHARE,
             same_album_rate: DEFAULT_SAME_ALBUM_RATE,
             same_artist_rate: DEFAULT_SAME_ARTIST_RATE,
@@ -109,6 +124,22 @@ impl Default for DemoParams {
 }
 
 impl DemoParams {
+    /// A synthetic dataset of the challenge's size: the catalog (47,071 tracks), the `train`
+    /// split (15,199 sessions), a dev-sized `test` split (1,000 sessions = 8,000 turns) and
+    /// every embedding kind at its hub dimension; for timing and memory at the real scale.
+    /// The listener count is not part of what the fixtures tell, so it stays at 3,000.
+    pub fn challenge_size() -> Self {
+        DemoParams {
+            num_tracks: 47_071,
+            num_users: 3_000,
+            num_train_sessions: 15_199,
+            num_test_sessions: 1_000,
+            num_blind_sessions: 80,
+            challenge_dims: true,
+            ..DemoParams::default()
+        }
+    }
+
     /// Checks every field; the error names the first one at fault.
     pub fn validate(&self) -> Result<()> {
         let invalid = |field: &str, reason: String| {
@@ -291,6 +322,7 @@ impl DemoDataset {
             &EmbeddingSpec {
                 content_dim: params.content_embedding_dim,
                 cf_dim: params.cf_embedding_dim,
+                challenge_dims: params.challenge_dims,
                 missing_rate: params.missing_embedding_rate,
             },
         )?;
@@ -649,6 +681,33 @@ mod tests {
 
         let names: String = demo.tracks.iter().map(|t| t.name() + &t.artist()).collect();
         assert!(!names.is_ascii(), "no non-ASCII name");
+    }
+
+    #[test]
+    fn challenge_dims_give_every_kind_its_hub_dimension() {
+        let params = DemoParams {
+            num_tracks: 200,
+            num_train_sessions: 40,
+            challenge_dims: true,
+            ..small()
+        };
+        let demo = DemoDataset::generate(&params).unwrap();
+        let dims: Vec<(&str, usize)> = demo
+            .track_embeddings
+            .iter()
+            .map(|t| (t.kind(), t.dim()))
+            .collect();
+        assert_eq!(dims, CHALLENGE_EMBEDDING_DIMS);
+        assert_eq!(demo.user_embeddings[0].dim(), 128);
+        let challenge = DemoParams::challenge_size();
+        assert_eq!(
+            (challenge.num_tracks, challenge.num_train_sessions),
+            (47_071, 15_199)
+        );
+        assert_eq!(
+            challenge.num_test_sessions * challenge.turns_per_session,
+            8_000
+        );
     }
 
     #[test]

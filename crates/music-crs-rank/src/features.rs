@@ -4,6 +4,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use music_crs_core::{EmbeddingTable, Role, TurnContext};
+use music_crs_retrieval::dense::dot;
 use serde::{Deserialize, Serialize};
 
 use crate::candidates::{Candidates, union_rrf};
@@ -64,12 +65,8 @@ impl AlignedTable {
 }
 
 fn inverse_norm(v: &[f32]) -> f32 {
-    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    let norm = dot(v, v).sqrt();
     if norm > 0.0 { 1.0 / norm } else { 0.0 }
-}
-
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
 /// Computes the ranker's features; see [`FeatureExtractor::feature_names`] for the list.

@@ -161,17 +161,81 @@ pub(crate) fn predict(trees: &[Tree], row: &[f32]) -> f32 {
 /// tree visits it, instead of every tree's nodes being fetched again for each row.
 const PREDICT_BLOCK: usize = 64;
 
+/// Rows walked down one tree side by side. One walk is a chain of dependent loads and
+/// unpredictable branches; several independent walks let the CPU overlap them.
+const WALK_LANES: usize = 8;
+
+/// A tree laid out for side-by-side walks: a leaf points to itself, so every walk can take
+/// the same number of steps (the tree's depth) without asking whether it has arrived.
+struct LockstepTree {
+    /// Per node: split feature (0 for a leaf), threshold, and children `[left, right]`.
+    nodes: Vec<(u32, f32, [u32; 2])>,
+    values: Vec<f32>,
+    depth: usize,
+}
+
+impl LockstepTree {
+    fn new(tree: &Tree) -> Self {
+        let mut depth_of = vec![0usize; tree.nodes.len()];
+        let mut depth = 0;
+        let nodes = tree
+            .nodes
+            .iter()
+            .enumerate()
+            .map(|(i, node)| {
+                if node.feature < 0 {
+                    return (0, 0.0, [i as u32; 2]);
+                }
+                // Children come after their parent ([`Tree::check`]), so one forward pass
+                // gives every depth.
+                for child in [node.left, node.right] {
+                    depth_of[child as usize] = depth_of[i] + 1;
+                    depth = depth.max(depth_of[i] + 1);
+                }
+                (node.feature as u32, node.threshold, [node.left, node.right])
+            })
+            .collect();
+        LockstepTree {
+            nodes,
+            values: tree.nodes.iter().map(|n| n.value).collect(),
+            depth,
+        }
+    }
+
+    /// Adds this tree's output to each score of `scores`, one row of `rows` per score.
+    fn walk(&self, rows: &[f32], width: usize, scores: &mut [f32]) {
+        let mut at = [0u32; WALK_LANES];
+        for _ in 0..self.depth {
+            for (lane, row) in at.iter_mut().zip(rows.chunks_exact(width)) {
+                let (feature, threshold, children) = self.nodes[*lane as usize];
+                // `v > threshold` is false for a missing (NaN) value: missing goes left.
+                *lane = children[usize::from(row[feature as usize] > threshold)];
+            }
+        }
+        for (score, lane) in scores.iter_mut().zip(at) {
+            *score += self.values[lane as usize];
+        }
+    }
+}
+
 /// [`predict`] of every row of a row-major matrix (`width` features per row), tree by tree
 /// over blocks of rows. Sums in the same order as [`predict`], so the scores are identical.
 pub(crate) fn predict_rows(trees: &[Tree], rows: &[f32], width: usize) -> Vec<f32> {
     let mut out = vec![0.0f32; rows.len() / width.max(1)];
+    if width == 0 {
+        return out;
+    }
+    let trees: Vec<LockstepTree> = trees.iter().map(LockstepTree::new).collect();
     for (block, scores) in rows
         .chunks(PREDICT_BLOCK * width)
         .zip(out.chunks_mut(PREDICT_BLOCK))
     {
-        for tree in trees {
-            for (score, row) in scores.iter_mut().zip(block.chunks_exact(width)) {
-                *score += tree.predict(row);
+        for tree in &trees {
+            for (lanes, scores) in block
+                .chunks(WALK_LANES * width)
+                .zip(scores.chunks_mut(WALK_LANES))
+            {
+                tree.walk(lanes, width, scores);
             }
         }
     }
@@ -709,12 +773,19 @@ mod tests {
 
     #[test]
     fn block_prediction_matches_row_prediction() {
-        let data = planted(20, 6);
+        let mut data = planted(20, 6);
         let trees = train(&data, None, &params(), |_| {});
+        // Missing values, and a row count that leaves a partial block and partial lanes.
+        for (i, value) in data.features.iter_mut().enumerate() {
+            if i % 7 == 3 {
+                *value = f32::NAN;
+            }
+        }
+        data.features.truncate(data.features.len() - 3 * data.width);
+        let rows = data.features.len() / data.width;
         let blocked = predict_rows(&trees, &data.features, data.width);
-        let single: Vec<f32> = (0..data.rows())
-            .map(|r| predict(&trees, data.row(r)))
-            .collect();
+        let single: Vec<f32> = (0..rows).map(|r| predict(&trees, data.row(r))).collect();
+        assert_eq!(blocked.len(), rows);
         assert_eq!(blocked, single);
     }
 

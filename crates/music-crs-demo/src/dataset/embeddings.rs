@@ -9,6 +9,7 @@ use rand::Rng;
 use super::catalog::CatalogModel;
 use super::random::{DemoRng, normalize, unit_vector};
 use super::vocab::GENRES;
+use crate::CHALLENGE_EMBEDDING_DIMS;
 
 /// How one content kind is composed; the weights are relative.
 struct Mix {
@@ -118,7 +119,26 @@ impl Topics {
 pub(crate) struct EmbeddingSpec {
     pub content_dim: usize,
     pub cf_dim: usize,
+    /// Each kind at its hub dimension ([`CHALLENGE_EMBEDDING_DIMS`]) instead of the two above.
+    pub challenge_dims: bool,
     pub missing_rate: f64,
+}
+
+impl EmbeddingSpec {
+    fn dim_of(&self, kind: &str) -> usize {
+        let uniform = if kind == CF_KIND {
+            self.cf_dim
+        } else {
+            self.content_dim
+        };
+        if !self.challenge_dims {
+            return uniform;
+        }
+        CHALLENGE_EMBEDDING_DIMS
+            .iter()
+            .find(|(name, _)| *name == kind)
+            .map_or(uniform, |&(_, dim)| dim)
+    }
 }
 
 /// Track embedding tables (five content kinds, then `cf-bpr`) and the user `cf-bpr` table.
@@ -133,7 +153,8 @@ pub(crate) fn build_embeddings(
     let track_ids: Vec<String> = catalog.tracks.iter().map(|t| t.track_id.clone()).collect();
     let mut track_tables = Vec::with_capacity(MIXES.len() + 1);
     for mix in &MIXES {
-        let mut topics = Topics::new(spec.content_dim);
+        let dim = spec.dim_of(mix.kind);
+        let mut topics = Topics::new(dim);
         let mut rows = Vec::with_capacity(catalog.tracks.len());
         for (index, facts) in catalog.facts.iter().enumerate() {
             let instrumental = mix.kind.starts_with("lyrics") && !facts.has_lyrics;
@@ -141,7 +162,7 @@ pub(crate) fn build_embeddings(
                 rows.push((track_ids[index].clone(), None));
                 continue;
             }
-            let mut v = vec![0.0f32; spec.content_dim];
+            let mut v = vec![0.0f32; dim];
             add_scaled(
                 &mut v,
                 topics.get(rng, GENRES[facts.genre].name),
@@ -171,24 +192,25 @@ pub(crate) fn build_embeddings(
                 topics.get(rng, &format!("album {}", facts.album)),
                 mix.album,
             );
-            add_scaled(&mut v, &unit_vector(rng, spec.content_dim), mix.noise);
+            add_scaled(&mut v, &unit_vector(rng, dim), mix.noise);
             normalize(&mut v);
             quantize(&mut v);
             rows.push((track_ids[index].clone(), Some(v)));
         }
-        track_tables.push(EmbeddingTable::new(mix.kind, spec.content_dim, rows)?);
+        track_tables.push(EmbeddingTable::new(mix.kind, dim, rows)?);
     }
 
+    let cf_dim = spec.dim_of(CF_KIND);
     // cf-bpr: a base taste vector per track (artist + genre + popularity direction), then
     // each track is pulled towards the tracks it was played with in train sessions.
-    let mut topics = Topics::new(spec.cf_dim);
-    let popular_direction = unit_vector(rng, spec.cf_dim);
+    let mut topics = Topics::new(cf_dim);
+    let popular_direction = unit_vector(rng, cf_dim);
     let base: Vec<Vec<f32>> = catalog
         .facts
         .iter()
         .zip(&catalog.tracks)
         .map(|(facts, track)| {
-            let mut v = vec![0.0f32; spec.cf_dim];
+            let mut v = vec![0.0f32; cf_dim];
             add_scaled(
                 &mut v,
                 topics.get(rng, &format!("artist {}", facts.artist)),
@@ -197,14 +219,14 @@ pub(crate) fn build_embeddings(
             add_scaled(&mut v, topics.get(rng, GENRES[facts.genre].name), 0.5);
             let popularity = track.popularity.unwrap_or(0.0) as f32 / 100.0;
             add_scaled(&mut v, &popular_direction, 0.4 * popularity);
-            add_scaled(&mut v, &unit_vector(rng, spec.cf_dim), 0.3);
+            add_scaled(&mut v, &unit_vector(rng, cf_dim), 0.3);
             v
         })
         .collect();
-    let mut context = vec![vec![0.0f32; spec.cf_dim]; catalog.tracks.len()];
+    let mut context = vec![vec![0.0f32; cf_dim]; catalog.tracks.len()];
     let mut plays = vec![0usize; catalog.tracks.len()];
     for session in train_sessions {
-        let mut mean = vec![0.0f32; spec.cf_dim];
+        let mut mean = vec![0.0f32; cf_dim];
         for &t in session {
             add_scaled(&mut mean, &base[t], 1.0 / session.len() as f32);
         }
@@ -231,11 +253,11 @@ pub(crate) fn build_embeddings(
         cf_vectors.push(vector.clone());
         cf_rows.push((track_ids[index].clone(), vector));
     }
-    track_tables.push(EmbeddingTable::new(CF_KIND, spec.cf_dim, cf_rows)?);
+    track_tables.push(EmbeddingTable::new(CF_KIND, cf_dim, cf_rows)?);
 
     // User cf-bpr: the mean of the cf vectors of the tracks the user played in train; cold
     // users (no train sessions) have none.
-    let mut user_sum = vec![vec![0.0f32; spec.cf_dim]; user_ids.len()];
+    let mut user_sum = vec![vec![0.0f32; cf_dim]; user_ids.len()];
     let mut user_plays = vec![0usize; user_ids.len()];
     for (session, &user) in train_sessions.iter().zip(train_users) {
         for &t in session {
@@ -254,6 +276,6 @@ pub(crate) fn build_embeddings(
         });
         (id.clone(), vector)
     });
-    let user_table = EmbeddingTable::new(CF_KIND, spec.cf_dim, user_rows)?;
+    let user_table = EmbeddingTable::new(CF_KIND, cf_dim, user_rows)?;
     Ok((track_tables, vec![user_table]))
 }

@@ -166,9 +166,11 @@ pub struct ExactIndex {
     data: Vec<f32>,
 }
 
-/// Queries scored per matrix product in [`ExactIndex::search_batch`]: large enough for GEMM
-/// to pay off, small enough that the score block (`QUERY_BLOCK x n`) stays in a few MB.
-const QUERY_BLOCK: usize = 32;
+/// Queries scored per matrix product in [`ExactIndex::search_batch`]. Every product packs
+/// the whole index matrix again (192 MB for 47k x 1024), so a block must be large for that
+/// copy to be small beside the arithmetic; the score block (`QUERY_BLOCK x n`, 24 MB at 47k
+/// rows) is the price.
+const QUERY_BLOCK: usize = 128;
 /// Rows per parallel task for one query.
 const ROW_CHUNK: usize = 4096;
 

@@ -177,12 +177,18 @@ pub(crate) fn top_k(scores: impl IntoIterator<Item = (usize, f32)>, k: usize) ->
     }
     let mut kept: Vec<(usize, f32)> = Vec::with_capacity(2 * k);
     // Keep a buffer of up to 2k candidates and cut it back to k with a linear-time selection:
-    // amortised O(n) without a heap's per-element branches.
+    // amortised O(n) without a heap's per-element branches. After a cut, a score strictly
+    // below the k-th kept one can never make the top k, so most rows are skipped unpushed.
+    let mut floor: Option<f32> = None;
     for pair in scores {
+        if floor.is_some_and(|floor| pair.1.total_cmp(&floor).is_lt()) {
+            continue;
+        }
         kept.push(pair);
         if kept.len() == 2 * k {
             kept.select_nth_unstable_by(k - 1, best_first);
             kept.truncate(k);
+            floor = Some(kept[k - 1].1);
         }
     }
     if kept.len() > k {
@@ -238,6 +244,31 @@ mod tests {
         sorted.sort_by(best_first);
         sorted.truncate(20);
         assert_eq!(top_k(scores, 20), sorted);
+    }
+
+    #[test]
+    fn top_k_keeps_lower_rows_among_ties_past_the_floor() {
+        // Few distinct scores (and a NaN), so rows tied with the k-th best keep arriving after
+        // the first cuts: they must be kept or dropped by row exactly as a full sort does.
+        let scores: Vec<(usize, f32)> = (0..5000)
+            .map(|i| {
+                let level = ((i * 7919) % 11) as f32 / 4.0;
+                (i, if i == 4321 { f32::NAN } else { level })
+            })
+            .collect();
+        for k in [1, 3, 20, 300, 499, 4999, 6000] {
+            let mut sorted = scores.clone();
+            sorted.sort_by(best_first);
+            sorted.truncate(k);
+            let got = top_k(scores.clone(), k);
+            assert_eq!(got.len(), sorted.len(), "k {k}");
+            for (a, b) in got.iter().zip(&sorted) {
+                assert!(
+                    a.0 == b.0 && a.1.total_cmp(&b.1).is_eq(),
+                    "k {k}: {a:?} vs {b:?}"
+                );
+            }
+        }
     }
 
     #[test]

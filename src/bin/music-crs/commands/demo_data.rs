@@ -19,6 +19,15 @@ pub(crate) struct DemoDataArgs {
     /// Generator seed.
     #[arg(long)]
     pub(crate) seed: Option<u64>,
+    /// Start from the challenge's sizes (47,071 tracks, 15,199 train and 1,000 test
+    /// sessions) with every embedding kind at its hub dimension; the size flags below still
+    /// override each count.
+    #[arg(long)]
+    pub(crate) challenge_size: bool,
+    /// Every embedding kind at its hub dimension (audio 512, image 768, cf-bpr 128, the three
+    /// qwen3 kinds 1024) instead of the demo's 32 and 16.
+    #[arg(long)]
+    pub(crate) challenge_dims: bool,
     /// Catalog size [default: the demo's 3,000; at most 1,000,000].
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=MAX_TRACKS))]
     pub(crate) tracks: Option<u64>,
@@ -38,7 +47,12 @@ pub(crate) struct DemoDataArgs {
 }
 
 pub(crate) fn demo_data(args: DemoDataArgs) -> Result<i32> {
-    let mut params = music_crs_demo::DemoParams::default();
+    let mut params = if args.challenge_size {
+        music_crs_demo::DemoParams::challenge_size()
+    } else {
+        music_crs_demo::DemoParams::default()
+    };
+    params.challenge_dims |= args.challenge_dims;
     if let Some(seed) = args.seed {
         params.seed = seed;
     }
