@@ -152,6 +152,26 @@ impl Tokenizer {
     /// [`Tokenizer::for_each_term`] lower-casing into `buffer`, so a caller tokenizing many
     /// texts (indexing a corpus) reuses one allocation.
     pub fn for_each_term_in(&self, text: &str, buffer: &mut String, mut emit: impl FnMut(&str)) {
+        self.for_each_word_in(text, buffer, |word| {
+            if !self.is_stopword(word) {
+                emit(word);
+            }
+        });
+    }
+
+    /// Whether `word` (already lower-cased when enabled) is one of the dropped stop words.
+    pub(crate) fn is_stopword(&self, word: &str) -> bool {
+        word.len() <= self.longest_stopword && self.stopwords.contains(word)
+    }
+
+    /// Every word of `text` before stop-word removal: [`Tokenizer::for_each_term_in`] for
+    /// a caller that drops stop words another way (a vocabulary that holds none).
+    pub(crate) fn for_each_word_in(
+        &self,
+        text: &str,
+        buffer: &mut String,
+        mut keep: impl FnMut(&str),
+    ) {
         let text = if !self.params.lowercase {
             text
         } else if text.is_ascii() {
@@ -163,11 +183,6 @@ impl Tokenizer {
             // Full Unicode lower-casing, like Python's `str.lower` (e.g. final sigma).
             *buffer = text.to_lowercase();
             buffer.as_str()
-        };
-        let mut keep = |term: &str| {
-            if term.len() > self.longest_stopword || !self.stopwords.contains(term) {
-                emit(term);
-            }
         };
         // Maximal runs of >= 2 word characters are exactly the matches of `\b\w\w+\b`.
         let bytes = text.as_bytes();

@@ -15,18 +15,17 @@
 //! and the same ranking bit for bit, with far less work.
 //!
 //! The index is inverted: per term, a contiguous list of `(doc, weight)` postings, plus the
-//! same weights per document (forward lists). A search adds each distinct query term's
-//! postings once (times its count), defers the terms with long posting lists when their
-//! largest possible total cannot lift another document into the top `k` (max-score
-//! pruning), keeps the best `k` in a bounded heap, and re-scores the few documents whose
-//! rank the float32 rounding could change in bm25s's exact term order. Documents no query
-//! term matches score 0 and are never returned (bm25s pads its top-k with arbitrary
-//! zero-score documents instead).
+//! same weights per document (forward lists) and each term's largest weight. A search adds
+//! each distinct query term's postings once (times its count), defers long lists that cannot
+//! change the top `k` (max-score pruning), picks the best `k` with a gated bounded heap, and
+//! re-scores the few documents whose rank the float32 rounding could change in bm25s's exact
+//! term order (see `search.rs`). Documents no query term matches score 0 and are never
+//! returned (bm25s pads its top-k with arbitrary zero-score documents instead).
 
 mod persist;
+mod search;
 
-use std::cell::RefCell;
-use std::collections::{BinaryHeap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use music_crs_core::{Catalog, ScoredTrack, TrackField, TurnContext};
@@ -115,9 +114,6 @@ pub struct Bm25Index {
     max_weight: Vec<f32>,
 }
 
-/// A query term id and how many times the query holds it.
-type TermCount = (u32, u32);
-
 /// One entry of a document's forward list.
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct TermWeight {
@@ -157,57 +153,6 @@ fn forward_lists(
         }
     }
     (forward_offsets, forward)
-}
-
-thread_local! {
-    /// Per-thread score accumulator, all zeros between searches.
-    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
-}
-
-#[derive(Default)]
-struct Scratch {
-    /// Per document: the (approximate, then reset) score.
-    scores: Vec<f32>,
-    /// Documents with a non-zero score.
-    touched: Vec<u32>,
-    /// Their scores, gathered in `touched` order.
-    gathered: Vec<f32>,
-    /// The query's term ids, in order, repeats kept.
-    terms: Vec<u32>,
-    /// The query's distinct terms in first-occurrence order, with their counts.
-    unique: Vec<(u32, u32)>,
-    /// Per term: its position in `unique` (`u32::MAX` when absent); all MAX between uses.
-    slot: Vec<u32>,
-    /// Per term: its weight in the document being re-scored; all zero between uses.
-    term_weight: Vec<f32>,
-}
-
-/// A candidate in the top-k heap; `Ord` puts the *worst* candidate on top (lower score, or on
-/// equal scores the later document), so the heap evicts it first.
-#[derive(Debug, Clone, Copy)]
-struct Candidate {
-    score: f32,
-    doc: u32,
-}
-
-impl PartialEq for Candidate {
-    fn eq(&self, other: &Self) -> bool {
-        self.cmp(other).is_eq()
-    }
-}
-impl Eq for Candidate {}
-impl PartialOrd for Candidate {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Candidate {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        other
-            .score
-            .total_cmp(&self.score)
-            .then(self.doc.cmp(&other.doc))
-    }
 }
 
 impl Bm25Index {
@@ -430,10 +375,13 @@ impl Bm25Index {
         self.avg_doc_len
     }
 
-    /// The query's term ids in query order, repeats kept, unknown terms dropped.
-    fn query_terms(&self, query: &str, out: &mut Vec<u32>) {
+    /// The query's term ids in query order, repeats kept, unknown terms dropped; `lowered`
+    /// is the tokenizer's buffer.
+    fn query_terms_in(&self, query: &str, lowered: &mut String, out: &mut Vec<u32>) {
         out.clear();
-        self.tokenizer.for_each_term(query, |term| {
+        // The vocabulary holds no stop word (checked on load), so looking a stop word up
+        // drops it: no separate stop-word test per query word.
+        self.tokenizer.for_each_word_in(query, lowered, |term| {
             if let Some(&id) = self.vocab.get(term) {
                 out.push(id);
             }
@@ -445,10 +393,22 @@ impl Bm25Index {
         &self.postings[self.offsets[term]..self.offsets[term + 1]]
     }
 
+    /// The number of documents holding `term`.
+    fn list_len(&self, term: u32) -> usize {
+        let term = term as usize;
+        self.offsets[term + 1] - self.offsets[term]
+    }
+
+    /// The `(term, weight)` pairs of document `doc`.
+    fn forward_list(&self, doc: u32) -> &[TermWeight] {
+        let doc = doc as usize;
+        &self.forward[self.forward_offsets[doc]..self.forward_offsets[doc + 1]]
+    }
+
     /// The BM25 score of every document for `query`, in index order (0 when no term matches).
     pub fn scores(&self, query: &str) -> Vec<f32> {
         let mut terms = Vec::new();
-        self.query_terms(query, &mut terms);
+        self.query_terms_in(query, &mut String::new(), &mut terms);
         let mut scores = vec![0.0f32; self.len()];
         for &term in &terms {
             for posting in self.term_postings(term) {
@@ -456,273 +416,6 @@ impl Bm25Index {
             }
         }
         scores
-    }
-
-    /// The best `k` documents for `query` as `(doc index, score)`, best first; equal scores
-    /// in index order. Only documents matching at least one query term are returned. Scores
-    /// are exactly those of [`Bm25Index::scores`] (bm25s's float32 sums in query order).
-    pub fn search_indices(&self, query: &str, k: usize) -> Vec<(usize, f32)> {
-        if k == 0 || self.is_empty() {
-            return Vec::new();
-        }
-        SCRATCH.with(|cell| {
-            let mut scratch = cell.borrow_mut();
-            let scratch = &mut *scratch;
-            if scratch.scores.len() < self.len() {
-                scratch.scores.resize(self.len(), 0.0);
-                // One spare slot: the branch-free append below writes before it checks.
-                scratch.touched.resize(self.len() + 1, 0);
-                scratch.gathered.resize(self.len(), 0.0);
-            }
-            if scratch.slot.len() < self.vocab.len() {
-                scratch.slot.resize(self.vocab.len(), u32::MAX);
-                scratch.term_weight.resize(self.vocab.len(), 0.0);
-            }
-            self.query_terms(query, &mut scratch.terms);
-            self.search_scratch(scratch, k)
-        })
-    }
-
-    /// Scores the query in `scratch.terms`; leaves `scores` all zero.
-    ///
-    /// Three shortcuts keep the work far below bm25s's (one pass over the postings of every
-    /// query-term occurrence), and exact re-scoring keeps the results bm25s's:
-    /// - a repeated term is scored once, times its count;
-    /// - terms with long posting lists (e.g. words in most documents) are deferred; when their
-    ///   largest possible total cannot lift a document the other terms missed into the top
-    ///   `k`, their postings are never read (max-score pruning);
-    /// - the candidates are then few, and only they are re-scored exactly.
-    fn search_scratch(&self, scratch: &mut Scratch, k: usize) -> Vec<(usize, f32)> {
-        if scratch.terms.len() > MAX_BOUNDED_TERMS {
-            // Beyond this the rounding bound below no longer holds: stay on bm25s's path.
-            return self.exact_full(scratch, k);
-        }
-        let Scratch {
-            scores,
-            touched,
-            terms,
-            unique,
-            slot,
-            ..
-        } = &mut *scratch;
-        unique.clear();
-        for &term in terms.iter() {
-            let position = &mut slot[term as usize];
-            if *position == u32::MAX {
-                *position = unique.len() as u32;
-                unique.push((term, 1));
-            } else {
-                unique[*position as usize].1 += 1;
-            }
-        }
-        for &(term, _) in unique.iter() {
-            slot[term as usize] = u32::MAX;
-        }
-        let approximate = unique.len() != terms.len();
-        // Rare terms (short lists) first, in first-occurrence order; then the others, of
-        // which the lowest-bound ones may be deferred. With no split, everything is scored in
-        // query order (exact when no term repeats).
-        let rare_list = (self.len() / 8).max(64);
-        let (head, rest): (Vec<TermCount>, Vec<TermCount>) = unique
-            .iter()
-            .partition(|&&(term, _)| self.term_postings(term).len() < rare_list);
-        if head.is_empty() || rest.is_empty() {
-            let n_touched = self.accumulate(unique, scores, touched, 0);
-            return self.rank(scratch, n_touched, k, approximate);
-        }
-        let mut n_touched = self.accumulate(&head, scores, touched, 0);
-        let bound = |&(term, count): &TermCount| {
-            f64::from(count) * f64::from(self.max_weight[term as usize])
-        };
-        let mut rest: Vec<(TermCount, f64)> = rest.into_iter().map(|tc| (tc, bound(&tc))).collect();
-        rest.sort_by(|a, b| a.1.total_cmp(&b.1));
-        let delta = rounding_bound(terms.len());
-        if let Some(kth) = kth_best(&scores[..], &touched[..n_touched], k) {
-            // Every final top-k score is at least `floor` (scores only grow from here). The
-            // lowest-bound terms whose total bound stays below it cannot lift a document no
-            // other term matched into the top k: defer them.
-            let floor = f64::from(kth) * (1.0 - delta) / (1.0 + delta) * (1.0 - 1e-9);
-            let margin = (1.0 + 1e-6) * (1.0 + delta);
-            let mut deferred = 0.0;
-            let mut split = 0;
-            for (i, &(_, term_bound)) in rest.iter().enumerate() {
-                if (deferred + term_bound) * margin >= floor {
-                    break;
-                }
-                deferred += term_bound;
-                split = i + 1;
-            }
-            let deferred = deferred * (1.0 + 1e-6);
-            let kept: Vec<TermCount> = rest[split..].iter().map(|&(tc, _)| tc).collect();
-            n_touched = self.accumulate(&kept, scores, touched, n_touched);
-            if split > 0 {
-                // A document can reach `floor` only if its partial sum plus the deferred
-                // terms' bound does.
-                let can_reach = |partial: f32| {
-                    (f64::from(partial) / (1.0 - delta) + deferred) * (1.0 + delta) >= floor
-                };
-                let reachable = touched[..n_touched]
-                    .iter()
-                    .filter(|&&doc| can_reach(scores[doc as usize]))
-                    .count();
-                if reachable <= rescore_limit(k) {
-                    let mut candidates = Vec::with_capacity(reachable);
-                    for &doc in &touched[..n_touched] {
-                        if can_reach(std::mem::take(&mut scores[doc as usize])) {
-                            candidates.push(doc);
-                        }
-                    }
-                    return self.rescore(candidates, scratch, k);
-                }
-                let deferred_terms: Vec<TermCount> =
-                    rest[..split].iter().map(|&(tc, _)| tc).collect();
-                n_touched = self.accumulate(&deferred_terms, scores, touched, n_touched);
-            }
-        } else {
-            let all: Vec<TermCount> = rest.iter().map(|&(tc, _)| tc).collect();
-            n_touched = self.accumulate(&all, scores, touched, n_touched);
-        }
-        // Term order changed: the sums are approximate.
-        self.rank(scratch, n_touched, k, true)
-    }
-
-    /// Adds the postings of `terms` (each times its count) into `scores`, appending newly
-    /// touched documents to `touched[n_touched..]`; returns the new count.
-    fn accumulate(
-        &self,
-        terms: &[(u32, u32)],
-        scores: &mut [f32],
-        touched: &mut [u32],
-        mut n_touched: usize,
-    ) -> usize {
-        for &(term, count) in terms {
-            let factor = count as f32;
-            for posting in self.term_postings(term) {
-                let doc = posting.doc as usize;
-                let score = scores[doc];
-                // Weights are positive, so a zero accumulator means "not yet touched";
-                // appending without a branch avoids mispredictions on long posting lists.
-                touched[n_touched] = posting.doc;
-                n_touched += usize::from(score == 0.0);
-                // `factor` is 1 for most terms; x * 1.0 is exact.
-                scores[doc] = score + factor * posting.weight;
-            }
-        }
-        n_touched
-    }
-
-    /// bm25s's own evaluation: the postings of every query-term occurrence added in query
-    /// order, then the top `k`. Leaves `scores` all zero.
-    fn exact_full(&self, scratch: &mut Scratch, k: usize) -> Vec<(usize, f32)> {
-        let Scratch {
-            scores,
-            touched,
-            terms,
-            ..
-        } = &mut *scratch;
-        let mut n_touched = 0;
-        for &term in terms.iter() {
-            n_touched = self.accumulate(&[(term, 1)], scores, touched, n_touched);
-        }
-        self.rank(scratch, n_touched, k, false)
-    }
-
-    /// The exact top `k` of `candidates`.
-    fn rescore(&self, candidates: Vec<u32>, scratch: &mut Scratch, k: usize) -> Vec<(usize, f32)> {
-        let mut exact: Vec<Candidate> = candidates
-            .into_iter()
-            .map(|doc| Candidate {
-                score: self.exact_score(doc, &scratch.terms, &mut scratch.term_weight),
-                doc,
-            })
-            .collect();
-        exact.sort_unstable();
-        exact.truncate(k);
-        exact
-            .into_iter()
-            .map(|c| (c.doc as usize, c.score))
-            .collect()
-    }
-
-    /// The top `k` of the touched documents by exact score.
-    ///
-    /// Without repeated query terms the accumulated sums are bm25s's own (distinct terms in
-    /// first-occurrence order are the query order). With repeats they are approximate: every
-    /// document that could still reach the top `k` under the worst-case rounding error is
-    /// kept, and those few are re-scored exactly (replaying the query's terms in order against
-    /// their forward lists) before the final ranking.
-    ///
-    /// Also resets `scores` to zero: one random-access pass gathers the touched scores into a
-    /// dense array and clears them; everything after reads that array sequentially.
-    fn rank(
-        &self,
-        scratch: &mut Scratch,
-        n_touched: usize,
-        k: usize,
-        approximate: bool,
-    ) -> Vec<(usize, f32)> {
-        let Scratch {
-            scores,
-            touched,
-            gathered,
-            terms,
-            ..
-        } = &mut *scratch;
-        let touched = &touched[..n_touched];
-        let gathered = &mut gathered[..n_touched];
-        let mut heap: BinaryHeap<Candidate> = BinaryHeap::with_capacity(k + 1);
-        for (&doc, slot) in touched.iter().zip(gathered.iter_mut()) {
-            let score = std::mem::take(&mut scores[doc as usize]);
-            *slot = score;
-            let candidate = Candidate { score, doc };
-            if heap.len() < k {
-                heap.push(candidate);
-            } else if let Some(mut worst) = heap.peek_mut()
-                && candidate < *worst
-            {
-                *worst = candidate;
-            }
-        }
-        let top = heap.into_sorted_vec();
-        if !approximate {
-            return top.into_iter().map(|c| (c.doc as usize, c.score)).collect();
-        }
-        let delta = rounding_bound(terms.len());
-        let shrink = ((1.0 - delta) / (1.0 + delta)).powi(2) * (1.0 - 1e-9);
-        let threshold = if top.len() < k {
-            0.0
-        } else {
-            top.last().map_or(0.0, |c| f64::from(c.score) * shrink)
-        };
-        let candidates: Vec<u32> = touched
-            .iter()
-            .zip(gathered.iter())
-            .filter(|&(_, &score)| f64::from(score) >= threshold)
-            .map(|(&doc, _)| doc)
-            .collect();
-        if candidates.len() > rescore_limit(k) {
-            // Masses of near-ties: one ordered pass over every posting is cheaper.
-            return self.exact_full(scratch, k);
-        }
-        self.rescore(candidates, scratch, k)
-    }
-
-    /// bm25s's score of one document: its weights added in query-term order, repeats included.
-    fn exact_score(&self, doc: u32, terms: &[u32], term_weight: &mut [f32]) -> f32 {
-        let doc = doc as usize;
-        let entries = &self.forward[self.forward_offsets[doc]..self.forward_offsets[doc + 1]];
-        for entry in entries {
-            term_weight[entry.term as usize] = entry.weight;
-        }
-        // Adding +0.0 for the query terms the document lacks leaves a float sum unchanged.
-        let mut score = 0.0f32;
-        for &term in terms {
-            score += term_weight[term as usize];
-        }
-        for entry in entries {
-            term_weight[entry.term as usize] = 0.0;
-        }
-        score
     }
 
     /// The best `k` documents for `query`, best first (see [`Bm25Index::search_indices`]).
@@ -744,62 +437,6 @@ impl Bm25Index {
             .par_iter()
             .map(|query| self.search(query.as_ref(), k))
             .collect()
-    }
-}
-
-/// A relative bound on the rounding error of a float32 sum of `n` positive terms, in any
-/// order and with products of counts: the sum is within `real * (1 ± bound)`.
-fn rounding_bound(n: usize) -> f64 {
-    1.01 * (n + 1) as f64 * f64::from(f32::EPSILON) / 2.0
-}
-
-/// The longest query (in terms) whose float32 rounding error [`rounding_bound`] bounds
-/// (it assumes `n * 2^-24 <= 0.01`).
-const MAX_BOUNDED_TERMS: usize = 100_000;
-
-/// The most candidates worth re-scoring one by one before a full ordered pass is cheaper.
-fn rescore_limit(k: usize) -> usize {
-    8 * k + 256
-}
-
-/// The `k`-th best score among `docs` (`None` when there are fewer than `k`).
-fn kth_best(scores: &[f32], docs: &[u32], k: usize) -> Option<f32> {
-    if docs.len() < k {
-        return None;
-    }
-    // A min-heap of the best k scores so far.
-    let mut heap: BinaryHeap<std::cmp::Reverse<OrderedScore>> = BinaryHeap::with_capacity(k + 1);
-    for &doc in docs {
-        let score = OrderedScore(scores[doc as usize]);
-        if heap.len() < k {
-            heap.push(std::cmp::Reverse(score));
-        } else if let Some(mut smallest) = heap.peek_mut()
-            && score > smallest.0
-        {
-            *smallest = std::cmp::Reverse(score);
-        }
-    }
-    heap.peek().map(|r| r.0.0)
-}
-
-/// An f32 with a total order, for heaps.
-#[derive(Debug, Clone, Copy)]
-struct OrderedScore(f32);
-
-impl PartialEq for OrderedScore {
-    fn eq(&self, other: &Self) -> bool {
-        self.0.total_cmp(&other.0).is_eq()
-    }
-}
-impl Eq for OrderedScore {}
-impl PartialOrd for OrderedScore {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for OrderedScore {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.0.total_cmp(&other.0)
     }
 }
 

@@ -144,6 +144,10 @@ impl Bm25Index {
         vocab.reserve(n_terms);
         for term in 0..n_terms {
             let text = reader.string(&format!("term {term}"))?;
+            // Queries rely on it: a stop word in the vocabulary would match where bm25s drops it.
+            if tokenizer.is_stopword(&text) {
+                return Err(format!("term {term} ({text:?}) is a stop word"));
+            }
             if vocab.insert(text.into_boxed_str(), term as u32).is_some() {
                 return Err(format!("term {term} appears twice"));
             }
@@ -337,6 +341,40 @@ mod tests {
         std::fs::write(&path, &file).unwrap();
         let err = load_error(dir.path());
         assert!(err.contains("points at document 99"), "{err}");
+    }
+
+    #[test]
+    fn stop_word_in_the_vocabulary_is_reported() {
+        // Queries skip the stop-word test because no saved vocabulary holds one: a file
+        // claiming the English list over a vocabulary with "the" must not load.
+        let keep_all = Bm25Params {
+            tokenizer: crate::TokenizerParams {
+                stopwords: crate::StopWords::None,
+                ..Default::default()
+            },
+            ..Bm25Params::default()
+        };
+        let index =
+            Bm25Index::build([("a".to_string(), "the song".to_string())], keep_all).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = index.save(dir.path()).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        let old_params_len =
+            u32::from_le_bytes(bytes[HEADER_LEN..HEADER_LEN + 4].try_into().unwrap()) as usize;
+        let params = serde_json::to_vec(&Bm25Params::default()).unwrap();
+        let mut payload = (params.len() as u32).to_le_bytes().to_vec();
+        payload.extend_from_slice(&params);
+        payload.extend_from_slice(&bytes[HEADER_LEN + 4 + old_params_len..]);
+        let mut file = bytes[..12].to_vec();
+        file.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+        file.extend_from_slice(&fnv1a(FNV_OFFSET, &payload).to_le_bytes());
+        file.extend_from_slice(&payload);
+        std::fs::write(&path, &file).unwrap();
+        let err = load_error(dir.path());
+        assert!(
+            err.contains("\"the\") is a stop word") && err.contains(INDEX_FILE_NAME),
+            "{err}"
+        );
     }
 
     #[test]
