@@ -83,6 +83,19 @@ impl RunData {
         Self::read(&open(config)?, false)
     }
 
+    /// The Track-Embeddings tables of `kinds` (hub column names), as a retriever reading them
+    /// would load them; a missing part or kind is an error naming it.
+    pub fn load_track_embeddings(
+        config: &DatasetConfig,
+        kinds: &[String],
+    ) -> Result<Vec<Arc<EmbeddingTable>>> {
+        let needs = DataNeeds {
+            track_embeddings: kinds.to_vec(),
+            ..DataNeeds::default()
+        };
+        Ok(RetrieverInputs::load(&open(config)?, &needs)?.track_embeddings)
+    }
+
     fn load_method(config: &CrsConfig, conversations: bool) -> Result<Self> {
         Self::load_with(config, config.retriever.needs(), conversations)
     }

@@ -74,6 +74,7 @@ mod conversation;
 pub mod cross_validation;
 mod data;
 mod error;
+pub mod export;
 pub mod output;
 mod pipeline;
 mod rank;

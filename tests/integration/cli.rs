@@ -562,3 +562,69 @@ fn a_closed_pipe_or_an_absurd_size_ends_cleanly() {
         assert!(!dir.path().join("demo").exists());
     }
 }
+
+#[test]
+fn export_writes_every_track_for_opensearch_and_qdrant() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = crate::common::demo_root().to_str().unwrap();
+    let out = music_crs(
+        dir.path(),
+        &[
+            "--quiet",
+            "export",
+            "--format",
+            "opensearch",
+            "--data",
+            data,
+            "--out",
+            "os",
+            "--per-file",
+            "1000",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let bulk: Vec<_> = std::fs::read_dir(dir.path().join("os"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "ndjson"))
+        .collect();
+    let lines: usize = bulk
+        .iter()
+        .map(|p| std::fs::read_to_string(p).unwrap().lines().count())
+        .sum();
+    // The demo catalog has 3,000 tracks: an action and a document line each, 1,000 per file.
+    assert_eq!((bulk.len(), lines), (3, 6_000));
+    assert!(dir.path().join("os/index.json").is_file());
+
+    let out = music_crs(
+        dir.path(),
+        &[
+            "--quiet",
+            "export",
+            "--format",
+            "qdrant",
+            "--data",
+            data,
+            "--out",
+            "qd",
+            "--kinds",
+            "cf-bpr,image-siglip2",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let collection: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("qd/collection.json")).unwrap())
+            .unwrap();
+    let kinds: Vec<&String> = collection["vectors"].as_object().unwrap().keys().collect();
+    assert_eq!(kinds, ["cf-bpr", "image-siglip2"]);
+
+    let out = music_crs(
+        dir.path(),
+        &[
+            "export", "--format", "qdrant", "--data", data, "--out", "bad", "--kinds", "nope",
+        ],
+    );
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("nope"), "{}", text(&out.stderr));
+    assert!(!dir.path().join("bad/collection.json").exists());
+}

@@ -56,6 +56,9 @@ enum Command {
     Validate(ValidateArgs),
     /// Regenerate the demo dataset.
     DemoData(DemoDataArgs),
+    /// Write the catalog in the bulk formats of OpenSearch / Elasticsearch (BM25 documents)
+    /// or Qdrant (track embeddings), for a move past one machine (docs/SCALING.md).
+    Export(commands::export::ExportArgs),
     /// Talk to the recommender (a REPL with history and /commands, or one message with
     /// --query).
     Chat(ChatArgs),
@@ -206,6 +209,7 @@ fn main() {
         Command::Compare(args) => commands::compare::compare_command(args),
         Command::Validate(args) => commands::validate::validate(args),
         Command::DemoData(args) => commands::demo_data::demo_data(args),
+        Command::Export(args) => commands::export::export(args),
         Command::Chat(args) => commands::chat::chat(args),
         #[cfg(feature = "serve")]
         Command::Serve(args) => commands::serve::serve_command(args),

@@ -4,6 +4,7 @@ pub(crate) mod chat;
 pub(crate) mod compare;
 pub(crate) mod demo_data;
 pub(crate) mod evaluate;
+pub(crate) mod export;
 pub(crate) mod run;
 #[cfg(feature = "serve")]
 pub(crate) mod serve;
