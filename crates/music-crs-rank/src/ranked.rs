@@ -180,11 +180,17 @@ impl Retriever for RankedRetriever {
                 .channels
                 .candidates_batch(self.features.index(), chunk)
                 .map_err(|e| into_retrieval(e, &self.name))?;
+            let started = std::time::Instant::now();
             out.par_extend(
                 chunk
                     .par_iter()
                     .zip(candidates.par_iter())
                     .map(|(query, candidates)| self.rank(query, candidates, k)),
+            );
+            tracing::debug!(
+                queries = chunk.len(),
+                seconds = started.elapsed().as_secs_f64(),
+                "features and ranking"
             );
         }
         Ok(out)

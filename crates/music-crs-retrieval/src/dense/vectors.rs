@@ -13,18 +13,19 @@ use crate::{Error, Result};
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     debug_assert_eq!(a.len(), b.len());
     #[cfg(target_arch = "x86_64")]
-    {
-        let arch = *SIMD_ARCH;
-        if !matches!(arch, pulp::Arch::Scalar) {
-            return arch.dispatch(SimdDot { a, b });
-        }
+    if let Some(simd) = *AVX2_FMA {
+        // `vectorize` compiles the closure with the AVX2/FMA target features enabled.
+        return simd.vectorize(|| pulp::WithSimd::with_simd(SimdDot { a, b }, simd));
     }
     dot_portable(a, b)
 }
 
-/// The CPU's best instruction set, detected once.
+/// AVX2 + FMA, when the CPU has them (detected once). Pinned to this one width even where
+/// AVX-512 exists (and a dependency enables pulp's `x86-v4`): a wider vector sums in another
+/// order, and scores must not depend on which features a build unified.
 #[cfg(target_arch = "x86_64")]
-static SIMD_ARCH: std::sync::LazyLock<pulp::Arch> = std::sync::LazyLock::new(pulp::Arch::new);
+static AVX2_FMA: std::sync::LazyLock<Option<pulp::x86::V3>> =
+    std::sync::LazyLock::new(pulp::x86::V3::try_new);
 
 /// `dot` for one SIMD instruction set: four independent accumulators hide the FMA latency.
 #[cfg(target_arch = "x86_64")]
