@@ -1,8 +1,8 @@
 //! Dense retrieval: exact and HNSW vector search, pre-extracted embedding channels and (with
 //! the `bert` feature) a Candle BERT sentence encoder.
 //!
-//! - [`VectorIndex`]: cosine search by vector, batch-first; [`ExactIndex`] (GEMM over query
-//!   blocks, multithreaded) and [`HnswIndex`] (hnsw_rs), chosen by [`IndexParams`]; both save
+//! - [`VectorIndex`]: cosine search by vector, batch-first; [`ExactIndex`] (a register-tiled
+//!   SIMD kernel, multithreaded) and [`HnswIndex`] (hnsw_rs), chosen by [`IndexParams`]; both save
 //!   and reload with their id map.
 //! - [`Encoder`]: texts to vectors; [`encode_catalog`] and [`EmbeddingCache`] encode a catalog
 //!   once and keep the vectors on disk, keyed by model, fields and catalog ids.
@@ -35,6 +35,7 @@ mod hnsw;
 mod hnsw_dump;
 mod index;
 mod retrievers;
+mod scan;
 mod store;
 mod vectors;
 

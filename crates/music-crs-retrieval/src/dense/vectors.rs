@@ -7,9 +7,9 @@ use crate::{Error, Result};
 
 /// The dot product of two equally long slices.
 ///
-/// On x86-64 CPUs with AVX2 and FMA (detected once at run time, so builds need no
-/// `target-cpu` flag) the loop runs on 8-wide fused multiply-adds through `pulp`'s safe SIMD;
-/// elsewhere a 16-accumulator loop lets the compiler vectorise for the baseline target.
+/// On x86-64 CPUs with AVX-512 or AVX2 and FMA (detected once at run time, so builds need no
+/// `target-cpu` flag) the loop runs on 16- or 8-wide fused multiply-adds through `pulp`'s safe
+/// SIMD; elsewhere a 16-accumulator loop lets the compiler vectorise for the baseline target.
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     debug_assert_eq!(a.len(), b.len());
     #[cfg(target_arch = "x86_64")]
@@ -23,8 +23,8 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
 }
 
 /// The CPU's best instruction set, detected once.
-#[cfg(target_arch = "x86_64")]
-static SIMD_ARCH: std::sync::LazyLock<pulp::Arch> = std::sync::LazyLock::new(pulp::Arch::new);
+pub(crate) static SIMD_ARCH: std::sync::LazyLock<pulp::Arch> =
+    std::sync::LazyLock::new(pulp::Arch::new);
 
 /// `dot` for one SIMD instruction set: four independent accumulators hide the FMA latency.
 #[cfg(target_arch = "x86_64")]
@@ -170,27 +170,15 @@ pub(crate) fn best_first(a: &(usize, f32), b: &(usize, f32)) -> Ordering {
     b.1.total_cmp(&a.1).then(a.0.cmp(&b.0))
 }
 
-/// The `k` best (row, score) pairs of `scores`, best first, ties by lower row.
+/// The `k` best (row, score) pairs of `scores`, best first, ties by lower row (a shorthand
+/// for tests).
+#[cfg(test)]
 pub(crate) fn top_k(scores: impl IntoIterator<Item = (usize, f32)>, k: usize) -> Vec<(usize, f32)> {
-    if k == 0 {
-        return Vec::new();
+    let mut top = super::scan::TopK::new(k);
+    for (row, score) in scores {
+        top.offer(row, score);
     }
-    let mut kept: Vec<(usize, f32)> = Vec::with_capacity(2 * k);
-    // Keep a buffer of up to 2k candidates and cut it back to k with a linear-time selection:
-    // amortised O(n) without a heap's per-element branches.
-    for pair in scores {
-        kept.push(pair);
-        if kept.len() == 2 * k {
-            kept.select_nth_unstable_by(k - 1, best_first);
-            kept.truncate(k);
-        }
-    }
-    if kept.len() > k {
-        kept.select_nth_unstable_by(k - 1, best_first);
-        kept.truncate(k);
-    }
-    kept.sort_unstable_by(best_first);
-    kept
+    top.into_sorted()
 }
 
 #[cfg(test)]
