@@ -34,6 +34,8 @@ mod encoder;
 mod hnsw;
 mod hnsw_dump;
 mod index;
+#[cfg(feature = "native-hnsw")]
+mod native_hnsw;
 mod retrievers;
 mod scan;
 mod store;
@@ -61,6 +63,9 @@ pub use hnsw::{
 #[doc(hidden)]
 pub use hnsw::{check_dump_bytes, check_manifest_bytes};
 pub use index::{ExactIndex, IndexParams, Neighbour, VectorIndex};
+#[cfg(feature = "native-hnsw")]
+#[cfg_attr(docsrs, doc(cfg(feature = "native-hnsw")))]
+pub use native_hnsw::NativeHnswIndex;
 pub use retrievers::{
     Aggregation, DEFAULT_RECENCY_DECAY, ItemNeighbourRetriever, NeighbourParams, RenderQuery,
     TextTurnEmbedder, TurnEmbedder, UserSimilarityRetriever, UserTurnEmbedder, VectorRetriever,
