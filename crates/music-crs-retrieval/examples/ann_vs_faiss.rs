@@ -183,8 +183,9 @@ fn run_peer(
             .with_context(|| format!("start {} {}", python.display(), script.display()))?;
         if !output.status.success() {
             bail!(
-                "the peer failed ({}): {}",
+                "the peer failed ({}; it needs numpy and faiss-cpu in {}): {}",
                 output.status,
+                python.display(),
                 String::from_utf8_lossy(&output.stderr).trim()
             );
         }

@@ -105,6 +105,7 @@ fn run(rows_count: usize, dim: usize, kind: Kind, query_count: usize) -> Result<
             );
             let latency = single_latency(&exact, &data.queries, dim)?;
             let qps = batch_qps(&exact, &data.queries, dim)?;
+            check_batch_against_single(&exact, &data)?;
             println!(
                 "  exact: single query {:.2} ms (median of {LATENCY_QUERIES}), batch of \
                  {query_count} {qps:.0} queries/s",
@@ -132,6 +133,28 @@ fn run(rows_count: usize, dim: usize, kind: Kind, query_count: usize) -> Result<
         }
         #[cfg(not(feature = "native-hnsw"))]
         Kind::Native => bail!("the native HNSW needs the feature native-hnsw"),
+    }
+    Ok(())
+}
+
+/// The batch kernel and the single-query path are separate code: on the first queries both
+/// must find the same rows (up to rounding at tied scores).
+fn check_batch_against_single(exact: &ExactIndex, data: &ann_data::Data) -> Result<()> {
+    let some = &data.queries[..data.dim * LATENCY_QUERIES.min(data.query_count())];
+    let batch = exact.search_batch(some, K)?;
+    for (i, (query, hits)) in some.chunks_exact(data.dim).zip(&batch).enumerate() {
+        let single = exact.search(query, K)?;
+        for (a, b) in hits.iter().zip(&single) {
+            if a.row != b.row && (a.score - b.score).abs() > 1e-5 {
+                bail!(
+                    "query {i}: batch found row {} ({}), single row {} ({})",
+                    a.row,
+                    a.score,
+                    b.row,
+                    b.score
+                );
+            }
+        }
     }
     Ok(())
 }
