@@ -50,7 +50,7 @@ fn hnsw_recall_at_20_against_exact_on_5000_x_32() {
 
     let exact = ExactIndex::build(ids.clone(), base.clone(), dim).unwrap();
     let truth = rows(&exact.search_batch(&queries, k).unwrap());
-    // The exact batch path (GEMM) agrees with the single-query path (dot products).
+    // The exact batch path (tiled kernel) agrees with the single-query path (dot products).
     for (q, expected) in queries.chunks(dim).zip(&truth).take(20) {
         let single: Vec<usize> = exact.search(q, k).unwrap().iter().map(|n| n.row).collect();
         assert_eq!(recall_at(&[single], std::slice::from_ref(expected), k), 1.0);

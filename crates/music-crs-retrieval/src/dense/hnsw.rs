@@ -22,9 +22,9 @@ pub const DEFAULT_MAX_NB_CONNECTION: usize = 16;
 /// Default candidate list size while building.
 pub const DEFAULT_EF_CONSTRUCTION: usize = 200;
 /// Default candidate list size while searching (raised to `k` when smaller). On 50,000 x 384
-/// clustered vectors (`benches/ann.rs`) 64 gives recall@20 0.997 at 3-3.7x the exact search's
-/// queries/s and 32 gives 0.98 at 5.4x; on harder data (5,000 x 32 in `tests/dense.rs`) 32
-/// falls to recall 0.87, so the default stays at 64.
+/// clustered vectors (`examples/ann_vs_faiss.rs`) 64 gives recall@20 0.998 and 32 gives
+/// 0.98-0.986; on harder data (5,000 x 32 in `tests/dense.rs`) 32 falls to recall 0.87, so the
+/// default stays at 64.
 pub const DEFAULT_EF_SEARCH: usize = 64;
 /// Default number of layers.
 pub const DEFAULT_MAX_LAYER: usize = 16;

@@ -1,8 +1,8 @@
 //! Dense retrieval: exact and HNSW vector search, pre-extracted embedding channels and (with
 //! the `bert` feature) a Candle BERT sentence encoder.
 //!
-//! - [`VectorIndex`]: cosine search by vector, batch-first; [`ExactIndex`] (GEMM over query
-//!   blocks, multithreaded) and [`HnswIndex`] (hnsw_rs), chosen by [`IndexParams`]; both save
+//! - [`VectorIndex`]: cosine search by vector, batch-first; [`ExactIndex`] (a register-tiled
+//!   SIMD kernel, multithreaded) and [`HnswIndex`] (hnsw_rs), chosen by [`IndexParams`]; both save
 //!   and reload with their id map.
 //! - [`Encoder`]: texts to vectors; [`encode_catalog`] and [`EmbeddingCache`] encode a catalog
 //!   once and keep the vectors on disk, keyed by model, fields and catalog ids.
@@ -34,7 +34,10 @@ mod encoder;
 mod hnsw;
 mod hnsw_dump;
 mod index;
+#[cfg(feature = "native-hnsw")]
+mod native_hnsw;
 mod retrievers;
+mod scan;
 mod store;
 mod vectors;
 
@@ -60,6 +63,9 @@ pub use hnsw::{
 #[doc(hidden)]
 pub use hnsw::{check_dump_bytes, check_manifest_bytes};
 pub use index::{ExactIndex, IndexParams, Neighbour, VectorIndex};
+#[cfg(feature = "native-hnsw")]
+#[cfg_attr(docsrs, doc(cfg(feature = "native-hnsw")))]
+pub use native_hnsw::NativeHnswIndex;
 pub use retrievers::{
     Aggregation, DEFAULT_RECENCY_DECAY, ItemNeighbourRetriever, NeighbourParams, RenderQuery,
     TextTurnEmbedder, TurnEmbedder, UserSimilarityRetriever, UserTurnEmbedder, VectorRetriever,

@@ -7,25 +7,24 @@ use crate::{Error, Result};
 
 /// The dot product of two equally long slices.
 ///
-/// On x86-64 CPUs with AVX2 and FMA (detected once at run time, so builds need no
-/// `target-cpu` flag) the loop runs on 8-wide fused multiply-adds through `pulp`'s safe SIMD;
-/// elsewhere a 16-accumulator loop lets the compiler vectorise for the baseline target.
+/// On x86-64 CPUs with AVX-512 or AVX2 and FMA (detected once at run time, so builds need no
+/// `target-cpu` flag) the loop runs on 16- or 8-wide fused multiply-adds through `pulp`'s safe
+/// SIMD; elsewhere a 16-accumulator loop lets the compiler vectorise for the baseline target.
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     debug_assert_eq!(a.len(), b.len());
     #[cfg(target_arch = "x86_64")]
-    if let Some(simd) = *AVX2_FMA {
-        // `vectorize` compiles the closure with the AVX2/FMA target features enabled.
-        return simd.vectorize(|| pulp::WithSimd::with_simd(SimdDot { a, b }, simd));
+    {
+        let arch = *SIMD_ARCH;
+        if !matches!(arch, pulp::Arch::Scalar) {
+            return arch.dispatch(SimdDot { a, b });
+        }
     }
     dot_portable(a, b)
 }
 
-/// AVX2 + FMA, when the CPU has them (detected once). Pinned to this one width even where
-/// AVX-512 exists (and a dependency enables pulp's `x86-v4`): a wider vector sums in another
-/// order, and scores must not depend on which features a build unified.
-#[cfg(target_arch = "x86_64")]
-static AVX2_FMA: std::sync::LazyLock<Option<pulp::x86::V3>> =
-    std::sync::LazyLock::new(pulp::x86::V3::try_new);
+/// The CPU's best instruction set, detected once.
+pub(crate) static SIMD_ARCH: std::sync::LazyLock<pulp::Arch> =
+    std::sync::LazyLock::new(pulp::Arch::new);
 
 /// `dot` for one SIMD instruction set: four independent accumulators hide the FMA latency.
 #[cfg(target_arch = "x86_64")]
@@ -171,33 +170,15 @@ pub(crate) fn best_first(a: &(usize, f32), b: &(usize, f32)) -> Ordering {
     b.1.total_cmp(&a.1).then(a.0.cmp(&b.0))
 }
 
-/// The `k` best (row, score) pairs of `scores`, best first, ties by lower row.
+/// The `k` best (row, score) pairs of `scores`, best first, ties by lower row (a shorthand
+/// for tests).
+#[cfg(test)]
 pub(crate) fn top_k(scores: impl IntoIterator<Item = (usize, f32)>, k: usize) -> Vec<(usize, f32)> {
-    if k == 0 {
-        return Vec::new();
+    let mut top = super::scan::TopK::new(k);
+    for (row, score) in scores {
+        top.offer(row, score);
     }
-    let mut kept: Vec<(usize, f32)> = Vec::with_capacity(2 * k);
-    // Keep a buffer of up to 2k candidates and cut it back to k with a linear-time selection:
-    // amortised O(n) without a heap's per-element branches. After a cut, a score strictly
-    // below the k-th kept one can never make the top k, so most rows are skipped unpushed.
-    let mut floor: Option<f32> = None;
-    for pair in scores {
-        if floor.is_some_and(|floor| pair.1.total_cmp(&floor).is_lt()) {
-            continue;
-        }
-        kept.push(pair);
-        if kept.len() == 2 * k {
-            kept.select_nth_unstable_by(k - 1, best_first);
-            kept.truncate(k);
-            floor = Some(kept[k - 1].1);
-        }
-    }
-    if kept.len() > k {
-        kept.select_nth_unstable_by(k - 1, best_first);
-        kept.truncate(k);
-    }
-    kept.sort_unstable_by(best_first);
-    kept
+    top.into_sorted()
 }
 
 #[cfg(test)]
@@ -249,13 +230,11 @@ mod tests {
 
     #[test]
     fn top_k_keeps_lower_rows_among_ties_past_the_floor() {
-        // Few distinct scores (and a NaN), so rows tied with the k-th best keep arriving after
-        // the first cuts: they must be kept or dropped by row exactly as a full sort does.
+        // Few distinct scores, so rows tied with the k-th best keep arriving after the first
+        // cuts: they must be kept or dropped by row exactly as a full sort does. (No NaN: the
+        // indexes refuse non-finite rows and queries, and the top-k drops NaN scores.)
         let scores: Vec<(usize, f32)> = (0..5000)
-            .map(|i| {
-                let level = ((i * 7919) % 11) as f32 / 4.0;
-                (i, if i == 4321 { f32::NAN } else { level })
-            })
+            .map(|i| (i, ((i * 7919) % 11) as f32 / 4.0))
             .collect();
         for k in [1, 3, 20, 300, 499, 4999, 6000] {
             let mut sorted = scores.clone();
