@@ -84,6 +84,30 @@ pub enum Error {
     /// Reading or writing a file failed (the message names the path).
     #[error(transparent)]
     Io(#[from] std::io::Error),
+    /// A run checkpoint has a line that is neither whole JSON of the expected kind nor the
+    /// half-written last line of a killed run.
+    #[error("checkpoint {}, line {line}: {reason}", path.display())]
+    CheckpointCorrupt {
+        /// The checkpoint file.
+        path: PathBuf,
+        /// The line at fault (1-based; the header is line 1).
+        line: usize,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A run checkpoint was written by another run (another config, split, data or model).
+    #[error(
+        "checkpoint {} belongs to another run; differs: {}. Delete it, or run without \
+         --resume to start over (which replaces it)",
+        path.display(),
+        differences.join("; ")
+    )]
+    CheckpointMismatch {
+        /// The checkpoint file.
+        path: PathBuf,
+        /// What differs, each naming the setting or input.
+        differences: Vec<String>,
+    },
     /// A JSON file could not be written or read.
     #[error("{}: {error}", path.display())]
     Json {

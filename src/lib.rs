@@ -16,7 +16,9 @@
 //! - [`Crs`]: `chat` for one turn, `predict` for a whole split (batch retrieval, replies in
 //!   parallel), giving challenge [`Prediction`](music_crs_core::Prediction) rows;
 //!   [`Conversation`] keeps a live chat's history.
-//! - [`output`]: atomic writing of prediction files and coverage checks for blind sets.
+//! - [`output`]: atomic writing of prediction files and coverage checks for blind sets;
+//!   [`checkpoint`]: the checkpoint that makes a killed run resumable; [`replies`]: the counts
+//!   and per-turn table of empty and degenerate replies.
 //! - [`train_ranker`], which writes the model a `ranked` config names, and
 //!   [`cross_validation`], its out-of-fold estimate.
 //!
@@ -69,6 +71,7 @@
 #[cfg(feature = "bert")]
 mod bert;
 mod build;
+pub mod checkpoint;
 pub mod config;
 mod conversation;
 pub mod cross_validation;
@@ -77,6 +80,7 @@ mod error;
 pub mod output;
 mod pipeline;
 mod rank;
+pub mod replies;
 #[cfg(feature = "serve")]
 #[cfg_attr(docsrs, doc(cfg(feature = "serve")))]
 pub mod serve;
@@ -86,7 +90,7 @@ pub use config::CrsConfig;
 pub use conversation::Conversation;
 pub use data::{RetrieverInputs, RunData};
 pub use error::{Error, Result};
-pub use pipeline::{Crs, DEFAULT_BATCH_SIZE, Reply};
+pub use pipeline::{Crs, DEFAULT_BATCH_SIZE, PredictedTurn, Reply};
 pub use rank::{channel_resources, ranked_config, train_ranker, train_ranker_with_progress};
 
 pub use music_crs_core as core;

@@ -125,6 +125,17 @@ pub enum WeightDtype {
     Bf16,
 }
 
+/// What the Llama generator sends when the model's own reply is empty or degenerate (see
+/// [`reply_check`](crate::reply_check)). Either way the run counts and reports such replies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReplyFallback {
+    /// The template generator's reply for the same turn, grounded on the same tracks.
+    Template,
+    /// The model's reply as it is.
+    Keep,
+}
+
 /// Settings of the Llama generator.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -160,6 +171,12 @@ pub struct LlamaParams {
     pub chat_template: Option<ChatTemplate>,
     /// Options of the baseline prompt.
     pub prompt: PromptParams,
+    /// What to send when the model replies with nothing: `template` (default: an empty
+    /// reply says nothing about the track, and the template's does) or `keep`.
+    pub on_empty: ReplyFallback,
+    /// What to send when the model's reply is degenerate (a loop or a dominant phrase):
+    /// `keep` (default: the reply is the model's, flawed or not) or `template`.
+    pub on_degenerate: ReplyFallback,
 }
 
 impl Default for LlamaParams {
@@ -176,6 +193,8 @@ impl Default for LlamaParams {
             dtype: WeightDtype::F32,
             chat_template: None,
             prompt: PromptParams::default(),
+            on_empty: ReplyFallback::Template,
+            on_degenerate: ReplyFallback::Keep,
         }
     }
 }

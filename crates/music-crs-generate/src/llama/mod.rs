@@ -38,11 +38,12 @@ use music_crs_core::GenerationRequest;
 use tokenizers::Tokenizer;
 
 use crate::chat_template::ChatTemplate;
-use crate::config::{LlamaParams, ModelSource};
+use crate::config::{LlamaParams, ModelSource, ReplyFallback};
 use crate::model_check::GgufHeader;
 use crate::prompt::{ChatMessage, TRACKS_IN_PROMPT, build_chat};
+use crate::reply_check::ReplyCheck;
 use crate::template::{TemplateGenerator, mix_seed};
-use crate::{Error, Generator, Result};
+use crate::{CheckedReply, Error, Generator, Result};
 
 /// What one completion produced and how long it took.
 #[derive(Debug, Clone, PartialEq)]
@@ -811,17 +812,45 @@ impl Generator for LlamaGenerator {
     }
 
     fn generate(&self, request: &GenerationRequest) -> Result<String> {
+        Ok(self.generate_checked(request)?.text)
+    }
+
+    /// The model's reply, checked; an empty or degenerate one is replaced by the template
+    /// reply when `on_empty` / `on_degenerate` say `template`. The check always describes the
+    /// model's own text, so a run counts flawed replies whichever setting is chosen.
+    fn generate_checked(&self, request: &GenerationRequest) -> Result<CheckedReply> {
         let completion = self.generate_with_stats(request)?;
-        if completion.text.is_empty() {
-            // A model may end its turn at once; the trait promises a non-empty reply.
-            tracing::warn!(
-                "session {}, turn {}: the model replied with nothing; using the template reply",
-                request.context.session_id,
-                request.context.turn_number
-            );
-            return Ok(self.fallback.reply(request));
+        Ok(self.settle(request, completion.text))
+    }
+}
+
+impl LlamaGenerator {
+    /// The model's reply `text` checked, and replaced by the template reply when the
+    /// settings say so for its flaw.
+    fn settle(&self, request: &GenerationRequest, text: String) -> CheckedReply {
+        let mut reply = CheckedReply::kept(text);
+        let fallback = match &reply.check {
+            ReplyCheck::Ok => return reply,
+            ReplyCheck::Empty => self.params.on_empty,
+            ReplyCheck::Degenerate(_) => self.params.on_degenerate,
+        };
+        let (session, turn) = (&request.context.session_id, request.context.turn_number);
+        match fallback {
+            ReplyFallback::Template => {
+                tracing::warn!(
+                    "session {session}, turn {turn}: the model's reply is {}; sending the \
+                     template reply in its place",
+                    reply.check
+                );
+                reply.text = self.fallback.reply(request);
+                reply.replaced = true;
+            }
+            ReplyFallback::Keep => tracing::debug!(
+                "session {session}, turn {turn}: the model's reply is {}; kept",
+                reply.check
+            ),
         }
-        Ok(completion.text)
+        reply
     }
 }
 
