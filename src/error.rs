@@ -128,6 +128,9 @@ impl Error {
             Error::Generate(music_crs_generate::Error::FeatureDisabled { feature, .. }) => {
                 Some(feature)
             }
+            Error::Retrieval(music_crs_retrieval::Error::FeatureDisabled { feature, .. }) => {
+                Some(feature)
+            }
             Error::Data(music_crs_data::Error::HubDisabled { .. }) => Some("hub"),
             Error::Turn { error, .. } => error.missing_feature(),
             _ => None,
@@ -174,6 +177,11 @@ mod tests {
             repo_id: "talkpl-ai/x".into(),
         });
         assert_eq!(hub.missing_feature(), Some("hub"));
+        let gpu = Error::Retrieval(music_crs_retrieval::Error::FeatureDisabled {
+            feature: "cuda",
+            what: "device cuda:0".into(),
+        });
+        assert_eq!(gpu.missing_feature(), Some("cuda"));
         let other = Error::InvalidSetting {
             key: "retriever.k".into(),
             reason: "zero".into(),

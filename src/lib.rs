@@ -65,6 +65,8 @@
 //! - `bert`: the Candle BERT sentence encoder, `retriever.kind = "bert"`.
 //! - `hub`: datasets and models from the Hugging Face hub.
 //! - `serve`: the `serve` module, the HTTP API and web chat page of `music-crs serve` (axum, tokio).
+//! - `cuda`, `metal`: Candle's GPU backends for the Llama generator and the BERT retriever
+//!   (`--device`, or `device` in their config tables). Never on by default; untested here.
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 

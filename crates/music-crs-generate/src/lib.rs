@@ -43,6 +43,9 @@
 //!   candle-transformers and tokenizers. Local safetensors directories and GGUF files.
 //! - `hub`: also download safetensors models from the Hugging Face hub (hf-hub, sync ureq).
 //!   Without `llama` it only adds the dependency.
+//! - `cuda`, `metal`: with `llama`, Candle's CUDA or Metal backend, so the model can run on an
+//!   NVIDIA or Apple GPU (`LlamaParams::device`). Never on by default; `cuda` needs the CUDA
+//!   toolkit (nvcc) to build. Without them a GPU device is an error naming the feature.
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 

@@ -618,30 +618,33 @@ fn chunked_prefill_matches_one_pass() {
         "{split:?}"
     );
     let mut single = generator.network.empty_state();
-    let one_pass = generator.network.forward(&mut single, &prompt, 0).unwrap();
+    let one_pass = generator
+        .network
+        .forward(&Device::Cpu, &mut single, &prompt, 0)
+        .unwrap();
     let mut chunked = generator.network.empty_state();
     let mut position = 0;
     for end in (PREFILL_ALIGNMENT..prompt.len()).step_by(PREFILL_ALIGNMENT) {
         generator
             .network
-            .forward(&mut chunked, &prompt[position..end], position)
+            .forward(&Device::Cpu, &mut chunked, &prompt[position..end], position)
             .unwrap();
         position = end;
     }
     let in_chunks = generator
         .network
-        .forward(&mut chunked, &prompt[position..], position)
+        .forward(&Device::Cpu, &mut chunked, &prompt[position..], position)
         .unwrap();
     assert_eq!(max_abs_diff(&one_pass, &in_chunks), 0.0);
     // For the record: a split off the alignment is not exact in candle 0.11.
     let mut off = generator.network.empty_state();
     generator
         .network
-        .forward(&mut off, &prompt[..18], 0)
+        .forward(&Device::Cpu, &mut off, &prompt[..18], 0)
         .unwrap();
     let off = generator
         .network
-        .forward(&mut off, &prompt[18..], 18)
+        .forward(&Device::Cpu, &mut off, &prompt[18..], 18)
         .unwrap();
     println!(
         "split at 18 of {}: max logit difference {}",

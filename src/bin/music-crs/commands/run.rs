@@ -8,9 +8,9 @@ use clap::Args;
 use music_crs::checkpoint::{Checkpoint, Resumed, RunIdentity};
 use music_crs::config::{
     CrsConfig, DEFAULT_CONFIG_PATH, GeneratorConfig, LlamaConfig, LlamaParams, ModelSource,
-    RetrieverKind,
+    RetrieverConfig, RetrieverKind,
 };
-use music_crs::core::{Prediction, TurnContext};
+use music_crs::core::{ComputeDevice, Prediction, TurnContext};
 use music_crs::replies::{ReplyCounts, flawed_turn_lines, reply_table_path, write_reply_table};
 use music_crs::{PredictedTurn, RunData};
 use music_crs_metrics::{EvaluationParams, GroundTruth, PredictionFile, Validator};
@@ -37,6 +37,11 @@ pub(crate) struct RunArgs {
     /// Reply tokens at most (llama generator).
     #[arg(long, value_name = "N")]
     pub(crate) max_new_tokens: Option<usize>,
+    /// Where Candle models run (the llama generator, the bert retriever): cpu, cuda[:N]
+    /// (a build with the `cuda` feature) or metal[:N] (`metal`) [default: the config's, else
+    /// cpu].
+    #[arg(long, value_name = "DEVICE")]
+    pub(crate) device: Option<ComputeDevice>,
     /// Method name: the output is exp/inference/<TID>.json.
     #[arg(long)]
     pub(crate) tid: Option<String>,
@@ -124,9 +129,10 @@ pub(crate) fn run(args: RunArgs, quiet: bool, started: Instant) -> Result<i32> {
     // fails at once; a new one is started after it, so a build that fails replaces nothing.
     let identity = RunIdentity::new(&config, &turns, &dataset.catalog, &dataset.users)?;
     let checkpoint_path = Checkpoint::path_for(&output);
-    let resumed = match args.resume {
-        true => resume_checkpoint(&checkpoint_path, &identity, &turns)?,
-        false => None,
+    let resumed = if args.resume {
+        resume_checkpoint(&checkpoint_path, &identity, &turns)?
+    } else {
+        None
     };
     let batch_size = match args.batch_size {
         Some(n) => usize::try_from(n).unwrap_or(usize::MAX),
@@ -409,6 +415,9 @@ pub(crate) fn apply_run_overrides(config: &mut CrsConfig, args: &RunArgs) -> Res
             _ => bail!("--max-new-tokens applies to the llama generator"),
         }
     }
+    if let Some(device) = args.device {
+        set_device(config, device)?;
+    }
     if let Some(tid) = &args.tid {
         config.tid = tid.clone();
     }
@@ -421,9 +430,63 @@ pub(crate) fn apply_run_overrides(config: &mut CrsConfig, args: &RunArgs) -> Res
     Ok(())
 }
 
+/// Puts the models of `config` on `device`: the llama generator's and the bert retriever's.
+/// A config with neither has nothing to put there, which is an error rather than an option
+/// silently ignored.
+fn set_device(config: &mut CrsConfig, device: ComputeDevice) -> Result<()> {
+    let mut models = 0;
+    if let GeneratorConfig::Llama(llama) = &mut config.generator {
+        llama.params.device = device;
+        models += 1;
+    }
+    if let RetrieverConfig::Bert(bert) = &mut config.retriever {
+        bert.device = device;
+        models += 1;
+    }
+    if models == 0 {
+        bail!(
+            "--device {device} applies to the llama generator and the bert retriever; this \
+             config ({} retriever, {} generator) runs no Candle model",
+            config.retriever.kind().as_str(),
+            match config.generator {
+                GeneratorConfig::Template(_) => "template",
+                GeneratorConfig::Llama(_) => "llama",
+            }
+        );
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_device_goes_to_every_candle_model_of_the_config() {
+        let mut config = CrsConfig::default();
+        let err = set_device(&mut config, ComputeDevice::Cuda(0))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("--device cuda:0 applies to the llama generator"),
+            "{err}"
+        );
+        assert!(
+            err.contains("(bm25 retriever, template generator)"),
+            "{err}"
+        );
+        config.generator = GeneratorConfig::Llama(LlamaConfig::default());
+        config.retriever = config.retriever.switched_to(RetrieverKind::Bert);
+        set_device(&mut config, ComputeDevice::Metal(1)).unwrap();
+        let GeneratorConfig::Llama(llama) = &config.generator else {
+            unreachable!()
+        };
+        assert_eq!(llama.params.device, ComputeDevice::Metal(1));
+        let RetrieverConfig::Bert(bert) = &config.retriever else {
+            unreachable!()
+        };
+        assert_eq!(bert.device, ComputeDevice::Metal(1));
+    }
 
     #[test]
     fn replaced_predictions_never_sit_beside_the_old_scores() {
