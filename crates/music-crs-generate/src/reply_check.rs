@@ -368,6 +368,46 @@ mod tests {
     }
 
     #[test]
+    fn smollm2_replies_on_the_demo_are_told_apart() {
+        // Replies SmolLM2-135M-Instruct (greedy, 48 tokens) wrote for the demo's first
+        // session (`run --config config/demo_bm25_smollm2.toml --sessions 2`).
+        let stuck = degenerate(
+            "\"Theo Kowalski, theo kowalski, theo kowalski, theo kowalski, theo kowalski, theo \
+             kowalski, theo kowals",
+        );
+        assert_eq!(stuck.phrase, "theo kowalski ,");
+        assert_eq!(
+            (stuck.times, stuck.covered_tokens, stuck.reply_tokens),
+            (6, 19, 21)
+        );
+        let gift = degenerate(
+            "Great, I'm glad you liked it. Now, I'm going to give you a little gift. I'm going \
+             to give you a little gift. I'm going to give you a little gift. I'm going to give \
+             you a",
+        );
+        assert_eq!(gift.phrase, "i'm going to give you a little gift .");
+        assert_eq!(
+            (gift.times, gift.covered_tokens, gift.reply_tokens),
+            (3, 33, 43)
+        );
+        // Repetitive but not stuck: "a great choice" three times is a third of the reply.
+        for sound in [
+            "Great, that's a great choice. \"Under the Naïve Morning\" by Renée Vance is a \
+             great choice. It's a great choice.",
+            "Great, great. That's a great reference. \"Café\" from Renée Vance's Renée Vance \
+             should hit the spot.",
+            "Great choice. You might like \"Under the Lost River\" by Felix delgado. It's a \
+             different artist, but a great choice.",
+        ] {
+            assert!(
+                check_reply(sound).is_ok(),
+                "{sound}: {:?}",
+                check_reply(sound)
+            );
+        }
+    }
+
+    #[test]
     fn findings_are_the_same_on_every_call() {
         let reply = "a b c d a b c d x a b c d y a b c d";
         let first = check_reply(reply);
