@@ -312,6 +312,7 @@ impl RetrieverConfig {
                 query: Default::default(),
                 fields: TrackField::BASELINE.to_vec(),
                 batch_size: None,
+                device: Default::default(),
             }),
             RetrieverKind::Channels => RetrieverConfig::Channels(ChannelsRetrieverConfig {
                 k,

@@ -84,6 +84,30 @@ pub enum Error {
     /// Reading or writing a file failed (the message names the path).
     #[error(transparent)]
     Io(#[from] std::io::Error),
+    /// A run checkpoint has a line that is neither whole JSON of the expected kind nor the
+    /// half-written last line of a killed run.
+    #[error("checkpoint {}, line {line}: {reason}", path.display())]
+    CheckpointCorrupt {
+        /// The checkpoint file.
+        path: PathBuf,
+        /// The line at fault (1-based; the header is line 1).
+        line: usize,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A run checkpoint was written by another run (another config, split, data or model).
+    #[error(
+        "checkpoint {} belongs to another run; differs: {}. Delete it, or run without \
+         --resume to start over (which replaces it)",
+        path.display(),
+        differences.join("; ")
+    )]
+    CheckpointMismatch {
+        /// The checkpoint file.
+        path: PathBuf,
+        /// What differs, each naming the setting or input.
+        differences: Vec<String>,
+    },
     /// A JSON file could not be written or read.
     #[error("{}: {error}", path.display())]
     Json {
@@ -102,6 +126,9 @@ impl Error {
         match self {
             Error::FeatureDisabled { feature, .. } => Some(feature),
             Error::Generate(music_crs_generate::Error::FeatureDisabled { feature, .. }) => {
+                Some(feature)
+            }
+            Error::Retrieval(music_crs_retrieval::Error::FeatureDisabled { feature, .. }) => {
                 Some(feature)
             }
             Error::Data(music_crs_data::Error::HubDisabled { .. }) => Some("hub"),
@@ -150,6 +177,11 @@ mod tests {
             repo_id: "talkpl-ai/x".into(),
         });
         assert_eq!(hub.missing_feature(), Some("hub"));
+        let gpu = Error::Retrieval(music_crs_retrieval::Error::FeatureDisabled {
+            feature: "cuda",
+            what: "device cuda:0".into(),
+        });
+        assert_eq!(gpu.missing_feature(), Some("cuda"));
         let other = Error::InvalidSetting {
             key: "retriever.k".into(),
             reason: "zero".into(),

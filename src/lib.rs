@@ -16,7 +16,9 @@
 //! - [`Crs`]: `chat` for one turn, `predict` for a whole split (batch retrieval, replies in
 //!   parallel), giving challenge [`Prediction`](music_crs_core::Prediction) rows;
 //!   [`Conversation`] keeps a live chat's history.
-//! - [`output`]: atomic writing of prediction files and coverage checks for blind sets.
+//! - [`output`]: atomic writing of prediction files and coverage checks for blind sets;
+//!   [`checkpoint`]: the checkpoint that makes a killed run resumable; [`replies`]: the counts
+//!   and per-turn table of empty and degenerate replies.
 //! - [`train_ranker`], which writes the model a `ranked` config names, and
 //!   [`cross_validation`], its out-of-fold estimate.
 //!
@@ -63,12 +65,15 @@
 //! - `bert`: the Candle BERT sentence encoder, `retriever.kind = "bert"`.
 //! - `hub`: datasets and models from the Hugging Face hub.
 //! - `serve`: the `serve` module, the HTTP API and web chat page of `music-crs serve` (axum, tokio).
+//! - `cuda`, `metal`: Candle's GPU backends for the Llama generator and the BERT retriever
+//!   (`--device`, or `device` in their config tables). Never on by default; untested here.
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[cfg(feature = "bert")]
 mod bert;
 mod build;
+pub mod checkpoint;
 pub mod config;
 mod conversation;
 pub mod cross_validation;
@@ -78,6 +83,7 @@ pub mod export;
 pub mod output;
 mod pipeline;
 mod rank;
+pub mod replies;
 #[cfg(feature = "serve")]
 #[cfg_attr(docsrs, doc(cfg(feature = "serve")))]
 pub mod serve;
@@ -87,7 +93,7 @@ pub use config::CrsConfig;
 pub use conversation::Conversation;
 pub use data::{RetrieverInputs, RunData};
 pub use error::{Error, Result};
-pub use pipeline::{Crs, DEFAULT_BATCH_SIZE, Reply};
+pub use pipeline::{Crs, DEFAULT_BATCH_SIZE, PredictedTurn, Reply};
 pub use rank::{channel_resources, ranked_config, train_ranker, train_ranker_with_progress};
 
 pub use music_crs_core as core;

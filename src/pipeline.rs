@@ -8,8 +8,10 @@ use music_crs_core::{
     UserProfile,
 };
 use music_crs_generate::Generator;
+use music_crs_generate::reply_check::ReplyCheck;
 use music_crs_retrieval::Retriever;
 use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
 
 use crate::{Error, Result};
 
@@ -31,6 +33,20 @@ impl Reply {
     pub fn track_ids(&self) -> Vec<String> {
         self.tracks.iter().map(|t| t.track_id.clone()).collect()
     }
+}
+
+/// One predicted turn of a batch run: the challenge row, and what the reply check found in
+/// the generator's own text (see [`music_crs_generate::reply_check`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PredictedTurn {
+    /// The row of the prediction file.
+    pub prediction: Prediction,
+    /// Empty, degenerate or sound: the check of the generator's own reply.
+    pub reply_check: ReplyCheck,
+    /// True when a template reply stands in for the generator's own (the Llama generator's
+    /// `on_empty` / `on_degenerate` settings).
+    #[serde(default)]
+    pub reply_replaced: bool,
 }
 
 /// A conversational recommender: one retriever, one generator, the catalog and the users.
@@ -175,6 +191,23 @@ impl Crs {
         turns: &[TurnContext],
         progress: &(dyn Fn(usize) + Sync),
     ) -> Result<Vec<Prediction>> {
+        let predicted = self.predict_turns(turns, progress, &mut |_| Ok(()))?;
+        Ok(predicted.into_iter().map(|turn| turn.prediction).collect())
+    }
+
+    /// Predicts every turn, in input order, with the check of each reply. Turns go in
+    /// batches of [`Crs::with_batch_size`]; `on_batch` receives each batch's predictions as
+    /// soon as they are made (a run appends them to its checkpoint), and its error stops the
+    /// run. `progress(n)` is called as replies are written.
+    ///
+    /// Every turn's prediction depends on that turn alone, never on the batch it falls in, so
+    /// predicting a suffix of `turns` gives the same rows as predicting them all.
+    pub fn predict_turns(
+        &self,
+        turns: &[TurnContext],
+        progress: &(dyn Fn(usize) + Sync),
+        on_batch: &mut dyn FnMut(&[PredictedTurn]) -> Result<()>,
+    ) -> Result<Vec<PredictedTurn>> {
         let mut predictions = Vec::with_capacity(turns.len());
         for batch in turns.chunks(self.batch_size) {
             let batch: Vec<TurnContext> = batch.iter().map(|t| self.personalise(t)).collect();
@@ -196,24 +229,30 @@ impl Crs {
                     },
                 ));
             }
-            let replies: Vec<Result<Prediction>> = batch
+            let replies: Vec<Result<PredictedTurn>> = batch
                 .par_iter()
                 .zip(retrieved)
                 .map(|(turn, tracks)| {
-                    let reply = self.reply(turn, tracks)?;
+                    let (reply, checked) = self.checked_reply(turn, tracks)?;
                     progress(1);
-                    Ok(Prediction {
-                        session_id: turn.session_id.clone(),
-                        user_id: turn.user_id.clone(),
-                        turn_number: turn.turn_number,
-                        predicted_track_ids: reply.track_ids(),
-                        predicted_response: reply.response,
+                    Ok(PredictedTurn {
+                        prediction: Prediction {
+                            session_id: turn.session_id.clone(),
+                            user_id: turn.user_id.clone(),
+                            turn_number: turn.turn_number,
+                            predicted_track_ids: reply.track_ids(),
+                            predicted_response: reply.response,
+                        },
+                        reply_check: checked.check,
+                        reply_replaced: checked.replaced,
                     })
                 })
                 .collect();
+            let first = predictions.len();
             for reply in replies {
                 predictions.push(reply?);
             }
+            on_batch(&predictions[first..])?;
         }
         Ok(predictions)
     }
@@ -232,16 +271,27 @@ impl Crs {
     }
 
     fn reply(&self, turn: &TurnContext, tracks: Vec<ScoredTrack>) -> Result<Reply> {
+        Ok(self.checked_reply(turn, tracks)?.0)
+    }
+
+    /// The reply and what the check found in the generator's own text (the reply's
+    /// `response` is the text that goes out, a stand-in when the check's `replaced` is set).
+    fn checked_reply(
+        &self,
+        turn: &TurnContext,
+        tracks: Vec<ScoredTrack>,
+    ) -> Result<(Reply, music_crs_generate::CheckedReply)> {
         let mut tracks = unique_top(tracks, self.top_k);
         if tracks.len() < self.top_k && !self.fallback.is_empty() {
             self.fill(turn, &mut tracks);
         }
         let request = self.generation_request(turn, &tracks);
-        let response = self
+        let mut checked = self
             .generator
-            .generate(&request)
+            .generate_checked(&request)
             .map_err(|e| turn_error(turn, e.into()))?;
-        Ok(Reply { tracks, response })
+        let response = std::mem::take(&mut checked.text);
+        Ok((Reply { tracks, response }, checked))
     }
 
     fn fill(&self, turn: &TurnContext, tracks: &mut Vec<ScoredTrack>) {
@@ -518,6 +568,95 @@ mod tests {
         let reply = crs.chat(&turn).unwrap();
         assert_eq!(reply.track_ids(), vec!["t5", "t9", "t2", "t3"]);
         assert_eq!(reply.tracks[1].score, 0.0);
+    }
+
+    #[test]
+    fn batches_reach_the_checkpoint_and_a_suffix_is_predicted_alone() {
+        let catalog = catalog();
+        let echo = Arc::new(Echo {
+            seen: Mutex::new(Vec::new()),
+        });
+        let crs = Crs::new(
+            Box::new(WordOverlap {
+                catalog: catalog.clone(),
+            }),
+            Box::new(echo.clone()),
+            catalog,
+        )
+        .with_top_k(5)
+        .unwrap()
+        .with_batch_size(2)
+        .unwrap();
+        let turns: Vec<TurnContext> = ["s1", "s2"]
+            .iter()
+            .flat_map(|id| session(id, "u").turn_contexts().unwrap())
+            .collect();
+        let mut batches = Vec::new();
+        let all = crs
+            .predict_turns(&turns, &|_| {}, &mut |batch| {
+                batches.push(batch.to_vec());
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(all.len(), 6);
+        assert_eq!(batches.len(), 3);
+        assert_eq!(batches.concat(), all);
+        assert!(all.iter().all(|turn| turn.reply_check.is_ok()));
+        // A resumed run predicts the turns left, and only those, with the same rows.
+        let asked = echo.seen.lock().unwrap().len();
+        let rest = crs
+            .predict_turns(&turns[3..], &|_| {}, &mut |_| Ok(()))
+            .unwrap();
+        assert_eq!(rest, all[3..]);
+        assert_eq!(echo.seen.lock().unwrap().len() - asked, 3);
+        // A checkpoint that cannot be written stops the run after that batch.
+        let asked = echo.seen.lock().unwrap().len();
+        let err = crs
+            .predict_turns(&turns, &|_| {}, &mut |_| {
+                Err(Error::InvalidSetting {
+                    key: "checkpoint".into(),
+                    reason: "disk full".into(),
+                })
+            })
+            .unwrap_err();
+        assert!(err.to_string().contains("disk full"), "{err}");
+        assert_eq!(echo.seen.lock().unwrap().len() - asked, 2);
+    }
+
+    #[test]
+    fn flawed_replies_are_reported_not_replaced() {
+        /// Nothing at turn 2, a loop at turn 3.
+        struct Flawed;
+        impl Generator for Flawed {
+            fn name(&self) -> &str {
+                "flawed"
+            }
+            fn generate(&self, request: &GenerationRequest) -> music_crs_generate::Result<String> {
+                Ok(match request.context.turn_number {
+                    2 => String::new(),
+                    3 => "so good ".repeat(6),
+                    _ => "Try this one.".into(),
+                })
+            }
+        }
+        let catalog = catalog();
+        let crs = Crs::new(
+            Box::new(WordOverlap {
+                catalog: catalog.clone(),
+            }),
+            Box::new(Flawed),
+            catalog,
+        );
+        let turns = session("s", "u").turn_contexts().unwrap();
+        let predicted = crs.predict_turns(&turns, &|_| {}, &mut |_| Ok(())).unwrap();
+        let checks: Vec<&str> = predicted.iter().map(|t| t.reply_check.status()).collect();
+        assert_eq!(checks, ["ok", "empty", "degenerate"]);
+        assert!(predicted.iter().all(|t| !t.reply_replaced));
+        assert_eq!(predicted[1].prediction.predicted_response, "");
+        assert_eq!(
+            predicted[2].prediction.predicted_response,
+            "so good ".repeat(6)
+        );
     }
 
     #[test]

@@ -628,3 +628,54 @@ fn export_writes_every_track_for_opensearch_and_qdrant() {
     assert!(text(&out.stderr).contains("nope"), "{}", text(&out.stderr));
     assert!(!dir.path().join("bad/collection.json").exists());
 }
+
+#[test]
+fn a_gpu_device_needs_its_feature_and_a_candle_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), "gpu", "");
+    let config = config.to_str().unwrap();
+    expect_error(
+        dir.path(),
+        &["run", "--config", config, "--device", "tpu"],
+        "\"tpu\" is not a device: use cpu, cuda, cuda:N, metal or metal:N",
+    );
+    // BM25 and template replies run no Candle model: the option is refused, not ignored.
+    expect_error(
+        dir.path(),
+        &["run", "--config", config, "--device", "cuda"],
+        "--device cuda:0 applies to the llama generator and the bert retriever",
+    );
+    // A Llama config on a GPU this build lacks (CI never builds `cuda`): the feature is
+    // named, with the command that rebuilds with it, before any model file is read.
+    #[cfg(feature = "llama")]
+    {
+        let llama = write_config(
+            dir.path(),
+            "gpu_llama",
+            "[generator]\nkind = \"llama\"\nmodel = { source = \"gguf\", path = \"none.gguf\" }\n",
+        );
+        let out = music_crs(
+            dir.path(),
+            &[
+                "run",
+                "--config",
+                llama.to_str().unwrap(),
+                "--device",
+                "cuda:1",
+                "--limit",
+                "1",
+            ],
+        );
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(
+            stderr.contains("device cuda:1 needs the `cuda` feature"),
+            "{stderr}"
+        );
+        assert!(
+            stderr.contains("built without the `cuda` feature; rebuild and rerun with:"),
+            "{stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+}

@@ -15,6 +15,8 @@ mod ranked;
 #[cfg(unix)]
 mod repl;
 mod results;
+#[cfg(unix)]
+mod resume;
 mod samples;
 #[cfg(feature = "serve")]
 mod serve;

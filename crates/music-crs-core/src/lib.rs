@@ -38,6 +38,7 @@
 
 pub mod atomic;
 mod catalog;
+pub mod device;
 mod embedding;
 mod error;
 pub mod hub;
@@ -47,6 +48,7 @@ mod track;
 mod types;
 
 pub use catalog::Catalog;
+pub use device::ComputeDevice;
 pub use embedding::EmbeddingTable;
 pub use error::{Error, Result};
 pub use session::{

@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
+use music_crs_core::ComputeDevice;
 use serde::{Deserialize, Serialize};
 
 use crate::chat_template::ChatTemplate;
@@ -125,6 +126,17 @@ pub enum WeightDtype {
     Bf16,
 }
 
+/// What the Llama generator sends when the model's own reply is empty or degenerate (see
+/// [`reply_check`](crate::reply_check)). Either way the run counts and reports such replies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReplyFallback {
+    /// The template generator's reply for the same turn, grounded on the same tracks.
+    Template,
+    /// The model's reply as it is.
+    Keep,
+}
+
 /// Settings of the Llama generator.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -156,10 +168,21 @@ pub struct LlamaParams {
     pub prefix_cache_entries: usize,
     /// Weight precision for safetensors checkpoints.
     pub dtype: WeightDtype,
+    /// Where the model runs: `"cpu"` (default), `"cuda"` / `"cuda:N"` (feature `cuda`) or
+    /// `"metal"` / `"metal:N"` (feature `metal`). A device the build lacks, or one that
+    /// cannot be opened, is an error when the model loads.
+    #[serde(skip_serializing_if = "ComputeDevice::is_cpu")]
+    pub device: ComputeDevice,
     /// Overrides the chat template read from the model's own files.
     pub chat_template: Option<ChatTemplate>,
     /// Options of the baseline prompt.
     pub prompt: PromptParams,
+    /// What to send when the model replies with nothing: `template` (default: an empty
+    /// reply says nothing about the track, and the template's does) or `keep`.
+    pub on_empty: ReplyFallback,
+    /// What to send when the model's reply is degenerate (a loop or a dominant phrase):
+    /// `keep` (default: the reply is the model's, flawed or not) or `template`.
+    pub on_degenerate: ReplyFallback,
 }
 
 impl Default for LlamaParams {
@@ -174,8 +197,11 @@ impl Default for LlamaParams {
             max_context_tokens: DEFAULT_MAX_CONTEXT_TOKENS,
             prefix_cache_entries: DEFAULT_PREFIX_CACHE_ENTRIES,
             dtype: WeightDtype::F32,
+            device: ComputeDevice::Cpu,
             chat_template: None,
             prompt: PromptParams::default(),
+            on_empty: ReplyFallback::Template,
+            on_degenerate: ReplyFallback::Keep,
         }
     }
 }
@@ -352,6 +378,33 @@ mod tests {
         ] {
             let err = ModelSource::parse(escaping).unwrap_err().to_string();
             assert!(err.contains("invalid hub"), "{escaping}: {err}");
+        }
+    }
+
+    #[test]
+    fn device_and_fallbacks_are_plain_strings_with_defaults() {
+        let params: LlamaParams = serde_json::from_str(
+            r#"{"device": "cuda:1", "on_empty": "keep", "on_degenerate": "template"}"#,
+        )
+        .unwrap();
+        assert_eq!(params.device, ComputeDevice::Cuda(1));
+        assert_eq!(params.on_empty, ReplyFallback::Keep);
+        assert_eq!(params.on_degenerate, ReplyFallback::Template);
+        let defaults = LlamaParams::default();
+        assert_eq!(defaults.device, ComputeDevice::Cpu);
+        assert_eq!(defaults.on_empty, ReplyFallback::Template);
+        assert_eq!(defaults.on_degenerate, ReplyFallback::Keep);
+        // The CPU is not written out, so configs and their fingerprints stay as they were.
+        let json = serde_json::to_string(&defaults).unwrap();
+        assert!(!json.contains("device"), "{json}");
+        for (bad, needle) in [
+            (r#"{"device": "gpu"}"#, "\"gpu\" is not a device"),
+            (r#"{"on_empty": "skip"}"#, "unknown variant `skip`"),
+        ] {
+            let err = serde_json::from_str::<LlamaParams>(bad)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(needle), "{bad}: {err}");
         }
     }
 

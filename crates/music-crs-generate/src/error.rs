@@ -80,6 +80,14 @@ pub enum Error {
         /// The context limit.
         limit: usize,
     },
+    /// The device the settings name cannot be opened (no such GPU, no driver).
+    #[error("cannot open device {device}: {reason}")]
+    Device {
+        /// The device, as written in the settings (`cuda:0`).
+        device: String,
+        /// Candle's reason.
+        reason: String,
+    },
     /// The configuration asks for something this build was compiled without.
     #[error("{what} needs the `{feature}` feature of music-crs-generate")]
     FeatureDisabled {

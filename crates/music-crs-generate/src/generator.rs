@@ -5,6 +5,31 @@ use std::sync::Arc;
 use music_crs_core::GenerationRequest;
 
 use crate::Result;
+use crate::reply_check::{ReplyCheck, check_reply};
+
+/// A reply with what [`check_reply`] found in the text the generator first wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckedReply {
+    /// The reply that goes out: the generator's own text, or a template reply in its place
+    /// when `replaced`.
+    pub text: String,
+    /// What the check found in the generator's own text (before any replacement).
+    pub check: ReplyCheck,
+    /// True when a template reply stands in for an empty or degenerate one (the Llama
+    /// generator's `on_empty` / `on_degenerate` settings).
+    pub replaced: bool,
+}
+
+impl CheckedReply {
+    /// `text` as it is, checked.
+    pub fn kept(text: String) -> Self {
+        CheckedReply {
+            check: check_reply(&text),
+            text,
+            replaced: false,
+        }
+    }
+}
 
 /// Writes the natural-language reply of one turn.
 ///
@@ -15,8 +40,17 @@ pub trait Generator: Send + Sync {
     /// A short name for logs and reports (e.g. `"template"`).
     fn name(&self) -> &str;
 
-    /// The reply for one request. Never empty.
+    /// The reply for one request. The template generator's is never empty; a model's may
+    /// be empty or degenerate (see [`Generator::generate_checked`]).
     fn generate(&self, request: &GenerationRequest) -> Result<String>;
+
+    /// The reply for one request with what [`check_reply`] found in it. The default checks
+    /// [`Generator::generate`]'s text; a generator that may put another reply in place of a
+    /// flawed one (the Llama generator) overrides it to report the check of its own text and
+    /// the replacement.
+    fn generate_checked(&self, request: &GenerationRequest) -> Result<CheckedReply> {
+        Ok(CheckedReply::kept(self.generate(request)?))
+    }
 
     /// Replies for many requests, in input order. The default loops over
     /// [`Generator::generate`]; backends override it where batching pays.
@@ -36,6 +70,9 @@ macro_rules! forward_generator {
             }
             fn generate(&self, request: &GenerationRequest) -> Result<String> {
                 (**self).generate(request)
+            }
+            fn generate_checked(&self, request: &GenerationRequest) -> Result<CheckedReply> {
+                (**self).generate_checked(request)
             }
             fn generate_batch(&self, requests: &[GenerationRequest]) -> Result<Vec<String>> {
                 (**self).generate_batch(requests)

@@ -13,6 +13,12 @@
 //!
 //! [`GeneratorConfig`] describes either as serde data and [`build_generator`] builds it.
 //!
+//! [`Generator::generate_checked`] also says whether a reply is empty or degenerate (a loop
+//! or one phrase over and over; [`reply_check`] defines both). The Llama generator reports
+//! the check of the model's own text and, as `on_empty` / `on_degenerate` in
+//! [`LlamaParams`] say (`"template"` or `"keep"`; defaults: an empty reply is replaced by the
+//! template reply, a degenerate one kept), sends the template reply in its place.
+//!
 //! ```
 //! use music_crs_core::{GenerationRequest, Track, TurnContext};
 //! use music_crs_generate::{Generator, TemplateGenerator};
@@ -37,6 +43,9 @@
 //!   candle-transformers and tokenizers. Local safetensors directories and GGUF files.
 //! - `hub`: also download safetensors models from the Hugging Face hub (hf-hub, sync ureq).
 //!   Without `llama` it only adds the dependency.
+//! - `cuda`, `metal`: with `llama`, Candle's CUDA or Metal backend, so the model can run on an
+//!   NVIDIA or Apple GPU (`LlamaParams::device`). Never on by default; `cuda` needs the CUDA
+//!   toolkit (nvcc) to build. Without them a GPU device is an error naming the feature.
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
@@ -49,6 +58,7 @@ mod generator;
 pub mod llama;
 pub mod model_check;
 pub mod prompt;
+pub mod reply_check;
 mod request_cues;
 mod template;
 #[cfg(test)]
@@ -59,10 +69,10 @@ pub use config::{
     DEFAULT_HUB_MODEL, DEFAULT_LLAMA_SEED, DEFAULT_MAX_CONTEXT_TOKENS, DEFAULT_MAX_NEW_TOKENS,
     DEFAULT_PREFIX_CACHE_ENTRIES, DEFAULT_REPEAT_LAST_N, DEFAULT_REPEAT_PENALTY,
     DEFAULT_TEMPERATURE, DEFAULT_TOP_P, GeneratorConfig, LlamaConfig, LlamaParams, ModelSource,
-    WeightDtype, build_generator,
+    ReplyFallback, WeightDtype, build_generator,
 };
 pub use error::{Error, Result};
-pub use generator::Generator;
+pub use generator::{CheckedReply, Generator};
 #[cfg(feature = "llama")]
 #[cfg_attr(docsrs, doc(cfg(feature = "llama")))]
 pub use llama::LlamaGenerator;

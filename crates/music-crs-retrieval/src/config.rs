@@ -25,7 +25,7 @@
 
 use std::sync::Arc;
 
-use music_crs_core::{Catalog, MAX_PREDICTED_TRACKS, Session, TrackField};
+use music_crs_core::{Catalog, ComputeDevice, MAX_PREDICTED_TRACKS, Session, TrackField};
 use serde::{Deserialize, Serialize};
 
 use crate::{
@@ -267,6 +267,10 @@ pub struct BertRetrieverConfig {
     /// Texts encoded per batch (default: the encoder's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub batch_size: Option<usize>,
+    /// Where the encoder runs: `"cpu"` (default), `"cuda"` / `"cuda:N"` (feature `cuda`) or
+    /// `"metal"` / `"metal:N"` (feature `metal`).
+    #[serde(default, skip_serializing_if = "ComputeDevice::is_cpu")]
+    pub device: ComputeDevice,
 }
 
 impl BertRetrieverConfig {
@@ -303,7 +307,11 @@ impl BertRetrieverConfig {
     ) -> Result<crate::dense::VectorRetriever> {
         use crate::dense::{BertEncoder, BertParams, EncodeParams, IndexParams, VectorRetriever};
         self.validate()?;
-        let encoder = Arc::new(BertEncoder::load(&self.model, BertParams::default())?);
+        let params = BertParams {
+            device: self.device,
+            ..BertParams::default()
+        };
+        let encoder = Arc::new(BertEncoder::load(&self.model, params)?);
         let mut encode = EncodeParams::default();
         if let Some(batch_size) = self.batch_size {
             encode.batch_size = batch_size;
@@ -320,6 +328,17 @@ impl BertRetrieverConfig {
 mod tests {
     use super::*;
     use music_crs_core::Track;
+
+    #[test]
+    fn the_bert_device_is_the_cpu_unless_named() {
+        let config: BertRetrieverConfig =
+            serde_json::from_str(r#"{"model": "m", "device": "metal"}"#).unwrap();
+        assert_eq!(config.device, ComputeDevice::Metal(0));
+        let config: BertRetrieverConfig = serde_json::from_str(r#"{"model": "m"}"#).unwrap();
+        assert_eq!(config.device, ComputeDevice::Cpu);
+        let json = serde_json::to_string(&config).unwrap();
+        assert!(!json.contains("device"), "{json}");
+    }
 
     fn catalog() -> Arc<Catalog> {
         let mut popular = Track::new("t2", "Take Five", "The Dave Brubeck Quartet");

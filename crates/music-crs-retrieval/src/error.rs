@@ -71,6 +71,22 @@ pub enum Error {
         /// What went wrong (the backend's message).
         reason: String,
     },
+    /// The device the settings name cannot be opened (no such GPU, no driver).
+    #[error("cannot open device {device}: {reason}")]
+    Device {
+        /// The device, as written in the settings (`cuda:0`).
+        device: String,
+        /// Candle's reason.
+        reason: String,
+    },
+    /// The settings ask for something this build was compiled without.
+    #[error("{what} needs the `{feature}` feature of music-crs-retrieval")]
+    FeatureDisabled {
+        /// The cargo feature to enable.
+        feature: &'static str,
+        /// What needed it.
+        what: String,
+    },
     /// The HNSW library reported an error.
     #[error("hnsw index: {0}")]
     Hnsw(String),

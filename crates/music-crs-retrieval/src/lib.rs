@@ -60,6 +60,10 @@
 //!   (no candle).
 //! - `bert`: a Candle BERT sentence encoder for dense text retrieval (implies `dense`).
 //! - `hub`: download encoder models from the Hugging Face hub (hf-hub, sync ureq).
+//! - `cuda`, `metal`: with `bert`, Candle's CUDA or Metal backend, so the encoder can run on
+//!   an NVIDIA or Apple GPU (`device = "cuda"` in `BertRetrieverConfig`, `BertParams`).
+//!   Never on by default; `cuda` needs the CUDA toolkit (nvcc) to build. Without them a GPU
+//!   device is an error naming the feature.
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 

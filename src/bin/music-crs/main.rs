@@ -100,6 +100,12 @@ fn compiled_features() -> Vec<&'static str> {
     if cfg!(feature = "serve") {
         features.push("serve");
     }
+    if cfg!(feature = "cuda") {
+        features.push("cuda");
+    }
+    if cfg!(feature = "metal") {
+        features.push("metal");
+    }
     features
 }
 

@@ -19,6 +19,7 @@
 //! chunks start at multiples of [`PREFILL_ALIGNMENT`] tokens, where candle's chunked prefill
 //! also matches a single pass over the whole prompt.
 
+mod device;
 mod fit;
 mod gguf_tokenizer;
 #[cfg(feature = "hub")]
@@ -38,11 +39,12 @@ use music_crs_core::GenerationRequest;
 use tokenizers::Tokenizer;
 
 use crate::chat_template::ChatTemplate;
-use crate::config::{LlamaParams, ModelSource};
+use crate::config::{LlamaParams, ModelSource, ReplyFallback};
 use crate::model_check::GgufHeader;
 use crate::prompt::{ChatMessage, TRACKS_IN_PROMPT, build_chat};
+use crate::reply_check::ReplyCheck;
 use crate::template::{TemplateGenerator, mix_seed};
-use crate::{Error, Generator, Result};
+use crate::{CheckedReply, Error, Generator, Result};
 
 /// What one completion produced and how long it took.
 #[derive(Debug, Clone, PartialEq)]
@@ -112,11 +114,12 @@ impl Network {
     /// 1-D f32 tensor.
     fn forward(
         &self,
+        device: &Device,
         state: &mut KvState,
         tokens: &[u32],
         position: usize,
     ) -> candle_core::Result<Tensor> {
-        let input = Tensor::new(tokens, &Device::Cpu)?.unsqueeze(0)?;
+        let input = Tensor::new(tokens, device)?.unsqueeze(0)?;
         let logits = match (self, state) {
             (Network::Full { model, .. }, KvState::Full(cache)) => {
                 model.forward(&input, position, cache)?
@@ -233,6 +236,7 @@ fn tokenizer_error(context: &str) -> impl Fn(tokenizers::Error) -> Error + '_ {
 /// A Llama-architecture chat model that writes replies the way the official baseline does.
 pub struct LlamaGenerator {
     network: Network,
+    device: Device,
     prefix_cache: PrefixCache,
     tokenizer: Tokenizer,
     template: ChatTemplate,
@@ -251,6 +255,7 @@ impl std::fmt::Debug for LlamaGenerator {
             .field("end_tokens", &self.end_tokens)
             .field("context_limit", &self.context_limit)
             .field("params", &self.params)
+            .field("device", &self.params.device)
             .field("saved_prefixes", &self.prefix_cache.len())
             .finish_non_exhaustive()
     }
@@ -315,6 +320,7 @@ impl LlamaGenerator {
     /// shards); `tokenizer_config.json` and `generation_config.json` are read when present.
     pub fn from_dir(dir: &Path, params: LlamaParams) -> Result<Self> {
         params.validate()?;
+        let device = device::open(params.device)?;
         let files = weights::DirFiles::locate(dir)?;
         let config = weights::read_config(&files.config)?;
         let tokenizer = load_tokenizer_json(&files.tokenizer)?;
@@ -344,12 +350,13 @@ impl LlamaGenerator {
         // call can reach are needed, and a large trained context would cost memory for none.
         let model_context = config.max_position_embeddings;
         config.max_position_embeddings = model_context.min(params.max_context_tokens);
-        let model = weights::load_llama(&files.weights, &config, dtype)?;
-        let cache = full::Cache::new(true, dtype, &config, &Device::Cpu)
+        let model = weights::load_llama(&files.weights, &config, dtype, &device)?;
+        let cache = full::Cache::new(true, dtype, &config, &device)
             .map_err(model_error("building the KV cache"))?;
         let name = format!("llama:{}", dir.display());
         Self::assemble(
             Network::Full { model, cache },
+            device,
             tokenizer,
             template,
             end_tokens,
@@ -363,6 +370,7 @@ impl LlamaGenerator {
     /// is `tokenizer` when given, otherwise rebuilt from the GGUF's own vocabulary.
     pub fn from_gguf(path: &Path, tokenizer: Option<&Path>, params: LlamaParams) -> Result<Self> {
         params.validate()?;
+        let device = device::open(params.device)?;
         if !path.is_file() {
             return Err(Error::MissingFile {
                 what: "GGUF model file".into(),
@@ -414,19 +422,26 @@ impl LlamaGenerator {
             path: path.to_path_buf(),
             reason: format!("loading the weights: {e}"),
         };
-        let weights = match requantized(&content, &mut file).map_err(load_error)? {
+        // The widening serves candle's CPU kernels only; a GPU reads the file's own blocks.
+        let widened = if device.is_cpu() {
+            requantized(&content, &mut file).map_err(load_error)?
+        } else {
+            None
+        };
+        let weights = match widened {
             Some(bytes) => {
                 let mut reader = std::io::Cursor::new(bytes);
                 let content = candle_core::quantized::gguf_file::Content::read(&mut reader)
                     .map_err(load_error)?;
-                quantized::ModelWeights::from_gguf(content, &mut reader, &Device::Cpu)
+                quantized::ModelWeights::from_gguf(content, &mut reader, &device)
             }
-            None => quantized::ModelWeights::from_gguf(content, &mut file, &Device::Cpu),
+            None => quantized::ModelWeights::from_gguf(content, &mut file, &device),
         }
         .map_err(load_error)?;
         let name = format!("llama:{}", path.display());
         Self::assemble(
             Network::Quantized(weights),
+            device,
             tokenizer,
             template,
             end_tokens,
@@ -436,8 +451,10 @@ impl LlamaGenerator {
         )
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn assemble(
         network: Network,
+        device: Device,
         tokenizer: Tokenizer,
         template: ChatTemplate,
         mut end_tokens: Vec<u32>,
@@ -469,6 +486,7 @@ impl LlamaGenerator {
         tracing::info!("{name}: chat template {template:?}, end tokens {end_tokens:?}");
         let generator = LlamaGenerator {
             network,
+            device,
             prefix_cache: PrefixCache::new(params.prefix_cache_entries),
             tokenizer,
             template,
@@ -715,7 +733,7 @@ impl LlamaGenerator {
         let mut position = reused;
         for &end in split.points.iter().filter(|&&end| end > reused) {
             self.network
-                .forward(&mut state, &prompt[position..end], position)
+                .forward(&self.device, &mut state, &prompt[position..end], position)
                 .map_err(model_error("reading the prompt"))?;
             position = end;
             if split.save.contains(&end) {
@@ -724,7 +742,7 @@ impl LlamaGenerator {
         }
         let mut logits = self
             .network
-            .forward(&mut state, &prompt[position..], position)
+            .forward(&self.device, &mut state, &prompt[position..], position)
             .map_err(model_error("reading the prompt"))?;
         let prompt_seconds = started.elapsed().as_secs_f64();
         let started = Instant::now();
@@ -751,7 +769,12 @@ impl LlamaGenerator {
             }
             logits = self
                 .network
-                .forward(&mut state, &[next], prompt.len() + generated.len() - 1)
+                .forward(
+                    &self.device,
+                    &mut state,
+                    &[next],
+                    prompt.len() + generated.len() - 1,
+                )
                 .map_err(model_error("generating"))?;
         }
         let generation_seconds = started.elapsed().as_secs_f64();
@@ -811,17 +834,45 @@ impl Generator for LlamaGenerator {
     }
 
     fn generate(&self, request: &GenerationRequest) -> Result<String> {
+        Ok(self.generate_checked(request)?.text)
+    }
+
+    /// The model's reply, checked; an empty or degenerate one is replaced by the template
+    /// reply when `on_empty` / `on_degenerate` say `template`. The check always describes the
+    /// model's own text, so a run counts flawed replies whichever setting is chosen.
+    fn generate_checked(&self, request: &GenerationRequest) -> Result<CheckedReply> {
         let completion = self.generate_with_stats(request)?;
-        if completion.text.is_empty() {
-            // A model may end its turn at once; the trait promises a non-empty reply.
-            tracing::warn!(
-                "session {}, turn {}: the model replied with nothing; using the template reply",
-                request.context.session_id,
-                request.context.turn_number
-            );
-            return Ok(self.fallback.reply(request));
+        Ok(self.settle(request, completion.text))
+    }
+}
+
+impl LlamaGenerator {
+    /// The model's reply `text` checked, and replaced by the template reply when the
+    /// settings say so for its flaw.
+    fn settle(&self, request: &GenerationRequest, text: String) -> CheckedReply {
+        let mut reply = CheckedReply::kept(text);
+        let fallback = match &reply.check {
+            ReplyCheck::Ok => return reply,
+            ReplyCheck::Empty => self.params.on_empty,
+            ReplyCheck::Degenerate(_) => self.params.on_degenerate,
+        };
+        let (session, turn) = (&request.context.session_id, request.context.turn_number);
+        match fallback {
+            ReplyFallback::Template => {
+                tracing::warn!(
+                    "session {session}, turn {turn}: the model's reply is {}; sending the \
+                     template reply in its place",
+                    reply.check
+                );
+                reply.text = self.fallback.reply(request);
+                reply.replaced = true;
+            }
+            ReplyFallback::Keep => tracing::debug!(
+                "session {session}, turn {turn}: the model's reply is {}; kept",
+                reply.check
+            ),
         }
-        Ok(completion.text)
+        reply
     }
 }
 

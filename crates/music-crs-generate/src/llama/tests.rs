@@ -618,30 +618,33 @@ fn chunked_prefill_matches_one_pass() {
         "{split:?}"
     );
     let mut single = generator.network.empty_state();
-    let one_pass = generator.network.forward(&mut single, &prompt, 0).unwrap();
+    let one_pass = generator
+        .network
+        .forward(&Device::Cpu, &mut single, &prompt, 0)
+        .unwrap();
     let mut chunked = generator.network.empty_state();
     let mut position = 0;
     for end in (PREFILL_ALIGNMENT..prompt.len()).step_by(PREFILL_ALIGNMENT) {
         generator
             .network
-            .forward(&mut chunked, &prompt[position..end], position)
+            .forward(&Device::Cpu, &mut chunked, &prompt[position..end], position)
             .unwrap();
         position = end;
     }
     let in_chunks = generator
         .network
-        .forward(&mut chunked, &prompt[position..], position)
+        .forward(&Device::Cpu, &mut chunked, &prompt[position..], position)
         .unwrap();
     assert_eq!(max_abs_diff(&one_pass, &in_chunks), 0.0);
     // For the record: a split off the alignment is not exact in candle 0.11.
     let mut off = generator.network.empty_state();
     generator
         .network
-        .forward(&mut off, &prompt[..18], 0)
+        .forward(&Device::Cpu, &mut off, &prompt[..18], 0)
         .unwrap();
     let off = generator
         .network
-        .forward(&mut off, &prompt[18..], 18)
+        .forward(&Device::Cpu, &mut off, &prompt[18..], 18)
         .unwrap();
     println!(
         "split at 18 of {}: max logit difference {}",
@@ -914,4 +917,50 @@ mod hostile_model_files {
         assert_eq!(generator.context_limit(), params.max_context_tokens);
         generator.generate_with_stats(&request("s", "x")).unwrap();
     }
+}
+
+#[test]
+fn flawed_replies_are_reported_and_replaced_as_configured() {
+    let dir = tempfile::tempdir().unwrap();
+    let params = LlamaParams {
+        max_new_tokens: 8,
+        ..LlamaParams::greedy()
+    };
+    let mut generator = LlamaGenerator::from_dir(&write_tiny_llama(dir.path()), params).unwrap();
+    // Every token ends the turn, so the model replies with nothing.
+    generator.end_tokens = (0..258).collect();
+    let req = request("s1", "calm jazz please");
+    assert_eq!(generator.generate_with_stats(&req).unwrap().text, "");
+    let template_reply = TemplateGenerator::default().reply(&req);
+
+    // The default: an empty reply is replaced, and reported as empty.
+    let replaced = generator.generate_checked(&req).unwrap();
+    assert_eq!(replaced.check, ReplyCheck::Empty);
+    assert!(replaced.replaced);
+    assert_eq!(replaced.text, template_reply);
+    assert_eq!(generator.generate(&req).unwrap(), template_reply);
+    generator.params.on_empty = ReplyFallback::Keep;
+    let kept = generator.generate_checked(&req).unwrap();
+    assert_eq!(kept.check, ReplyCheck::Empty);
+    assert!(!kept.replaced);
+    assert_eq!(kept.text, "");
+    assert_eq!(generator.generate(&req).unwrap(), "");
+
+    // The default for a loop: kept, and reported as degenerate.
+    let looping = "Enjoy the music! ".repeat(5);
+    let kept = generator.settle(&req, looping.clone());
+    assert!(matches!(kept.check, ReplyCheck::Degenerate(_)), "{kept:?}");
+    assert!(!kept.replaced);
+    assert_eq!(kept.text, looping);
+    generator.params.on_degenerate = ReplyFallback::Template;
+    let replaced = generator.settle(&req, looping);
+    assert!(matches!(replaced.check, ReplyCheck::Degenerate(_)));
+    assert!(replaced.replaced);
+    assert_eq!(replaced.text, template_reply);
+
+    // A sound reply is never touched.
+    let sound = generator.settle(&req, "Try Peace Piece by Bill Evans.".into());
+    assert_eq!(sound.check, ReplyCheck::Ok);
+    assert!(!sound.replaced);
+    assert_eq!(sound.text, "Try Peace Piece by Bill Evans.");
 }

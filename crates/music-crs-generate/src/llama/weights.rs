@@ -251,7 +251,12 @@ fn expected_tensors(config: &Config) -> Vec<(String, Vec<usize>)> {
 }
 
 /// Loads and checks the weights, then builds the model.
-pub(super) fn load_llama(files: &[PathBuf], config: &Config, dtype: DType) -> Result<Llama> {
+pub(super) fn load_llama(
+    files: &[PathBuf],
+    config: &Config,
+    dtype: DType,
+    device: &Device,
+) -> Result<Llama> {
     let mut tensors: HashMap<String, Tensor> = HashMap::new();
     let mut origin: HashMap<String, PathBuf> = HashMap::new();
     for file in files {
@@ -279,6 +284,7 @@ pub(super) fn load_llama(files: &[PathBuf], config: &Config, dtype: DType) -> Re
             Some(_) => {}
         }
     }
-    let builder = VarBuilder::from_tensors(tensors, dtype, &Device::Cpu);
+    // Read on the CPU and checked there; the builder moves each tensor to `device`.
+    let builder = VarBuilder::from_tensors(tensors, dtype, device);
     Llama::load(builder, config).map_err(|e| bad(&first, format!("loading the weights: {e}")))
 }

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use candle_core::{DType, Device, IndexOp, Tensor};
 use candle_nn::VarBuilder;
 use candle_transformers::models::bert::{BertModel, Config, HiddenAct, PositionEmbeddingType};
+use music_crs_core::ComputeDevice;
 use serde::Deserialize;
 use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
 
@@ -29,6 +30,10 @@ pub struct BertParams {
     pub max_length: Option<usize>,
     /// Scale every vector to unit length.
     pub normalize: bool,
+    /// Where the encoder runs: the CPU (default), `cuda[:N]` (feature `cuda`) or
+    /// `metal[:N]` (feature `metal`).
+    #[serde(skip_serializing_if = "ComputeDevice::is_cpu")]
+    pub device: ComputeDevice,
 }
 
 impl Default for BertParams {
@@ -37,6 +42,7 @@ impl Default for BertParams {
             pooling: Pooling::Mean,
             max_length: None,
             normalize: true,
+            device: ComputeDevice::Cpu,
         }
     }
 }
@@ -52,6 +58,32 @@ impl BertParams {
         }
         Ok(())
     }
+}
+
+/// The Candle device of `device`: refused with the missing feature's name when this build
+/// cannot drive it, and with Candle's reason when it cannot be opened.
+fn open_device(device: ComputeDevice) -> Result<Device> {
+    if let Some(feature) = device.missing_feature(cfg!(feature = "cuda"), cfg!(feature = "metal")) {
+        return Err(Error::FeatureDisabled {
+            feature,
+            what: format!("device {device}"),
+        });
+    }
+    open_built_device(device)
+}
+
+/// Opens a device this build can drive (Candle's own check comes after ours, so it only
+/// fires when the feature is on and the hardware or driver is missing).
+fn open_built_device(device: ComputeDevice) -> Result<Device> {
+    let opened = match device {
+        ComputeDevice::Cpu => return Ok(Device::Cpu),
+        ComputeDevice::Cuda(ordinal) => Device::new_cuda(ordinal),
+        ComputeDevice::Metal(ordinal) => Device::new_metal(ordinal),
+    };
+    opened.map_err(|e| Error::Device {
+        device: device.to_string(),
+        reason: e.to_string(),
+    })
 }
 
 /// The `config.json` fields a BERT encoder needs, with Hugging Face's defaults; converted
@@ -374,7 +406,7 @@ impl BertEncoder {
             }))
             .map_err(|e| model_error(format!("truncation: {e}")))?;
 
-        let device = Device::Cpu;
+        let device = open_device(params.device)?;
         let is_safetensors = files
             .weights
             .extension()
@@ -609,6 +641,28 @@ pub(crate) mod tests {
                 "{key} = {value}: {err}"
             );
         }
+    }
+
+    #[cfg(not(feature = "cuda"))]
+    #[test]
+    fn a_gpu_this_build_lacks_is_refused_naming_the_feature() {
+        let dir = tempfile::tempdir().unwrap();
+        write_tiny_bert(dir.path());
+        let params = BertParams {
+            device: ComputeDevice::Cuda(0),
+            ..BertParams::default()
+        };
+        let err = BertEncoder::from_dir(dir.path(), params).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "device cuda:0 needs the `cuda` feature of music-crs-retrieval"
+        );
+        // Past that check, a device Candle cannot open is named with Candle's reason.
+        let err = open_built_device(ComputeDevice::Cuda(1))
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("cannot open device cuda:1: "), "{err}");
+        assert!(open_device(ComputeDevice::Cpu).unwrap().is_cpu());
     }
 
     #[test]

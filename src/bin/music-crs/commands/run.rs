@@ -5,14 +5,16 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use music_crs::RunData;
+use music_crs::checkpoint::{Checkpoint, Resumed, RunIdentity};
 use music_crs::config::{
     CrsConfig, DEFAULT_CONFIG_PATH, GeneratorConfig, LlamaConfig, LlamaParams, ModelSource,
-    RetrieverKind,
+    RetrieverConfig, RetrieverKind,
 };
-use music_crs::core::{Prediction, TurnContext};
+use music_crs::core::{ComputeDevice, Prediction, TurnContext};
+use music_crs::replies::{ReplyCounts, flawed_turn_lines, reply_table_path, write_reply_table};
+use music_crs::{PredictedTurn, RunData};
 use music_crs_metrics::{EvaluationParams, GroundTruth, PredictionFile, Validator};
-use tracing::info;
+use tracing::{info, warn};
 
 use super::{first_sessions, print_report, refuse_overwriting_inputs, score_and_save};
 use crate::args::DatasetArgs;
@@ -35,6 +37,11 @@ pub(crate) struct RunArgs {
     /// Reply tokens at most (llama generator).
     #[arg(long, value_name = "N")]
     pub(crate) max_new_tokens: Option<usize>,
+    /// Where Candle models run (the llama generator, the bert retriever): cpu, cuda[:N]
+    /// (a build with the `cuda` feature) or metal[:N] (`metal`) [default: the config's, else
+    /// cpu].
+    #[arg(long, value_name = "DEVICE")]
+    pub(crate) device: Option<ComputeDevice>,
     /// Method name: the output is exp/inference/<TID>.json.
     #[arg(long)]
     pub(crate) tid: Option<String>,
@@ -56,7 +63,20 @@ pub(crate) struct RunArgs {
     /// as `<stem>.scores.json`.
     #[arg(short, long, value_name = "FILE")]
     pub(crate) output: Option<PathBuf>,
+    /// Go on with a killed run: keep the turns its checkpoint (`<output>.partial.jsonl`)
+    /// answered and predict the rest. The checkpoint must come from the same config, split,
+    /// data and model files. Without --resume an old checkpoint is replaced.
+    #[arg(long)]
+    pub(crate) resume: bool,
+    /// Turns per batch: the retriever's batch and the checkpoint's unit (a kill loses at most
+    /// one batch) [default: 256; with the llama generator 4 per thread].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) batch_size: Option<u64>,
 }
+
+/// Turns per batch and thread with the llama generator: a reply takes seconds there, so a
+/// kill should lose a few replies per thread, not 256.
+const LLAMA_TURNS_PER_THREAD: usize = 4;
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub(crate) enum RetrieverArg {
@@ -105,26 +125,57 @@ pub(crate) fn run(args: RunArgs, quiet: bool, started: Instant) -> Result<i32> {
         "dataset loaded in {:.2}s",
         started.elapsed().as_secs_f64()
     );
-    let crs =
-        music_crs::build_crs(&config, &dataset).map_err(|e| with_train_hint(e, &args.dataset))?;
+    // A checkpoint to resume is checked before the (possibly slow) build, so a mismatch
+    // fails at once; a new one is started after it, so a build that fails replaces nothing.
+    let identity = RunIdentity::new(&config, &turns, &dataset.catalog, &dataset.users)?;
+    let checkpoint_path = Checkpoint::path_for(&output);
+    let resumed = if args.resume {
+        resume_checkpoint(&checkpoint_path, &identity, &turns)?
+    } else {
+        None
+    };
+    let batch_size = match args.batch_size {
+        Some(n) => usize::try_from(n).unwrap_or(usize::MAX),
+        None if matches!(config.generator, GeneratorConfig::Llama(_)) => {
+            LLAMA_TURNS_PER_THREAD * rayon::current_num_threads()
+        }
+        None => music_crs::DEFAULT_BATCH_SIZE,
+    };
+    let crs = music_crs::build_crs(&config, &dataset)
+        .map_err(|e| with_train_hint(e, &args.dataset))?
+        .with_batch_size(batch_size)?;
     info!(
         retriever = crs.retriever_name(),
         generator = crs.generator_name(),
         "recommender ready"
     );
 
+    let (mut checkpoint, mut predicted) = match resumed {
+        Some(resumed) => (resumed.checkpoint, resumed.answered),
+        None => (
+            new_checkpoint(&checkpoint_path, &identity, args.resume)?,
+            Vec::new(),
+        ),
+    };
     let bar = progress_bar(turns.len() as u64, quiet);
+    bar.set_position(predicted.len() as u64);
     set_active_bar(Some(&bar));
     let predict_start = Instant::now();
-    let predictions = crs.predict_with_progress(&turns, &|n| bar.inc(n as u64));
+    let remaining = crs.predict_turns(
+        &turns[predicted.len()..],
+        &|n| bar.inc(n as u64),
+        &mut |batch| checkpoint.append(batch),
+    );
     set_active_bar(None);
     bar.finish_and_clear();
-    let predictions = predictions?;
+    let remaining = remaining?;
     info!(
         "predicted {} turns in {:.2}s",
-        predictions.len(),
+        remaining.len(),
         predict_start.elapsed().as_secs_f64()
     );
+    predicted.extend(remaining);
+    let predictions: Vec<Prediction> = predicted.iter().map(|t| t.prediction.clone()).collect();
 
     replace_predictions(&output, &scores_path, &predictions)?;
     println!(
@@ -132,6 +183,10 @@ pub(crate) fn run(args: RunArgs, quiet: bool, started: Instant) -> Result<i32> {
         predictions.len(),
         output.display()
     );
+    // Only now is the checkpoint's work in the final file.
+    checkpoint.remove()?;
+    info!("removed the checkpoint {}", checkpoint_path.display());
+    report_replies(&predicted, &scores_path)?;
 
     let file = PredictionFile::from_predictions(predictions, &output.display().to_string());
     let mut code = 0;
@@ -173,9 +228,77 @@ pub(crate) fn run(args: RunArgs, quiet: bool, started: Instant) -> Result<i32> {
     Ok(code)
 }
 
-/// Writes `predictions` to `output` after removing the scores of the predictions they
-/// replace (at `scores_path`): a scoring that fails, or a kill before the new scores are
-/// written, leaves the new predictions without scores rather than beside old ones.
+/// The checkpoint at `path` and the turns it answered, checked to be this run's; `None`
+/// when there is none.
+fn resume_checkpoint(
+    path: &Path,
+    identity: &RunIdentity,
+    turns: &[TurnContext],
+) -> Result<Option<Resumed>> {
+    if !path.try_exists().unwrap_or(true) {
+        info!(
+            "--resume: no checkpoint at {}; starting from the first turn",
+            path.display()
+        );
+        return Ok(None);
+    }
+    let resumed = Checkpoint::resume(path, identity, turns)?;
+    if resumed.dropped_partial_line {
+        warn!(
+            "{}: dropped its half-written last line (the run was killed while writing it); \
+             that turn is predicted again",
+            path.display()
+        );
+    }
+    info!(
+        "resuming from {}: {} of {} turns already answered",
+        path.display(),
+        resumed.answered.len(),
+        turns.len()
+    );
+    Ok(Some(resumed))
+}
+
+/// A new checkpoint at `path`, replacing (with a warning) one an unfinished run left.
+fn new_checkpoint(path: &Path, identity: &RunIdentity, resume: bool) -> Result<Checkpoint> {
+    if !resume && path.try_exists().unwrap_or(false) {
+        warn!(
+            "replacing the checkpoint {} of an earlier run that did not finish (give --resume \
+             to go on with it instead)",
+            path.display()
+        );
+    }
+    Ok(Checkpoint::create(path, identity)?)
+}
+
+/// Prints the counts of empty and degenerate replies and the first flawed turns, and writes
+/// the per-turn reply table beside the scores.
+fn report_replies(predicted: &[PredictedTurn], scores_path: &Path) -> Result<()> {
+    let counts = ReplyCounts::of(predicted);
+    let table = reply_table_path(scores_path);
+    write_reply_table(&table, predicted)?;
+    println!("{counts} (per turn: {})", table.display());
+    let flawed = counts.empty + counts.degenerate;
+    for line in flawed_turn_lines(predicted, LISTED_FLAWED_REPLIES) {
+        println!("  {line}");
+    }
+    if flawed > LISTED_FLAWED_REPLIES {
+        println!(
+            "  ... and {} more in {}",
+            flawed - LISTED_FLAWED_REPLIES,
+            table.display()
+        );
+    }
+    Ok(())
+}
+
+/// Flawed replies the summary lists before the rest are only counted.
+const LISTED_FLAWED_REPLIES: usize = 10;
+
+/// Writes `predictions` to `output` after removing the scores and reply table of the
+/// predictions they replace (at `scores_path`): a scoring that fails, or a kill before the
+/// new scores are written, leaves the new predictions without scores rather than beside old
+/// ones.
 fn replace_predictions(
     output: &Path,
     scores_path: &Path,
@@ -186,6 +309,15 @@ fn replace_predictions(
             "removed {}: it scored the predictions being replaced",
             stale.display()
         );
+    }
+    let replies = reply_table_path(scores_path);
+    match fs_err::remove_file(&replies) {
+        Ok(()) => info!(
+            "removed {}: it checked the predictions being replaced",
+            replies.display()
+        ),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+        Err(err) => return Err(err.into()),
     }
     music_crs::output::write_predictions(output, predictions)?;
     Ok(())
@@ -283,6 +415,9 @@ pub(crate) fn apply_run_overrides(config: &mut CrsConfig, args: &RunArgs) -> Res
             _ => bail!("--max-new-tokens applies to the llama generator"),
         }
     }
+    if let Some(device) = args.device {
+        set_device(config, device)?;
+    }
     if let Some(tid) = &args.tid {
         config.tid = tid.clone();
     }
@@ -295,9 +430,63 @@ pub(crate) fn apply_run_overrides(config: &mut CrsConfig, args: &RunArgs) -> Res
     Ok(())
 }
 
+/// Puts the models of `config` on `device`: the llama generator's and the bert retriever's.
+/// A config with neither has nothing to put there, which is an error rather than an option
+/// silently ignored.
+fn set_device(config: &mut CrsConfig, device: ComputeDevice) -> Result<()> {
+    let mut models = 0;
+    if let GeneratorConfig::Llama(llama) = &mut config.generator {
+        llama.params.device = device;
+        models += 1;
+    }
+    if let RetrieverConfig::Bert(bert) = &mut config.retriever {
+        bert.device = device;
+        models += 1;
+    }
+    if models == 0 {
+        bail!(
+            "--device {device} applies to the llama generator and the bert retriever; this \
+             config ({} retriever, {} generator) runs no Candle model",
+            config.retriever.kind().as_str(),
+            match config.generator {
+                GeneratorConfig::Template(_) => "template",
+                GeneratorConfig::Llama(_) => "llama",
+            }
+        );
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_device_goes_to_every_candle_model_of_the_config() {
+        let mut config = CrsConfig::default();
+        let err = set_device(&mut config, ComputeDevice::Cuda(0))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("--device cuda:0 applies to the llama generator"),
+            "{err}"
+        );
+        assert!(
+            err.contains("(bm25 retriever, template generator)"),
+            "{err}"
+        );
+        config.generator = GeneratorConfig::Llama(LlamaConfig::default());
+        config.retriever = config.retriever.switched_to(RetrieverKind::Bert);
+        set_device(&mut config, ComputeDevice::Metal(1)).unwrap();
+        let GeneratorConfig::Llama(llama) = &config.generator else {
+            unreachable!()
+        };
+        assert_eq!(llama.params.device, ComputeDevice::Metal(1));
+        let RetrieverConfig::Bert(bert) = &config.retriever else {
+            unreachable!()
+        };
+        assert_eq!(bert.device, ComputeDevice::Metal(1));
+    }
 
     #[test]
     fn replaced_predictions_never_sit_beside_the_old_scores() {
