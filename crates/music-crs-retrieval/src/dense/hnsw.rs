@@ -6,11 +6,10 @@ use std::path::Path;
 
 use hnsw_rs::anndists::dist::Distance;
 use hnsw_rs::prelude::{AnnT, Hnsw, HnswIo};
-use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::hnsw_dump::{self, Expected};
-use super::index::{Neighbour, VectorIndex, check_batch};
+use super::index::{Neighbour, VectorIndex, search_unit_queries};
 use super::store::{
     checksum_file, corrupt_file, framed_from_bytes, load_framed, push_strs, save_framed,
 };
@@ -376,15 +375,7 @@ impl VectorIndex for HnswIndex {
     }
 
     fn search_batch(&self, queries: &[f32], k: usize) -> Result<Vec<Vec<Neighbour>>> {
-        check_batch(queries, self.dim)?;
-        queries
-            .par_chunks(self.dim)
-            .enumerate()
-            .map(|(i, query)| {
-                let q = unit_query(query, self.dim, || format!("query {i}"))?;
-                Ok(self.search_unit(&q, k))
-            })
-            .collect()
+        search_unit_queries(queries, self.dim, |q| self.search_unit(q, k))
     }
 }
 

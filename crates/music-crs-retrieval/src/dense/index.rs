@@ -86,6 +86,25 @@ macro_rules! forward_index {
 
 forward_index!(&I, Box<I>, Arc<I>);
 
+/// [`VectorIndex::search_batch`] of an index that answers one unit-length query at a time
+/// (the graphs): each query is checked and normalised (an error names it by position), then
+/// the queries are searched in parallel.
+pub(crate) fn search_unit_queries(
+    queries: &[f32],
+    dim: usize,
+    search_unit: impl Fn(&[f32]) -> Vec<Neighbour> + Sync,
+) -> Result<Vec<Vec<Neighbour>>> {
+    check_batch(queries, dim)?;
+    queries
+        .par_chunks(dim)
+        .enumerate()
+        .map(|(i, query)| {
+            let q = unit_query(query, dim, || format!("query {i}"))?;
+            Ok(search_unit(&q))
+        })
+        .collect()
+}
+
 pub(crate) fn check_batch(queries: &[f32], dim: usize) -> Result<()> {
     if dim == 0 || !queries.len().is_multiple_of(dim) {
         return Err(Error::DimensionMismatch {

@@ -35,7 +35,7 @@ use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
 use super::hnsw::HnswParams;
-use super::index::{Neighbour, VectorIndex, check_batch};
+use super::index::{Neighbour, VectorIndex, search_unit_queries};
 use super::vectors::{dot, unit_query, unit_rows};
 use crate::{Error, Result};
 
@@ -505,15 +505,7 @@ impl VectorIndex for NativeHnswIndex {
     }
 
     fn search_batch(&self, queries: &[f32], k: usize) -> Result<Vec<Vec<Neighbour>>> {
-        check_batch(queries, self.dim)?;
-        queries
-            .par_chunks(self.dim)
-            .enumerate()
-            .map(|(i, query)| {
-                let q = unit_query(query, self.dim, || format!("query {i}"))?;
-                Ok(self.search_unit(&q, k))
-            })
-            .collect()
+        search_unit_queries(queries, self.dim, |q| self.search_unit(q, k))
     }
 }
 
