@@ -41,6 +41,14 @@ const MAKE_DATA: &str = "python3 ../shared/bench/make_bm25_bench.py target/bench
 const MAKE_PEER: &str =
     "python3 -m venv ../bench-venv && ../bench-venv/bin/pip install bm25s==0.3.16 numba";
 
+/// The error context of a peer interpreter that cannot be started.
+fn cannot_run_peer(python: &Path) -> String {
+    format!(
+        "cannot run the peer interpreter {}: make it with `{MAKE_PEER}`",
+        python.display()
+    )
+}
+
 #[derive(Deserialize)]
 struct Record {
     id: String,
@@ -248,12 +256,7 @@ fn run_peer(
         .arg("--out")
         .arg(out)
         .output()
-        .with_context(|| {
-            format!(
-                "cannot run the peer interpreter {}: make it with `{MAKE_PEER}`",
-                python.display()
-            )
-        })?;
+        .with_context(|| cannot_run_peer(python))?;
     if !output.status.success() {
         bail!(
             "the peer failed ({}): {}\nis bm25s installed in that interpreter? `{MAKE_PEER}`",
@@ -365,12 +368,7 @@ fn check_peer_packages(python: &Path, backend: &str) -> Result<()> {
     let output = Command::new(python)
         .args(["-c", imports])
         .output()
-        .with_context(|| {
-            format!(
-                "cannot run the peer interpreter {}: make it with `{MAKE_PEER}`",
-                python.display()
-            )
-        })?;
+        .with_context(|| cannot_run_peer(python))?;
     ensure!(
         output.status.success(),
         "{} cannot `{imports}` ({}): make the peer with `{MAKE_PEER}`",
