@@ -39,6 +39,7 @@ struct Args {
     repeat: usize,
     out: Option<String>,
     peer: Option<String>,
+    workers: usize,
 }
 
 fn parse_args() -> anyhow::Result<Args> {
@@ -49,6 +50,7 @@ fn parse_args() -> anyhow::Result<Args> {
     let mut repeat = 1;
     let mut out = None;
     let mut peer = None;
+    let mut workers = EncodeParams::default().workers;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = |name: &str| args.next().with_context(|| format!("{name} needs a value"));
@@ -57,6 +59,7 @@ fn parse_args() -> anyhow::Result<Args> {
             "--repeat" => repeat = value("--repeat")?.parse().context("--repeat")?,
             "--out" => out = Some(value("--out")?),
             "--peer" => peer = Some(value("--peer")?),
+            "--workers" => workers = value("--workers")?.parse().context("--workers")?,
             "-h" | "--help" => bail!("{usage}"),
             _ => positional.push(arg),
         }
@@ -73,6 +76,7 @@ fn parse_args() -> anyhow::Result<Args> {
         repeat,
         out,
         peer,
+        workers,
     })
 }
 
@@ -133,6 +137,7 @@ fn main() -> anyhow::Result<()> {
         &texts,
         &EncodeParams {
             batch_size: args.batch_size,
+            workers: args.workers,
         },
         Some(&progress),
     )?;

@@ -1,7 +1,8 @@
 //! The [`Encoder`] trait, catalog encoding with progress, and the on-disk embedding cache.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use music_crs_core::{Catalog, TrackField};
 
@@ -60,12 +61,16 @@ pub const DEFAULT_BATCH_SIZE: usize = 64;
 pub struct EncodeParams {
     /// Texts per encoder call (at least 1).
     pub batch_size: usize,
+    /// Batches encoded at once, each on its own one-thread pool; 0 (the default) means one
+    /// per thread of the current rayon pool, 1 one batch at a time with the whole pool.
+    pub workers: usize,
 }
 
 impl Default for EncodeParams {
     fn default() -> Self {
         EncodeParams {
             batch_size: DEFAULT_BATCH_SIZE,
+            workers: 0,
         }
     }
 }
@@ -81,6 +86,15 @@ impl EncodeParams {
         }
         Ok(())
     }
+
+    /// The workers to start for `batches` batches: never more than there are batches.
+    fn workers_for(&self, batches: usize) -> usize {
+        let wanted = match self.workers {
+            0 => rayon::current_num_threads(),
+            n => n,
+        };
+        wanted.min(batches).max(1)
+    }
 }
 
 /// A progress callback: `(texts done, texts in total)`, called after every batch (the
@@ -91,6 +105,12 @@ pub type Progress<'a> = &'a (dyn Fn(usize, usize) + Sync);
 ///
 /// Texts are batched by length so that a batch pads little; progress goes to `tracing`
 /// (debug per batch, info at the end) and to `progress` when given.
+///
+/// With [`EncodeParams::workers`] above 1, that many batches are encoded at once, each worker on
+/// its own one-thread rayon pool, taking the next batch (shortest first) when it finishes one.
+/// A small model's elementwise operations run on one thread however many the pool has, so on
+/// a CPU whole batches side by side keep every core busy where one batch at a time leaves them
+/// waiting at each operation. Each batch's vectors are the same whichever worker encodes it.
 pub fn encode_texts(
     encoder: &dyn Encoder,
     texts: &[&str],
@@ -102,38 +122,87 @@ pub fn encode_texts(
     let started = std::time::Instant::now();
     let mut order: Vec<usize> = (0..texts.len()).collect();
     order.sort_by_key(|&i| texts[i].len());
-    let mut out = vec![0f32; texts.len() * dim];
-    let mut done = 0;
-    for batch in order.chunks(params.batch_size) {
-        let batch_texts: Vec<&str> = batch.iter().map(|&i| texts[i]).collect();
-        let vectors = encoder.encode_batch(&batch_texts)?;
-        if vectors.len() != batch.len() * dim {
-            return Err(Error::DimensionMismatch {
-                what: format!(
-                    "encoder {} output for {} texts",
-                    encoder.model_id(),
-                    batch.len()
-                ),
-                expected: batch.len() * dim,
-                found: vectors.len(),
-            });
+    let batches: Vec<&[usize]> = order.chunks(params.batch_size).collect();
+    let workers = params.workers_for(batches.len());
+    let next = AtomicUsize::new(0);
+    let done = AtomicUsize::new(0);
+    let out = Mutex::new(vec![0f32; texts.len() * dim]);
+
+    // Takes batches until none is left or one fails; the first error stops every worker.
+    let work = || -> Result<()> {
+        loop {
+            let index = next.fetch_add(1, Ordering::Relaxed);
+            let Some(batch) = batches.get(index) else {
+                return Ok(());
+            };
+            let batch_texts: Vec<&str> = batch.iter().map(|&i| texts[i]).collect();
+            let vectors = encoder.encode_batch(&batch_texts).inspect_err(|_| {
+                next.store(batches.len(), Ordering::Relaxed);
+            })?;
+            if vectors.len() != batch.len() * dim {
+                next.store(batches.len(), Ordering::Relaxed);
+                return Err(Error::DimensionMismatch {
+                    what: format!(
+                        "encoder {} output for {} texts",
+                        encoder.model_id(),
+                        batch.len()
+                    ),
+                    expected: batch.len() * dim,
+                    found: vectors.len(),
+                });
+            }
+            {
+                let mut out = out.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                for (&i, row) in batch.iter().zip(vectors.chunks_exact(dim)) {
+                    out[i * dim..(i + 1) * dim].copy_from_slice(row);
+                }
+            }
+            let done = done.fetch_add(batch.len(), Ordering::Relaxed) + batch.len();
+            tracing::debug!(done, total = texts.len(), "encoded batch");
+            if let Some(progress) = progress {
+                progress(done, texts.len());
+            }
         }
-        for (&i, row) in batch.iter().zip(vectors.chunks_exact(dim)) {
-            out[i * dim..(i + 1) * dim].copy_from_slice(row);
-        }
-        done += batch.len();
-        tracing::debug!(done, total = texts.len(), "encoded batch");
-        if let Some(progress) = progress {
-            progress(done, texts.len());
-        }
+    };
+    if workers <= 1 {
+        work()?;
+    } else {
+        let results: Vec<Result<()>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..workers)
+                .map(|_| {
+                    scope.spawn(|| {
+                        let pool = rayon::ThreadPoolBuilder::new()
+                            .num_threads(1)
+                            .build()
+                            .map_err(|e| Error::Model {
+                                model: encoder.model_id().to_string(),
+                                reason: format!("cannot start an encoding worker: {e}"),
+                            })?;
+                        pool.install(work)
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|handle| {
+                    handle
+                        .join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                })
+                .collect()
+        });
+        results.into_iter().collect::<Result<()>>()?;
     }
     tracing::info!(
         texts = texts.len(),
         model = encoder.model_id(),
+        workers,
         seconds = started.elapsed().as_secs_f64(),
         "encoded texts"
     );
-    Ok(out)
+    Ok(out
+        .into_inner()
+        .unwrap_or_else(|poisoned| poisoned.into_inner()))
 }
 
 /// The cache key of catalog embeddings: the model and the document fields.
@@ -306,13 +375,116 @@ pub(crate) mod tests {
         let out = encode_texts(
             &encoder,
             &texts,
-            &EncodeParams { batch_size: 3 },
+            &EncodeParams {
+                batch_size: 3,
+                workers: 1,
+            },
             Some(&progress),
         )
         .unwrap();
         assert_eq!(out, encoder.encode_batch(&texts).unwrap());
         assert_eq!(*seen.lock().unwrap(), vec![(3, 4), (4, 4)]);
-        assert!(encode_texts(&encoder, &texts, &EncodeParams { batch_size: 0 }, None).is_err());
+        assert!(
+            encode_texts(
+                &encoder,
+                &texts,
+                &EncodeParams {
+                    batch_size: 0,
+                    ..EncodeParams::default()
+                },
+                None
+            )
+            .is_err()
+        );
+    }
+
+    /// Fails on any text that contains "bad"; otherwise encodes as [`CountingEncoder`].
+    struct FailingEncoder(CountingEncoder);
+
+    impl Encoder for FailingEncoder {
+        fn model_id(&self) -> &str {
+            "test/failing"
+        }
+        fn dim(&self) -> usize {
+            4
+        }
+        fn encode_batch(&self, texts: &[&str]) -> Result<Vec<f32>> {
+            if texts.iter().any(|t| t.contains("bad")) {
+                return Err(Error::Model {
+                    model: "test/failing".into(),
+                    reason: "a bad text".into(),
+                });
+            }
+            self.0.encode_batch(texts)
+        }
+    }
+
+    #[test]
+    fn workers_side_by_side_give_the_one_at_a_time_matrix() {
+        let encoder = CountingEncoder {
+            calls: AtomicUsize::new(0),
+        };
+        let owned: Vec<String> = (0..103)
+            .map(|i| "aeo".repeat(i % 7) + &"e".repeat(i % 5))
+            .collect();
+        let texts: Vec<&str> = owned.iter().map(String::as_str).collect();
+        let one = encode_texts(
+            &encoder,
+            &texts,
+            &EncodeParams {
+                batch_size: 4,
+                workers: 1,
+            },
+            None,
+        )
+        .unwrap();
+        let batches = encoder.calls.swap(0, Ordering::SeqCst);
+        assert_eq!(batches, 26);
+        let seen = std::sync::Mutex::new(Vec::new());
+        let progress = |done: usize, total: usize| seen.lock().unwrap().push((done, total));
+        let three = encode_texts(
+            &encoder,
+            &texts,
+            &EncodeParams {
+                batch_size: 4,
+                workers: 3,
+            },
+            Some(&progress),
+        )
+        .unwrap();
+        assert_eq!(three, one);
+        assert_eq!(
+            encoder.calls.load(Ordering::SeqCst),
+            batches,
+            "each batch once"
+        );
+        let mut seen = seen.into_inner().unwrap();
+        seen.sort_unstable();
+        assert_eq!(seen.len(), batches);
+        assert_eq!(seen.last(), Some(&(103, 103)));
+    }
+
+    #[test]
+    fn a_failing_batch_stops_every_worker_with_its_error() {
+        let encoder = FailingEncoder(CountingEncoder {
+            calls: AtomicUsize::new(0),
+        });
+        let mut texts = vec!["aa"; 40];
+        texts[17] = "a bad one";
+        for workers in [1, 2, 4] {
+            let err = encode_texts(
+                &encoder,
+                &texts,
+                &EncodeParams {
+                    batch_size: 2,
+                    workers,
+                },
+                None,
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(err.contains("a bad text"), "{workers} workers: {err}");
+        }
     }
 
     #[test]
