@@ -24,7 +24,10 @@ mod fit;
 mod gguf_tokenizer;
 #[cfg(feature = "hub")]
 mod hub;
+mod phases;
 mod weights;
+
+pub use phases::PhaseTimes;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
