@@ -473,6 +473,27 @@ fn smollm2_chatml_prompt_ids_match_the_reference() {
         with_json.prompt_ids(&chatml_conversation()).unwrap(),
         CHATML_IDS
     );
+    // The chat template of the tokenizer_config.json beside it renders the same ids.
+    let Some(config) = shared_path("models/SmolLM2-135M-Instruct/tokenizer_config.json") else {
+        return;
+    };
+    let files = weights::DirFiles {
+        config: PathBuf::new(),
+        tokenizer: json.clone(),
+        tokenizer_config: Some(config.clone()),
+        generation_config: None,
+        weights: Vec::new(),
+    };
+    let (bos, eos) = files.special_token_texts().unwrap();
+    assert_eq!(
+        (bos.as_deref(), eos.as_deref()),
+        (Some("<|im_start|>"), Some("<|im_end|>"))
+    );
+    let source = files.chat_template_source().unwrap().unwrap();
+    let template = JinjaTemplate::new(&source, &config, "chat_template", bos, eos).unwrap();
+    let text = template.render(&chatml_conversation(), true).unwrap();
+    let tokenizer = Tokenizer::from_file(&json).unwrap();
+    assert_eq!(tokenizer.encode(text, false).unwrap().get_ids(), CHATML_IDS);
 }
 
 #[test]
