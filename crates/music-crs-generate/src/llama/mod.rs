@@ -27,7 +27,9 @@
 //! the rest. A saved state is reused only where the new prompt is split anyway, so a warm
 //! call runs exactly the same tensor operations as a cold one and gives bit-identical logits;
 //! chunks start at multiples of [`PREFILL_ALIGNMENT`] tokens, where candle's chunked prefill
-//! also matches a single pass over the whole prompt.
+//! also matches a single pass over the whole prompt (bit for bit with quantized weights, as
+//! GGUF releases store them; with F32 matrices, to rounding: ~1e-8 on a tiny model, since
+//! candle's F32 matmul sums in an order that depends on the rows of a pass).
 //!
 //! Prefix reuse needs a KV state that can be copied and a model that reads a prompt in
 //! chunks. Where candle's model lacks either, reuse is off for it (logged once at load) and
@@ -108,7 +110,9 @@ impl Completion {
 }
 
 /// A quantized model whose KV state is copied per call: each call clones the weights
-/// (tensors shared, never written in place by these models) with an empty cache.
+/// (tensors shared) with an empty cache. Llama and Gemma 3 append to their cache by making
+/// new tensors; Phi-3 writes into a buffer it allocates when a call reads position 0, so
+/// each call writes its own (and a filled Phi-3 state is never copied: no prefix reuse).
 #[derive(Clone)]
 enum Quantized {
     Llama(quantized_llama::ModelWeights),
