@@ -3,13 +3,15 @@
 //! candle trusts the hyperparameters of a model file: a GGUF head count of 0 divides by zero,
 //! a block count of 2^32 - 1 reserves terabytes, a `config.json` with a billion layers or
 //! four billion positions runs out of memory before anything is checked. So every field the
-//! Llama backend hands to candle is read here first, bounded, cross-checked (heads against
-//! dimensions, tensor shapes against the hyperparameters, tensor bytes against the file
-//! length) and a bad one is an [`Error::ModelField`] naming the file and the field.
+//! chat-model backend hands to candle is read here first, bounded, cross-checked (heads
+//! against dimensions, tensor shapes against the hyperparameters, tensor bytes against the
+//! file length) and a bad one is an [`Error::ModelField`] naming the file and the field.
 //!
 //! [`GgufHeader`] reads a GGUF file's metadata and tensor table with every length checked
 //! against the bytes that remain (nothing is allocated from an unchecked count), and
-//! [`GgufHeader::llama_shape`] checks it as candle's quantized Llama will read it.
+//! [`GgufHeader::model_shape`] checks it as candle's quantized model of its architecture
+//! ([`Architecture`]: `general.architecture`, any other being refused with the supported
+//! list) will read it; [`GgufHeader::llama_shape`] accepts Llama files only.
 //! [`LlamaShape::check`] is shared with the safetensors path, whose `config.json` names the
 //! same quantities differently. Plain Rust without candle, so it builds (and is fuzzed)
 //! without the `llama` feature.
