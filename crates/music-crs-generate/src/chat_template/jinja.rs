@@ -21,7 +21,6 @@ pub const PINNED_DATE: (i32, u32, u32) = (2024, 7, 26);
 const NAME: &str = "chat_template";
 
 /// A compiled Jinja chat template and where it came from.
-#[derive(Debug)]
 pub struct JinjaTemplate {
     env: Environment<'static>,
     path: PathBuf,
@@ -29,6 +28,18 @@ pub struct JinjaTemplate {
     bos_token: String,
     eos_token: String,
     join_consecutive: bool,
+}
+
+impl std::fmt::Debug for JinjaTemplate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JinjaTemplate")
+            .field("path", &self.path)
+            .field("key", &self.key)
+            .field("bos_token", &self.bos_token)
+            .field("eos_token", &self.eos_token)
+            .field("join_consecutive", &self.join_consecutive)
+            .finish_non_exhaustive()
+    }
 }
 
 impl JinjaTemplate {
