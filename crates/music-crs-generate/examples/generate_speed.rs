@@ -1,4 +1,4 @@
-//! Times greedy chat replies of a Llama-architecture model on CPU, on the same chat as the
+//! Times greedy chat replies of a GGUF or safetensors chat model on CPU, on the same chat as the
 //! llama.cpp peer (`shared/bench/llama_cpp_peer.py`), and prints one JSON line per setting
 //! plus the reply.
 //!

@@ -1,7 +1,24 @@
-//! Chat templates of the model families we run, rendered exactly as their
-//! `tokenizer_config.json` templates render them.
+//! How a chat becomes the prompt text a model was trained on.
+//!
+//! A model's prompt is rendered from its own Jinja chat template (`tokenizer.chat_template`
+//! of a GGUF file, `chat_template` of the `tokenizer_config.json` beside a safetensors
+//! checkpoint) with minijinja, the way Hugging Face's `apply_chat_template` renders it
+//! (`JinjaTemplate`, feature `llama`). Two built-in templates, [`ChatTemplate`] (Llama 3 and
+//! ChatML, token-exact with their Jinja originals), serve a model that carries no template
+//! (chosen from its special tokens, logged) or a configuration that names one
+//! (`LlamaParams::chat_template`).
+
+#[cfg(feature = "llama")]
+mod jinja;
+
+#[cfg(feature = "llama")]
+use std::borrow::Cow;
 
 use serde::{Deserialize, Serialize};
+
+#[cfg(feature = "llama")]
+#[cfg_attr(docsrs, doc(cfg(feature = "llama")))]
+pub use jinja::{JinjaTemplate, PINNED_DATE};
 
 use crate::prompt::{ChatMessage, ChatRole};
 
@@ -33,23 +50,6 @@ impl ChatTemplate {
     pub fn llama31() -> Self {
         ChatTemplate::Llama3 {
             date: Some(DEFAULT_LLAMA3_DATE.to_string()),
-        }
-    }
-
-    /// Picks the template from a Jinja chat template source (the `chat_template` of a
-    /// `tokenizer_config.json`, or `tokenizer.chat_template` of a GGUF file).
-    pub fn from_jinja(source: &str) -> Option<Self> {
-        if source.contains("<|start_header_id|>") {
-            let dated = source.contains("Cutting Knowledge Date");
-            Some(ChatTemplate::Llama3 {
-                date: dated.then(|| DEFAULT_LLAMA3_DATE.to_string()),
-            })
-        } else if source.contains("<|im_start|>") {
-            Some(ChatTemplate::ChatMl {
-                default_system: default_chatml_system(source),
-            })
-        } else {
-            None
         }
     }
 
@@ -150,13 +150,57 @@ fn push_chatml(out: &mut String, role: &str, content: &str) {
     out.push_str("<|im_end|>\n");
 }
 
-/// The literal default system message of a ChatML template, e.g. SmolLM2's
-/// `{{ '<|im_start|>system\nYou are ...<|im_end|>\n' }}`.
-fn default_chatml_system(source: &str) -> Option<String> {
-    let marker = "'<|im_start|>system\n";
-    let start = source.find(marker)? + marker.len();
-    let end = source[start..].find("<|im_end|>")?;
-    Some(source[start..start + end].to_string())
+/// The template a generator renders its prompts with.
+#[cfg(feature = "llama")]
+#[cfg_attr(docsrs, doc(cfg(feature = "llama")))]
+#[derive(Debug)]
+pub enum PromptTemplate {
+    /// The model's own Jinja chat template.
+    Jinja(Box<JinjaTemplate>),
+    /// A built-in template: the one the settings name, or the fallback for a model that
+    /// carries no template.
+    BuiltIn(ChatTemplate),
+}
+
+#[cfg(feature = "llama")]
+impl PromptTemplate {
+    /// The messages as the template receives them: consecutive messages of one role joined
+    /// when the model's template refuses them apart (see [`JinjaTemplate::new`]).
+    pub fn prepare<'a>(&self, messages: &'a [ChatMessage]) -> Cow<'a, [ChatMessage]> {
+        match self {
+            PromptTemplate::Jinja(template) => template.prepare(messages),
+            PromptTemplate::BuiltIn(_) => Cow::Borrowed(messages),
+        }
+    }
+
+    /// The prompt text, ending with the assistant header when `add_generation_prompt`.
+    /// Special tokens are written out; encode it without adding special tokens.
+    pub fn render(
+        &self,
+        messages: &[ChatMessage],
+        add_generation_prompt: bool,
+    ) -> crate::Result<String> {
+        match self {
+            PromptTemplate::Jinja(template) => template.render(messages, add_generation_prompt),
+            PromptTemplate::BuiltIn(template) => {
+                Ok(template.render(messages, add_generation_prompt))
+            }
+        }
+    }
+
+    /// The text the template writes right after an assistant message's content (e.g.
+    /// `<|im_end|>\\n`, `<end_of_turn>\\n`), found by rendering a short chat; `None` when the
+    /// template refuses it.
+    pub fn after_assistant_turn(&self) -> Option<String> {
+        const MARK: &str = "Mark7Xq";
+        let chat = [
+            ChatMessage::new(ChatRole::User, "Hello"),
+            ChatMessage::new(ChatRole::Assistant, MARK),
+        ];
+        let text = self.render(&chat, false).ok()?;
+        let at = text.rfind(MARK)? + MARK.len();
+        Some(text[at..].to_string())
+    }
 }
 
 #[cfg(test)]
@@ -211,27 +255,17 @@ mod tests {
     }
 
     #[test]
-    fn detection_from_template_sources() {
-        let smol = "{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}{{ '<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n' }}{% endif %}";
-        assert_eq!(
-            ChatTemplate::from_jinja(smol),
-            Some(ChatTemplate::ChatMl {
-                default_system: Some(
-                    "You are a helpful AI assistant named SmolLM, trained by Hugging Face".into()
-                )
-            })
-        );
-        let llama = "{{- \"<|start_header_id|>system<|end_header_id|>\\n\\n\" }}{{- \"Cutting Knowledge Date: December 2023\\n\" }}";
-        assert_eq!(
-            ChatTemplate::from_jinja(llama),
-            Some(ChatTemplate::llama31())
-        );
-        assert_eq!(ChatTemplate::from_jinja("{{ messages }}"), None);
+    fn detection_from_special_tokens() {
         assert_eq!(
             ChatTemplate::from_special_tokens(|t| t == "<|im_start|>"),
             Some(ChatTemplate::ChatMl {
                 default_system: None
             })
         );
+        assert_eq!(
+            ChatTemplate::from_special_tokens(|t| t == "<|start_header_id|>"),
+            Some(ChatTemplate::llama31())
+        );
+        assert_eq!(ChatTemplate::from_special_tokens(|_| false), None);
     }
 }

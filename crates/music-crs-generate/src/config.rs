@@ -30,7 +30,7 @@ pub const DEFAULT_REPEAT_LAST_N: usize = 64;
 /// Default number of saved prompt-prefix KV states (see [`LlamaParams::prefix_cache_entries`]).
 pub const DEFAULT_PREFIX_CACHE_ENTRIES: usize = 8;
 
-/// Where a Llama model comes from.
+/// Where a chat model comes from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "source", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ModelSource {
@@ -41,7 +41,8 @@ pub enum ModelSource {
         /// The directory.
         path: PathBuf,
     },
-    /// A GGUF file (quantized Llama architecture).
+    /// A GGUF file of a supported architecture (`llama`, `qwen2`, `qwen3`, `gemma3`, `phi3`;
+    /// see `model_check::Architecture`).
     Gguf {
         /// The `.gguf` file.
         path: PathBuf,
@@ -173,7 +174,8 @@ pub struct LlamaParams {
     /// cannot be opened, is an error when the model loads.
     #[serde(skip_serializing_if = "ComputeDevice::is_cpu")]
     pub device: ComputeDevice,
-    /// Overrides the chat template read from the model's own files.
+    /// A built-in template used instead of the model's own Jinja chat template (by default
+    /// the model's own is used, and a built-in one only when it has none).
     pub chat_template: Option<ChatTemplate>,
     /// Options of the baseline prompt.
     pub prompt: PromptParams,
@@ -253,7 +255,7 @@ impl LlamaParams {
     }
 }
 
-/// A Llama model and how to run it.
+/// A chat model (see `LlamaGenerator`) and how to run it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LlamaConfig {
@@ -275,7 +277,8 @@ pub struct LlamaConfig {
 pub enum GeneratorConfig {
     /// The grounded template generator (no model, no feature).
     Template(TemplateParams),
-    /// A Candle Llama model (needs the `llama` feature; hub models also `hub`).
+    /// A Candle chat model: Llama safetensors or a GGUF file of a supported architecture
+    /// (needs the `llama` feature; hub models also `hub`).
     Llama(LlamaConfig),
 }
 

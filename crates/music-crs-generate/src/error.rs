@@ -47,6 +47,18 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+    /// A model's chat template cannot be compiled, or refuses to render a chat.
+    #[error("{}: chat template ({key}){}: {reason}", path.display(), at_line(*line))]
+    ChatTemplate {
+        /// The model file the template came from (a GGUF file, `tokenizer_config.json`).
+        path: PathBuf,
+        /// Where in that file (`tokenizer.chat_template`, `chat_template`).
+        key: String,
+        /// The template's line, when known.
+        line: Option<usize>,
+        /// What went wrong (a syntax error, an exception the template raised).
+        reason: String,
+    },
     /// The model or its tensors failed while running (a wrapped candle error).
     #[error("model error while {context}: {message}")]
     Model {
@@ -96,6 +108,10 @@ pub enum Error {
         /// What needed it.
         what: String,
     },
+}
+
+fn at_line(line: Option<usize>) -> String {
+    line.map(|n| format!(", line {n}")).unwrap_or_default()
 }
 
 /// `Result` with the generation [`Error`].

@@ -6,10 +6,13 @@
 //! - [`TemplateGenerator`] (always available, the offline default) writes grounded, varied
 //!   replies without a model: title and artist, a tag/era/album detail, an echo of what the
 //!   listener asked for, an apology when the track plainly misses, and an invitation to go on.
-//! - `LlamaGenerator` (feature `llama`) runs a Llama-architecture chat model on CPU with
-//!   Candle: safetensors checkpoints (e.g. the baseline's `meta-llama/Llama-3.2-1B-Instruct`,
-//!   downloaded with the `hub` feature) or GGUF files, prompted exactly as the official
-//!   baseline prompts (see [`prompt`]).
+//! - `LlamaGenerator` (feature `llama`) runs a chat model on CPU with Candle: Llama
+//!   safetensors checkpoints (e.g. the baseline's `meta-llama/Llama-3.2-1B-Instruct`,
+//!   downloaded with the `hub` feature) or GGUF files of the `llama`, `qwen2`, `qwen3`,
+//!   `gemma3` and `phi3` architectures (chosen by `general.architecture`; any other is refused
+//!   by [`model_check`] before the weights load), prompted with the baseline's chat (see
+//!   [`prompt`]) rendered by the model's own Jinja chat template (see [`chat_template`]; a
+//!   model without one falls back to a built-in Llama 3 or ChatML template).
 //!
 //! [`GeneratorConfig`] describes either as serde data and [`build_generator`] builds it.
 //!
@@ -39,8 +42,9 @@
 //!
 //! ## Crate features
 //!
-//! - `llama`: the Candle Llama backend (`LlamaGenerator`): candle-core, candle-nn,
-//!   candle-transformers and tokenizers. Local safetensors directories and GGUF files.
+//! - `llama`: the Candle chat-model backend (`LlamaGenerator`): candle-core, candle-nn,
+//!   candle-transformers, tokenizers and minijinja (chat templates). Local safetensors
+//!   directories and GGUF files.
 //! - `hub`: also download safetensors models from the Hugging Face hub (hf-hub, sync ureq).
 //!   Without `llama` it only adds the dependency.
 //! - `cuda`, `metal`: with `llama`, Candle's CUDA or Metal backend, so the model can run on an
@@ -65,6 +69,9 @@ mod template;
 mod test_gguf;
 
 pub use chat_template::ChatTemplate;
+#[cfg(feature = "llama")]
+#[cfg_attr(docsrs, doc(cfg(feature = "llama")))]
+pub use chat_template::{JinjaTemplate, PromptTemplate};
 pub use config::{
     DEFAULT_HUB_MODEL, DEFAULT_LLAMA_SEED, DEFAULT_MAX_CONTEXT_TOKENS, DEFAULT_MAX_NEW_TOKENS,
     DEFAULT_PREFIX_CACHE_ENTRIES, DEFAULT_REPEAT_LAST_N, DEFAULT_REPEAT_PENALTY,

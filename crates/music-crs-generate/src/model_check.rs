@@ -3,13 +3,15 @@
 //! candle trusts the hyperparameters of a model file: a GGUF head count of 0 divides by zero,
 //! a block count of 2^32 - 1 reserves terabytes, a `config.json` with a billion layers or
 //! four billion positions runs out of memory before anything is checked. So every field the
-//! Llama backend hands to candle is read here first, bounded, cross-checked (heads against
-//! dimensions, tensor shapes against the hyperparameters, tensor bytes against the file
-//! length) and a bad one is an [`Error::ModelField`] naming the file and the field.
+//! chat-model backend hands to candle is read here first, bounded, cross-checked (heads
+//! against dimensions, tensor shapes against the hyperparameters, tensor bytes against the
+//! file length) and a bad one is an [`Error::ModelField`] naming the file and the field.
 //!
 //! [`GgufHeader`] reads a GGUF file's metadata and tensor table with every length checked
 //! against the bytes that remain (nothing is allocated from an unchecked count), and
-//! [`GgufHeader::llama_shape`] checks it as candle's quantized Llama will read it.
+//! [`GgufHeader::model_shape`] checks it as candle's quantized model of its architecture
+//! ([`Architecture`]: `general.architecture`, any other being refused with the supported
+//! list) will read it; [`GgufHeader::llama_shape`] accepts Llama files only.
 //! [`LlamaShape::check`] is shared with the safetensors path, whose `config.json` names the
 //! same quantities differently. Plain Rust without candle, so it builds (and is fuzzed)
 //! without the `llama` feature.
@@ -87,18 +89,96 @@ pub struct FieldNames {
     pub norm_eps: &'static str,
 }
 
+/// The metadata names of one GGUF architecture (`<arch>.block_count`, ...).
+macro_rules! gguf_fields {
+    ($arch:literal) => {
+        FieldNames {
+            layers: concat!($arch, ".block_count"),
+            hidden: concat!($arch, ".embedding_length"),
+            intermediate: concat!($arch, ".feed_forward_length"),
+            heads: concat!($arch, ".attention.head_count"),
+            kv_heads: concat!($arch, ".attention.head_count_kv"),
+            vocab: "token_embd.weight",
+            context: concat!($arch, ".context_length"),
+            rope_theta: concat!($arch, ".rope.freq_base"),
+            norm_eps: concat!($arch, ".attention.layer_norm_rms_epsilon"),
+        }
+    };
+}
+
 /// The names of a GGUF file's `llama.*` metadata.
-pub const GGUF_FIELDS: FieldNames = FieldNames {
-    layers: "llama.block_count",
-    hidden: "llama.embedding_length",
-    intermediate: "llama.feed_forward_length",
-    heads: "llama.attention.head_count",
-    kv_heads: "llama.attention.head_count_kv",
-    vocab: "token_embd.weight",
-    context: "llama.context_length",
-    rope_theta: "llama.rope.freq_base",
-    norm_eps: "llama.attention.layer_norm_rms_epsilon",
-};
+pub const GGUF_FIELDS: FieldNames = gguf_fields!("llama");
+const QWEN2_FIELDS: FieldNames = gguf_fields!("qwen2");
+const QWEN3_FIELDS: FieldNames = gguf_fields!("qwen3");
+const GEMMA3_FIELDS: FieldNames = gguf_fields!("gemma3");
+const PHI3_FIELDS: FieldNames = gguf_fields!("phi3");
+
+/// A model architecture the GGUF loader runs, by its `general.architecture` name, each
+/// through candle-transformers' quantized model of that name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Architecture {
+    /// `llama`: Llama 2 / 3, SmolLM2, TinyLlama and other Llama-shaped files
+    /// (`quantized_llama`).
+    Llama,
+    /// `qwen2`: Qwen2 and Qwen2.5 (`quantized_qwen2`).
+    Qwen2,
+    /// `qwen3`: dense Qwen3 models (`quantized_qwen3`).
+    Qwen3,
+    /// `gemma3`: Gemma 3 text models (`quantized_gemma3`).
+    Gemma3,
+    /// `phi3`: Phi-3 and Phi-3.5 mini (`quantized_phi3`).
+    Phi3,
+}
+
+impl Architecture {
+    /// Every supported architecture.
+    pub const ALL: [Architecture; 5] = [
+        Architecture::Llama,
+        Architecture::Qwen2,
+        Architecture::Qwen3,
+        Architecture::Gemma3,
+        Architecture::Phi3,
+    ];
+
+    /// The `general.architecture` name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Architecture::Llama => "llama",
+            Architecture::Qwen2 => "qwen2",
+            Architecture::Qwen3 => "qwen3",
+            Architecture::Gemma3 => "gemma3",
+            Architecture::Phi3 => "phi3",
+        }
+    }
+
+    /// The architecture of a `general.architecture` name, if supported.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|a| a.name() == name)
+    }
+
+    /// The supported names, comma-separated (for messages).
+    pub fn supported_list() -> String {
+        Self::ALL.map(Architecture::name).join(", ")
+    }
+
+    /// The names of this architecture's GGUF metadata.
+    pub fn gguf_fields(self) -> &'static FieldNames {
+        match self {
+            Architecture::Llama => &GGUF_FIELDS,
+            Architecture::Qwen2 => &QWEN2_FIELDS,
+            Architecture::Qwen3 => &QWEN3_FIELDS,
+            Architecture::Gemma3 => &GEMMA3_FIELDS,
+            Architecture::Phi3 => &PHI3_FIELDS,
+        }
+    }
+}
+
+impl std::fmt::Display for Architecture {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
 
 /// The names of a Hugging Face Llama `config.json`.
 pub const CONFIG_JSON_FIELDS: FieldNames = FieldNames {
@@ -136,6 +216,34 @@ pub struct LlamaShape {
     pub norm_eps: f64,
 }
 
+/// The hyperparameters of a GGUF model of any supported architecture, as checked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelShape {
+    /// The architecture.
+    pub architecture: Architecture,
+    /// Transformer blocks.
+    pub layers: usize,
+    /// Hidden size (embedding width).
+    pub hidden: usize,
+    /// Feed-forward size.
+    pub intermediate: usize,
+    /// Attention heads.
+    pub heads: usize,
+    /// Key-value heads (grouped-query attention).
+    pub kv_heads: usize,
+    /// The size of one attention head (declared by Qwen3 and Gemma 3, the hidden size over
+    /// the heads otherwise).
+    pub head_dim: usize,
+    /// Vocabulary size (embedding rows).
+    pub vocab: usize,
+    /// Trained context length, when the file gives one.
+    pub context: Option<usize>,
+    /// RoPE base frequency, as candle will use it.
+    pub rope_theta: f64,
+    /// RMS norm epsilon.
+    pub norm_eps: f64,
+}
+
 /// `value` of `field` within `1..=max`.
 fn check_count(path: &Path, field: &str, value: usize, max: usize) -> Result<()> {
     if value == 0 {
@@ -160,6 +268,17 @@ impl LlamaShape {
     /// Checks every value and their relations; the error names `path` and the field as
     /// `names` spells it.
     pub fn check(&self, path: &Path, names: &FieldNames) -> Result<()> {
+        self.check_heads(path, names, None)
+    }
+
+    /// [`LlamaShape::check`], with the head size either the hidden size over the heads
+    /// (`None`) or declared by the file (`Some((field, size))`, Qwen3 and Gemma 3).
+    pub(crate) fn check_heads(
+        &self,
+        path: &Path,
+        names: &FieldNames,
+        declared_head_dim: Option<(&str, usize)>,
+    ) -> Result<()> {
         check_count(path, names.layers, self.layers, MAX_LAYERS)?;
         check_count(path, names.heads, self.heads, MAX_HEADS)?;
         check_count(path, names.kv_heads, self.kv_heads, MAX_HEADS)?;
@@ -174,27 +293,41 @@ impl LlamaShape {
         if let Some(context) = self.context {
             check_count(path, names.context, context, MAX_CONTEXT)?;
         }
-        if !self.hidden.is_multiple_of(self.heads) {
-            return Err(field_error(
-                path,
-                names.heads,
-                format!(
-                    "{} does not divide {} = {}",
-                    self.heads, names.hidden, self.hidden
-                ),
-            ));
-        }
-        if !self.head_dim().is_multiple_of(2) {
-            return Err(field_error(
-                path,
-                names.hidden,
-                format!(
-                    "{} over {} heads gives heads of odd size {} (rotary embeddings need pairs)",
-                    self.hidden,
-                    self.heads,
-                    self.head_dim()
-                ),
-            ));
+        match declared_head_dim {
+            Some((field, head_dim)) => {
+                check_count(path, field, head_dim, MAX_HIDDEN)?;
+                if !head_dim.is_multiple_of(2) {
+                    return Err(field_error(
+                        path,
+                        field,
+                        format!("{head_dim} is odd (rotary embeddings need pairs)"),
+                    ));
+                }
+            }
+            None => {
+                if !self.hidden.is_multiple_of(self.heads) {
+                    return Err(field_error(
+                        path,
+                        names.heads,
+                        format!(
+                            "{} does not divide {} = {}",
+                            self.heads, names.hidden, self.hidden
+                        ),
+                    ));
+                }
+                if !self.head_dim().is_multiple_of(2) {
+                    return Err(field_error(
+                        path,
+                        names.hidden,
+                        format!(
+                            "{} over {} heads gives heads of odd size {} (rotary embeddings need pairs)",
+                            self.hidden,
+                            self.heads,
+                            self.head_dim()
+                        ),
+                    ));
+                }
+            }
         }
         if self.kv_heads > self.heads || !self.heads.is_multiple_of(self.kv_heads) {
             return Err(field_error(
@@ -733,40 +866,79 @@ impl GgufHeader {
         Ok(())
     }
 
-    /// Checks the file as candle's quantized Llama reads it: the architecture, every
-    /// hyperparameter, the presence and shape of every tensor it loads, and every tensor's
-    /// bytes against the file length. Returns the checked hyperparameters.
+    /// The architecture `general.architecture` names, if it is one the loader supports;
+    /// otherwise an error naming the file, the architecture and the supported list.
+    pub fn architecture(&self) -> Result<Architecture> {
+        let key = "general.architecture";
+        let supported = Architecture::supported_list();
+        match self.metadata.get(key) {
+            None => Err(self.field(key, format!("is missing (supported: {supported})"))),
+            Some(GgufValue::Str(Some(name))) => Architecture::from_name(name).ok_or_else(|| {
+                self.field(
+                    key,
+                    format!("{name:?} is not supported (supported: {supported})"),
+                )
+            }),
+            Some(other) => Err(self.field(
+                key,
+                format!(
+                    "is a {}, expected the name of one of: {supported}",
+                    other.type_name()
+                ),
+            )),
+        }
+    }
+
+    /// Checks the file as candle's quantized Llama reads it (any other architecture is an
+    /// error): see [`GgufHeader::model_shape`].
     pub fn llama_shape(&self) -> Result<LlamaShape> {
-        let names = &GGUF_FIELDS;
-        let architecture = match self.metadata.get("general.architecture") {
-            Some(GgufValue::Str(Some(name))) => name.as_str(),
-            _ => "",
-        };
-        if architecture != "llama" {
+        let shape = self.model_shape()?;
+        if shape.architecture != Architecture::Llama {
             return Err(self.field(
                 "general.architecture",
-                format!("{architecture:?} is not supported (llama only)"),
+                format!("{:?} is not llama", shape.architecture.name()),
             ));
         }
+        Ok(LlamaShape {
+            layers: shape.layers,
+            hidden: shape.hidden,
+            intermediate: shape.intermediate,
+            heads: shape.heads,
+            kv_heads: shape.kv_heads,
+            vocab: shape.vocab,
+            context: shape.context,
+            rope_theta: shape.rope_theta,
+            norm_eps: shape.norm_eps,
+        })
+    }
+
+    /// Checks the file as candle's quantized model for its architecture reads it: the
+    /// architecture (one of [`Architecture::ALL`]), every hyperparameter that model reads,
+    /// the presence and shape of every tensor it loads, and every tensor's bytes against the
+    /// file length. Returns the checked hyperparameters.
+    pub fn model_shape(&self) -> Result<ModelShape> {
+        use Architecture::*;
+        let architecture = self.architecture()?;
+        let names = architecture.gguf_fields();
+        let key = |name: &str| format!("{}.{name}", architecture.name());
         self.check_tensor_extents()?;
         let layers = self.required_u32(names.layers)?;
         let heads = self.required_u32(names.heads)?;
         let kv_heads = self.required_u32(names.kv_heads)?;
         let hidden = self.required_u32(names.hidden)?;
-        let norm_eps = match self.metadata.get(names.norm_eps) {
-            Some(GgufValue::F32(v)) => f64::from(*v),
-            Some(other) => {
-                return Err(self.field(
-                    names.norm_eps,
-                    format!("is a {}, expected f32", other.type_name()),
-                ));
-            }
-            None => return Err(self.field(names.norm_eps, "is missing")),
+        let norm_eps = self.required_f32(names.norm_eps)?;
+        // What each candle model does with the RoPE base: Qwen3 requires it, Phi-3 ignores
+        // it (10,000), the others fall back to their default when it is absent or not f32.
+        let rope_theta = match architecture {
+            Qwen3 => self.required_f32(names.rope_theta)?,
+            Phi3 => 10_000.0,
+            Gemma3 => self.optional_f32(names.rope_theta).unwrap_or(1_000_000.0),
+            Llama | Qwen2 => self.optional_f32(names.rope_theta).unwrap_or(10_000.0),
         };
-        // candle falls back to 10,000 when the base is absent or not an f32.
-        let rope_theta = match self.metadata.get(names.rope_theta) {
-            Some(GgufValue::F32(v)) => f64::from(*v),
-            _ => 10_000.0,
+        // Llama and Gemma 3 do not read the trained context; the others size tables by it.
+        let context = match architecture {
+            Llama | Gemma3 => self.optional_u32(names.context)?,
+            Qwen2 | Qwen3 | Phi3 => Some(self.required_u32(names.context)?),
         };
         let embedding = self
             .tensors
@@ -776,28 +948,75 @@ impl GgufHeader {
             [rows, _] => usize::try_from(rows).unwrap_or(usize::MAX),
             _ => 0,
         };
-        // The feed-forward width is read from the first block; the metadata must agree.
-        let intermediate = self
-            .tensors
-            .get("blk.0.ffn_up.weight")
-            .and_then(|t| match t.dims[..] {
+        let rows_of = |name: &str| {
+            self.tensors.get(name).and_then(|t| match t.dims[..] {
                 [rows, _] => usize::try_from(rows).ok(),
                 _ => None,
             })
-            .unwrap_or(0);
-        let shape = LlamaShape {
+        };
+        // The feed-forward width: Phi-3 reads it from the metadata (its up projection holds
+        // gate and up, twice as many rows); the others from the first block's up projection,
+        // with which a declared width must agree.
+        let declared_ff = match architecture {
+            Phi3 => Some(self.required_u32(names.intermediate)?),
+            _ => self.optional_u32(names.intermediate)?,
+        };
+        let intermediate = match architecture {
+            Phi3 => declared_ff.unwrap_or(0),
+            _ => rows_of("blk.0.ffn_up.weight").unwrap_or(0),
+        };
+        // Qwen3 and Gemma 3 declare the head size; the others divide the hidden size.
+        let head_dim = match architecture {
+            Qwen3 | Gemma3 => {
+                let field = key("attention.key_length");
+                Some((field.clone(), self.required_u32(&field)?))
+            }
+            Llama | Qwen2 | Phi3 => None,
+        };
+        let base = LlamaShape {
             layers,
             hidden,
             intermediate: intermediate.max(1),
             heads,
             kv_heads,
             vocab,
-            context: self.optional_u32(names.context)?,
+            context,
             rope_theta,
             norm_eps,
         };
-        shape.check(&self.path, names)?;
-        if let Some(declared) = self.optional_u32(names.intermediate)?
+        base.check_heads(
+            &self.path,
+            names,
+            head_dim.as_ref().map(|(f, d)| (f.as_str(), *d)),
+        )?;
+        let shape = ModelShape {
+            architecture,
+            layers,
+            hidden,
+            intermediate: base.intermediate,
+            heads,
+            kv_heads,
+            head_dim: head_dim.map_or_else(|| base.head_dim(), |(_, d)| d),
+            vocab,
+            context,
+            rope_theta,
+            norm_eps,
+        };
+        // Phi-3's up projection holds the gate and the up rows.
+        if architecture == Phi3
+            && let Some(rows) = rows_of("blk.0.ffn_up.weight")
+            && rows != 2 * intermediate
+        {
+            return Err(self.field(
+                names.intermediate,
+                format!(
+                    "is {intermediate}, but blk.0.ffn_up.weight has {rows} rows (gate and up: \
+                     twice the width)"
+                ),
+            ));
+        }
+        if architecture != Phi3
+            && let Some(declared) = declared_ff
             && intermediate > 0
             && declared != intermediate
         {
@@ -806,63 +1025,160 @@ impl GgufHeader {
                 format!("is {declared}, but blk.0.ffn_up.weight has {intermediate} rows"),
             ));
         }
-        let rope_dim = self.required_u32("llama.rope.dimension_count")?;
-        if rope_dim != shape.head_dim() {
-            return Err(self.field(
-                "llama.rope.dimension_count",
-                format!(
-                    "is {rope_dim}; candle rotates whole heads of {} values",
-                    shape.head_dim()
-                ),
-            ));
-        }
-        let experts = self.optional_u32("llama.expert_count")?.unwrap_or(0);
-        let experts_used = self.optional_u32("llama.expert_used_count")?.unwrap_or(0);
-        if experts > 1 {
-            check_count(&self.path, "llama.expert_count", experts, MAX_EXPERTS)?;
-            if experts_used == 0 || experts_used > experts {
+        // Llama and Phi-3 rotate with a table of `rope.dimension_count` values per head.
+        if matches!(architecture, Llama | Phi3) {
+            let field = key("rope.dimension_count");
+            let rope_dim = self.required_u32(&field)?;
+            if rope_dim != shape.head_dim {
                 return Err(self.field(
-                    "llama.expert_used_count",
-                    format!("is {experts_used}, must be within 1..={experts}"),
+                    &field,
+                    format!(
+                        "is {rope_dim}; candle rotates whole heads of {} values",
+                        shape.head_dim
+                    ),
                 ));
             }
         }
+        let mut experts = 0;
+        if architecture == Llama {
+            experts = self.optional_u32("llama.expert_count")?.unwrap_or(0);
+            let experts_used = self.optional_u32("llama.expert_used_count")?.unwrap_or(0);
+            if experts > 1 {
+                check_count(&self.path, "llama.expert_count", experts, MAX_EXPERTS)?;
+                if experts_used == 0 || experts_used > experts {
+                    return Err(self.field(
+                        "llama.expert_used_count",
+                        format!("is {experts_used}, must be within 1..={experts}"),
+                    ));
+                }
+            }
+        }
+        if architecture == Gemma3 {
+            self.check_gemma3(&shape)?;
+        }
         self.check_vocabulary(vocab)?;
-        self.check_llama_tensors(&shape, experts)?;
+        self.check_tensors(&shape, experts)?;
         Ok(shape)
     }
 
-    fn check_llama_tensors(&self, shape: &LlamaShape, experts: usize) -> Result<()> {
-        let (hidden, vocab) = (shape.hidden, shape.vocab);
-        let kv = shape.kv_heads * shape.head_dim();
+    /// Gemma 3's attention keys: values as wide as keys (candle shapes them alike), a
+    /// sliding window, and a window pattern candle divides by.
+    fn check_gemma3(&self, shape: &ModelShape) -> Result<()> {
+        let field = "gemma3.attention.value_length";
+        let value_length = self.required_u32(field)?;
+        if value_length != shape.head_dim {
+            return Err(self.field(
+                field,
+                format!(
+                    "is {value_length}; candle reads values as wide as keys ({})",
+                    shape.head_dim
+                ),
+            ));
+        }
+        let window = self.required_u32("gemma3.attention.sliding_window")?;
+        check_count(
+            &self.path,
+            "gemma3.attention.sliding_window",
+            window,
+            MAX_CONTEXT,
+        )?;
+        // candle falls back to 6 when the pattern is absent or not a u32.
+        let field = "gemma3.attention.sliding_window_type";
+        if let Some(0) = self.metadata.get(field).and_then(GgufValue::as_u32) {
+            return Err(self.field(field, "is 0, must be at least 1"));
+        }
+        let base = self
+            .optional_f32("gemma3.rope.local_freq_base")
+            .unwrap_or(10_000.0);
+        if !(base.is_finite() && base > 0.0) {
+            return Err(self.field(
+                "gemma3.rope.local_freq_base",
+                format!("{base} is not a positive number"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Every tensor the architecture's candle model loads, with the shape the
+    /// hyperparameters imply.
+    fn check_tensors(&self, shape: &ModelShape, experts: usize) -> Result<()> {
+        use Architecture::*;
+        let architecture = shape.architecture;
+        let (hidden, vocab, ff) = (shape.hidden, shape.vocab, shape.intermediate);
+        let q = shape.heads * shape.head_dim;
+        let kv = shape.kv_heads * shape.head_dim;
         self.expect_tensor("token_embd.weight", &[vocab, hidden])?;
         self.expect_tensor("output_norm.weight", &[hidden])?;
-        if self.tensors.contains_key("output.weight") {
+        // Phi-3 needs its own output projection; the others fall back to the embedding.
+        if architecture == Phi3 || self.tensors.contains_key("output.weight") {
             self.expect_tensor("output.weight", &[vocab, hidden])?;
         }
         for layer in 0..shape.layers {
             let p = format!("blk.{layer}");
-            self.expect_tensor(&format!("{p}.attn_q.weight"), &[hidden, hidden])?;
-            self.expect_tensor(&format!("{p}.attn_k.weight"), &[kv, hidden])?;
-            self.expect_tensor(&format!("{p}.attn_v.weight"), &[kv, hidden])?;
-            self.expect_tensor(&format!("{p}.attn_output.weight"), &[hidden, hidden])?;
-            self.expect_tensor(&format!("{p}.attn_norm.weight"), &[hidden])?;
-            self.expect_tensor(&format!("{p}.ffn_norm.weight"), &[hidden])?;
-            let ff = shape.intermediate;
+            let expect =
+                |name: &str, dims: &[usize]| self.expect_tensor(&format!("{p}.{name}"), dims);
+            expect("attn_norm.weight", &[hidden])?;
+            expect("ffn_norm.weight", &[hidden])?;
+            if architecture == Phi3 {
+                expect("attn_qkv.weight", &[q + 2 * kv, hidden])?;
+                expect("attn_output.weight", &[hidden, q])?;
+                expect("ffn_up.weight", &[2 * ff, hidden])?;
+                expect("ffn_down.weight", &[hidden, ff])?;
+                continue;
+            }
+            expect("attn_q.weight", &[q, hidden])?;
+            expect("attn_k.weight", &[kv, hidden])?;
+            expect("attn_v.weight", &[kv, hidden])?;
+            expect("attn_output.weight", &[hidden, q])?;
+            match architecture {
+                Qwen2 => {
+                    expect("attn_q.bias", &[q])?;
+                    expect("attn_k.bias", &[kv])?;
+                    expect("attn_v.bias", &[kv])?;
+                }
+                Qwen3 | Gemma3 => {
+                    expect("attn_q_norm.weight", &[shape.head_dim])?;
+                    expect("attn_k_norm.weight", &[shape.head_dim])?;
+                }
+                Llama | Phi3 => {}
+            }
+            if architecture == Gemma3 {
+                expect("post_attention_norm.weight", &[hidden])?;
+                expect("post_ffw_norm.weight", &[hidden])?;
+            }
             if experts > 1 {
-                self.expect_tensor(&format!("{p}.ffn_gate_inp.weight"), &[experts, hidden])?;
+                expect("ffn_gate_inp.weight", &[experts, hidden])?;
                 for e in 0..experts {
-                    self.expect_tensor(&format!("{p}.ffn_gate.{e}.weight"), &[ff, hidden])?;
-                    self.expect_tensor(&format!("{p}.ffn_down.{e}.weight"), &[hidden, ff])?;
-                    self.expect_tensor(&format!("{p}.ffn_up.{e}.weight"), &[ff, hidden])?;
+                    expect(&format!("ffn_gate.{e}.weight"), &[ff, hidden])?;
+                    expect(&format!("ffn_down.{e}.weight"), &[hidden, ff])?;
+                    expect(&format!("ffn_up.{e}.weight"), &[ff, hidden])?;
                 }
             } else {
-                self.expect_tensor(&format!("{p}.ffn_gate.weight"), &[ff, hidden])?;
-                self.expect_tensor(&format!("{p}.ffn_down.weight"), &[hidden, ff])?;
-                self.expect_tensor(&format!("{p}.ffn_up.weight"), &[ff, hidden])?;
+                expect("ffn_gate.weight", &[ff, hidden])?;
+                expect("ffn_down.weight", &[hidden, ff])?;
+                expect("ffn_up.weight", &[ff, hidden])?;
             }
         }
         Ok(())
+    }
+
+    /// A required `f32` (candle reads these with `to_f32`, which takes no other type).
+    fn required_f32(&self, key: &str) -> Result<f64> {
+        match self.metadata.get(key) {
+            Some(GgufValue::F32(v)) => Ok(f64::from(*v)),
+            Some(other) => {
+                Err(self.field(key, format!("is a {}, expected f32", other.type_name())))
+            }
+            None => Err(self.field(key, "is missing")),
+        }
+    }
+
+    /// An `f32` that candle replaces by its default when absent or of another type.
+    fn optional_f32(&self, key: &str) -> Option<f64> {
+        match self.metadata.get(key) {
+            Some(GgufValue::F32(v)) => Some(f64::from(*v)),
+            _ => None,
+        }
     }
 
     /// The tokenizer's tokens must have embedding rows (a larger id would index past them).
@@ -906,7 +1222,7 @@ fn read_tensor_info<R: Read>(r: &mut Bounded<R>) -> std::result::Result<GgufTens
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_gguf::{Meta, tiny_llama_gguf};
+    use crate::test_gguf::{Meta, tiny_gguf, tiny_llama_gguf};
 
     fn shape_of(bytes: &[u8]) -> Result<LlamaShape> {
         GgufHeader::from_bytes(bytes, Path::new("/m/x.gguf"))?.llama_shape()
@@ -929,6 +1245,55 @@ mod tests {
                 norm_eps: f64::from(1e-5f32),
             }
         );
+    }
+
+    #[test]
+    fn every_architecture_passes_with_its_hyperparameters() {
+        for architecture in Architecture::ALL {
+            let bytes = tiny_gguf(architecture).bytes();
+            let shape = GgufHeader::from_bytes(&bytes, Path::new("/m/x.gguf"))
+                .unwrap()
+                .model_shape()
+                .unwrap();
+            let declared_heads = matches!(architecture, Architecture::Qwen3 | Architecture::Gemma3);
+            assert_eq!(shape.architecture, architecture);
+            assert_eq!(
+                (
+                    shape.layers,
+                    shape.hidden,
+                    shape.intermediate,
+                    shape.heads,
+                    shape.kv_heads
+                ),
+                (2, 32, 64, 4, 2),
+                "{architecture}"
+            );
+            assert_eq!(shape.head_dim, if declared_heads { 16 } else { 8 });
+            assert_eq!(shape.context, Some(2048));
+            // Only a Llama file passes as one.
+            let as_llama = GgufHeader::from_bytes(&bytes, Path::new("/m/x.gguf"))
+                .unwrap()
+                .llama_shape();
+            assert_eq!(as_llama.is_ok(), architecture == Architecture::Llama);
+        }
+    }
+
+    #[test]
+    fn unknown_architectures_name_the_supported_ones() {
+        let mut file = tiny_llama_gguf();
+        file.set("general.architecture", Meta::Str("gemma2".into()));
+        let err = shape_of(&file.bytes()).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "/m/x.gguf: general.architecture: \"gemma2\" is not supported (supported: llama, \
+             qwen2, qwen3, gemma3, phi3)"
+        );
+        file.remove("general.architecture");
+        let err = shape_of(&file.bytes()).unwrap_err().to_string();
+        assert!(err.contains("general.architecture: is missing"), "{err}");
+        file.set("general.architecture", Meta::U32(1));
+        let err = shape_of(&file.bytes()).unwrap_err().to_string();
+        assert!(err.contains("is a u32"), "{err}");
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! Tests only: a small GGUF (version 3) writer with full control over every header field, so
 //! tests can write well-formed files that declare hostile values.
 
+use crate::model_check::Architecture;
+
 /// A metadata value, written with its GGUF type code.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Meta {
@@ -144,6 +146,11 @@ impl GgufFile {
 /// The byte-level BPE vocabulary of the tiny models: the 256 byte symbols (sorted) and two
 /// ChatML tokens.
 pub(crate) fn tiny_vocabulary() -> Vec<String> {
+    tiny_vocabulary_with(&["<|im_start|>", "<|im_end|>"])
+}
+
+/// The 256 byte symbols (GPT-2's byte-to-unicode map, sorted), then `specials` (ids 256...).
+pub(crate) fn tiny_vocabulary_with(specials: &[&str]) -> Vec<String> {
     let mut alphabet: Vec<char> = (0u8..=255)
         .map(|b| {
             // GPT-2's byte-to-unicode map.
@@ -166,8 +173,7 @@ pub(crate) fn tiny_vocabulary() -> Vec<String> {
         .collect();
     alphabet.sort_unstable();
     let mut vocab: Vec<String> = alphabet.into_iter().map(String::from).collect();
-    vocab.push("<|im_start|>".into());
-    vocab.push("<|im_end|>".into());
+    vocab.extend(specials.iter().map(|s| s.to_string()));
     vocab
 }
 
@@ -214,6 +220,330 @@ pub(crate) fn tiny_llama_gguf() -> GgufFile {
             .add_f32(&format!("{p}.ffn_up.weight"), &[ff, hidden], seed + 6)
             .add_f32(&format!("{p}.attn_norm.weight"), &[hidden], seed + 7)
             .add_f32(&format!("{p}.ffn_norm.weight"), &[hidden], seed + 8);
+    }
+    file
+}
+
+/// SmolLM2-135M-Instruct's chat template (its tokenizer_config.json): ChatML with a default
+/// system message.
+pub(crate) const SMOLLM2_TEMPLATE: &str = "{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}{{ '<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n' }}{% endif %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}";
+
+#[cfg_attr(not(feature = "llama"), allow(dead_code))]
+/// A Llama 3.1 / 3.2 style template: the system block with the knowledge-cutoff preamble and
+/// a date from `strftime_now`, tools ignored (none are passed), contents trimmed.
+pub(crate) const LLAMA32_TEMPLATE: &str = r#"{{- bos_token }}
+{%- if custom_tools is defined %}
+    {%- set tools = custom_tools %}
+{%- endif %}
+{%- if not tools_in_user_message is defined %}
+    {%- set tools_in_user_message = true %}
+{%- endif %}
+{%- if not date_string is defined %}
+    {%- if strftime_now is defined %}
+        {%- set date_string = strftime_now("%d %b %Y") %}
+    {%- else %}
+        {%- set date_string = "26 Jul 2024" %}
+    {%- endif %}
+{%- endif %}
+{%- if not tools is defined %}
+    {%- set tools = none %}
+{%- endif %}
+
+{#- The system message goes into the system block. #}
+{%- if messages[0]['role'] == 'system' %}
+    {%- set system_message = messages[0]['content']|trim %}
+    {%- set messages = messages[1:] %}
+{%- else %}
+    {%- set system_message = "" %}
+{%- endif %}
+
+{{- "<|start_header_id|>system<|end_header_id|>\n\n" }}
+{%- if tools is not none %}
+    {{- "Environment: ipython\n" }}
+{%- endif %}
+{{- "Cutting Knowledge Date: December 2023\n" }}
+{{- "Today Date: " + date_string + "\n\n" }}
+{{- system_message }}
+{{- "<|eot_id|>" }}
+
+{%- for message in messages %}
+    {%- if not (message.role == 'ipython' or message.role == 'tool' or 'tool_calls' in message) %}
+        {{- '<|start_header_id|>' + message['role'] + '<|end_header_id|>\n\n'+ message['content'] | trim + '<|eot_id|>' }}
+    {%- else %}
+        {{- raise_exception("tool messages are not written by this test template") }}
+    {%- endif %}
+{%- endfor %}
+{%- if add_generation_prompt %}
+    {{- '<|start_header_id|>assistant<|end_header_id|>\n\n' }}
+{%- endif %}
+"#;
+
+/// A Qwen2.5 style template: ChatML with Qwen's default system message.
+pub(crate) const QWEN25_TEMPLATE: &str = r#"{%- if tools %}
+    {{- raise_exception("no tools in this test template") }}
+{%- else %}
+    {%- if messages[0]['role'] == 'system' %}
+        {{- '<|im_start|>system\n' + messages[0]['content'] + '<|im_end|>\n' }}
+    {%- else %}
+        {{- '<|im_start|>system\nYou are Qwen, created by Alibaba Cloud. You are a helpful assistant.<|im_end|>\n' }}
+    {%- endif %}
+{%- endif %}
+{%- for message in messages %}
+    {%- if (message.role == "user") or (message.role == "system" and not loop.first) or (message.role == "assistant" and not message.tool_calls) %}
+        {{- '<|im_start|>' + message.role + '\n' + message.content + '<|im_end|>' + '\n' }}
+    {%- elif message.role == "assistant" %}
+        {{- raise_exception("no tool calls in this test template") }}
+    {%- endif %}
+{%- endfor %}
+{%- if add_generation_prompt %}
+    {{- '<|im_start|>assistant\n' }}
+{%- endif %}
+"#;
+
+/// A Qwen3 style template: the last user query found by walking the messages backwards, a
+/// namespace, Python string methods, reasoning blocks, and `enable_thinking`.
+pub(crate) const QWEN3_TEMPLATE: &str = r#"{%- if messages[0].role == 'system' %}
+    {{- '<|im_start|>system\n' + messages[0].content + '<|im_end|>\n' }}
+{%- endif %}
+{%- set ns = namespace(multi_step_tool=true, last_query_index=messages|length - 1) %}
+{%- for message in messages[::-1] %}
+    {%- set index = (messages|length - 1) - loop.index0 %}
+    {%- if ns.multi_step_tool and message.role == "user" and message.content is string and not(message.content.startswith('<tool_response>') and message.content.endswith('</tool_response>')) %}
+        {%- set ns.multi_step_tool = false %}
+        {%- set ns.last_query_index = index %}
+    {%- endif %}
+{%- endfor %}
+{%- for message in messages %}
+    {%- if message.content is string %}
+        {%- set content = message.content %}
+    {%- else %}
+        {%- set content = '' %}
+    {%- endif %}
+    {%- if (message.role == "user") or (message.role == "system" and not loop.first) %}
+        {{- '<|im_start|>' + message.role + '\n' + content + '<|im_end|>' + '\n' }}
+    {%- elif message.role == "assistant" %}
+        {%- set reasoning_content = '' %}
+        {%- if message.reasoning_content is string %}
+            {%- set reasoning_content = message.reasoning_content %}
+        {%- else %}
+            {%- if '</think>' in content %}
+                {%- set reasoning_content = content.split('</think>')[0].rstrip('\n').split('<think>')[-1].lstrip('\n') %}
+                {%- set content = content.split('</think>')[-1].lstrip('\n') %}
+            {%- endif %}
+        {%- endif %}
+        {%- if loop.index0 > ns.last_query_index %}
+            {%- if loop.last or (not loop.last and reasoning_content) %}
+                {{- '<|im_start|>' + message.role + '\n<think>\n' + reasoning_content.strip('\n') + '\n</think>\n\n' + content.lstrip('\n') }}
+            {%- else %}
+                {{- '<|im_start|>' + message.role + '\n' + content }}
+            {%- endif %}
+        {%- else %}
+            {{- '<|im_start|>' + message.role + '\n' + content }}
+        {%- endif %}
+        {{- '<|im_end|>\n' }}
+    {%- endif %}
+{%- endfor %}
+{%- if add_generation_prompt %}
+    {{- '<|im_start|>assistant\n' }}
+    {%- if enable_thinking is defined and enable_thinking is false %}
+        {{- '<think>\n\n</think>\n\n' }}
+    {%- endif %}
+{%- endif %}"#;
+
+/// A Gemma 3 style template: no system role (the system message is folded into the first
+/// user turn), `model` for the assistant, roles that must alternate.
+pub(crate) const GEMMA3_TEMPLATE: &str = r#"{{ bos_token }}
+{%- if messages[0]['role'] == 'system' -%}
+    {%- if messages[0]['content'] is string -%}
+        {%- set first_user_prefix = messages[0]['content'] + '\n\n' -%}
+    {%- else -%}
+        {%- set first_user_prefix = messages[0]['content'][0]['text'] + '\n\n' -%}
+    {%- endif -%}
+    {%- set loop_messages = messages[1:] -%}
+{%- else -%}
+    {%- set first_user_prefix = "" -%}
+    {%- set loop_messages = messages -%}
+{%- endif -%}
+{%- for message in loop_messages -%}
+    {%- if (message['role'] == 'user') != (loop.index0 % 2 == 0) -%}
+        {{ raise_exception("Conversation roles must alternate user/assistant/user/assistant/...") }}
+    {%- endif -%}
+    {%- if (message['role'] == 'assistant') -%}
+        {%- set role = "model" -%}
+    {%- else -%}
+        {%- set role = message['role'] -%}
+    {%- endif -%}
+    {{ '<start_of_turn>' + role + '\n' + (first_user_prefix if loop.first else "") }}
+    {%- if message['content'] is string -%}
+        {{ message['content'] | trim }}
+    {%- else -%}
+        {{ raise_exception("Invalid content type") }}
+    {%- endif -%}
+    {{ '<end_of_turn>\n' }}
+{%- endfor -%}
+{%- if add_generation_prompt -%}
+    {{'<start_of_turn>model\n'}}
+{%- endif -%}
+"#;
+
+/// A Phi-3 mini style template: `<|role|>` headers, `<|end|>` closing each turn, and the
+/// end-of-text token after the chat when no generation prompt is asked for.
+pub(crate) const PHI3_TEMPLATE: &str = "{% for message in messages %}{% if message['role'] == 'system' %}{{'<|system|>\n' + message['content'] + '<|end|>\n'}}{% elif message['role'] == 'user' %}{{'<|user|>\n' + message['content'] + '<|end|>\n'}}{% elif message['role'] == 'assistant' %}{{'<|assistant|>\n' + message['content'] + '<|end|>\n'}}{% endif %}{% endfor %}{% if add_generation_prompt %}{{ '<|assistant|>\n' }}{% else %}{{ eos_token }}{% endif %}";
+
+/// What a tiny model of each architecture carries: its special tokens (ids from 256), the
+/// ids of its BOS and EOS among them, and its chat template.
+pub(crate) struct TinyFamily {
+    pub specials: &'static [&'static str],
+    pub bos: Option<u32>,
+    pub eos: u32,
+    pub template: &'static str,
+}
+
+/// The family of the tiny model of `architecture` (the Llama one is [`tiny_llama_gguf`]).
+pub(crate) fn tiny_family(architecture: Architecture) -> TinyFamily {
+    const CHATML: &[&str] = &["<|im_start|>", "<|im_end|>", "<|endoftext|>"];
+    match architecture {
+        Architecture::Qwen2 => TinyFamily {
+            specials: CHATML,
+            bos: None,
+            eos: 257,
+            template: QWEN25_TEMPLATE,
+        },
+        Architecture::Qwen3 => TinyFamily {
+            specials: CHATML,
+            bos: None,
+            eos: 257,
+            template: QWEN3_TEMPLATE,
+        },
+        Architecture::Gemma3 => TinyFamily {
+            specials: &["<bos>", "<eos>", "<start_of_turn>", "<end_of_turn>"],
+            bos: Some(256),
+            eos: 257,
+            template: GEMMA3_TEMPLATE,
+        },
+        Architecture::Phi3 => TinyFamily {
+            specials: &[
+                "<s>",
+                "<|endoftext|>",
+                "<|system|>",
+                "<|user|>",
+                "<|assistant|>",
+                "<|end|>",
+            ],
+            bos: Some(256),
+            eos: 257,
+            template: PHI3_TEMPLATE,
+        },
+        _ => TinyFamily {
+            specials: &["<|im_start|>", "<|im_end|>"],
+            bos: None,
+            eos: 257,
+            template: SMOLLM2_TEMPLATE,
+        },
+    }
+}
+
+/// A 2-layer GGUF of `architecture` (hidden 32, 4 heads, 2 KV heads, feed-forward 64; heads
+/// of 16 for Qwen3 and Gemma 3, which declare their head size, of 8 otherwise) with F32
+/// weights, a byte-level BPE tokenizer, its family's special tokens and chat template, with
+/// every metadata key and tensor candle's quantized model of that architecture reads.
+pub(crate) fn tiny_gguf(architecture: Architecture) -> GgufFile {
+    if architecture == Architecture::Llama {
+        return tiny_llama_gguf();
+    }
+    let arch = architecture.name();
+    let family = tiny_family(architecture);
+    let tokens = tiny_vocabulary_with(family.specials);
+    let vocab = tokens.len() as u64;
+    let (hidden, ff, heads, kv_heads) = (32u64, 64u64, 4u64, 2u64);
+    let head_dim = match architecture {
+        Architecture::Qwen3 | Architecture::Gemma3 => 16u64,
+        _ => hidden / heads,
+    };
+    let (q, kv) = (heads * head_dim, kv_heads * head_dim);
+    let mut types = vec![1i32; 256];
+    types.extend(std::iter::repeat_n(3, family.specials.len()));
+    let key = |name: &str| format!("{arch}.{name}");
+    let mut file = GgufFile::default();
+    file.set("general.architecture", Meta::Str(arch.into()))
+        .set(&key("block_count"), Meta::U32(2))
+        .set(&key("context_length"), Meta::U32(2048))
+        .set(&key("embedding_length"), Meta::U32(hidden as u32))
+        .set(&key("feed_forward_length"), Meta::U32(ff as u32))
+        .set(&key("attention.head_count"), Meta::U32(heads as u32))
+        .set(&key("attention.head_count_kv"), Meta::U32(kv_heads as u32))
+        .set(&key("attention.layer_norm_rms_epsilon"), Meta::F32(1e-6))
+        .set("tokenizer.ggml.model", Meta::Str("gpt2".into()))
+        .set("tokenizer.ggml.pre", Meta::Str("gpt2".into()))
+        .set("tokenizer.ggml.tokens", Meta::Strs(tokens))
+        .set("tokenizer.ggml.token_type", Meta::I32s(types))
+        .set("tokenizer.ggml.merges", Meta::Strs(Vec::new()))
+        .set("tokenizer.ggml.eos_token_id", Meta::U32(family.eos))
+        .set("tokenizer.chat_template", Meta::Str(family.template.into()));
+    if let Some(bos) = family.bos {
+        file.set("tokenizer.ggml.bos_token_id", Meta::U32(bos));
+    }
+    match architecture {
+        Architecture::Qwen2 => {
+            file.set(&key("rope.freq_base"), Meta::F32(1_000_000.0));
+        }
+        Architecture::Qwen3 => {
+            file.set(&key("rope.freq_base"), Meta::F32(1_000_000.0))
+                .set(&key("attention.key_length"), Meta::U32(head_dim as u32))
+                .set(&key("attention.value_length"), Meta::U32(head_dim as u32));
+        }
+        Architecture::Gemma3 => {
+            file.set(&key("rope.freq_base"), Meta::F32(1_000_000.0))
+                .set(&key("rope.local_freq_base"), Meta::F32(10_000.0))
+                .set(&key("attention.key_length"), Meta::U32(head_dim as u32))
+                .set(&key("attention.value_length"), Meta::U32(head_dim as u32))
+                .set(&key("attention.sliding_window"), Meta::U32(64));
+        }
+        Architecture::Phi3 => {
+            file.set(&key("rope.dimension_count"), Meta::U32(head_dim as u32));
+        }
+        _ => {}
+    }
+    file.add_f32("token_embd.weight", &[vocab, hidden], 1)
+        .add_f32("output_norm.weight", &[hidden], 2);
+    // Qwen3 and Gemma 3 tie their output to the embedding here (candle falls back to it).
+    if !matches!(architecture, Architecture::Qwen3 | Architecture::Gemma3) {
+        file.add_f32("output.weight", &[vocab, hidden], 3);
+    }
+    for layer in 0..2u32 {
+        let p = format!("blk.{layer}");
+        let seed = 10 * (layer + 1);
+        let name = |n: &str| format!("{p}.{n}");
+        file.add_f32(&name("attn_norm.weight"), &[hidden], seed + 7)
+            .add_f32(&name("ffn_norm.weight"), &[hidden], seed + 8)
+            .add_f32(&name("attn_output.weight"), &[hidden, q], seed + 3)
+            .add_f32(&name("ffn_down.weight"), &[hidden, ff], seed + 5);
+        if architecture == Architecture::Phi3 {
+            file.add_f32(&name("attn_qkv.weight"), &[q + 2 * kv, hidden], seed)
+                .add_f32(&name("ffn_up.weight"), &[2 * ff, hidden], seed + 6);
+            continue;
+        }
+        file.add_f32(&name("attn_q.weight"), &[q, hidden], seed)
+            .add_f32(&name("attn_k.weight"), &[kv, hidden], seed + 1)
+            .add_f32(&name("attn_v.weight"), &[kv, hidden], seed + 2)
+            .add_f32(&name("ffn_gate.weight"), &[ff, hidden], seed + 4)
+            .add_f32(&name("ffn_up.weight"), &[ff, hidden], seed + 6);
+        match architecture {
+            Architecture::Qwen2 => {
+                file.add_f32(&name("attn_q.bias"), &[q], seed + 11)
+                    .add_f32(&name("attn_k.bias"), &[kv], seed + 12)
+                    .add_f32(&name("attn_v.bias"), &[kv], seed + 13);
+            }
+            Architecture::Qwen3 | Architecture::Gemma3 => {
+                file.add_f32(&name("attn_q_norm.weight"), &[head_dim], seed + 14)
+                    .add_f32(&name("attn_k_norm.weight"), &[head_dim], seed + 15);
+            }
+            _ => {}
+        }
+        if architecture == Architecture::Gemma3 {
+            file.add_f32(&name("post_attention_norm.weight"), &[hidden], seed + 16)
+                .add_f32(&name("post_ffw_norm.weight"), &[hidden], seed + 17);
+        }
     }
     file
 }

@@ -1,6 +1,16 @@
-//! The Candle Llama backend (feature `llama`): Llama-architecture chat models on CPU, from
-//! safetensors checkpoints (`candle_transformers::models::llama`) or GGUF files
-//! (`candle_transformers::models::quantized_llama`).
+//! The Candle chat-model backend (feature `llama`): Llama-architecture safetensors
+//! checkpoints (`candle_transformers::models::llama`) and GGUF files of the architectures
+//! [`Architecture`] lists, chosen by their `general.architecture`: `llama`
+//! (`quantized_llama`), `qwen2` (`quantized_qwen2`), `qwen3` (`quantized_qwen3`), `gemma3`
+//! (`quantized_gemma3`) and `phi3` (`quantized_phi3`). The name `llama` (feature, module,
+//! [`LlamaGenerator`], `kind = "llama"`) names the backend, as in llama.cpp, not the
+//! architecture.
+//!
+//! The prompt is rendered from the model's own Jinja chat template (see
+//! [`chat_template`](crate::chat_template)); a model without one falls back to a built-in
+//! template chosen from its special tokens (logged). Replies end at the file's end-of-sequence
+//! token and at the template's end-of-turn token (the special token it writes after an
+//! assistant message: `<|im_end|>`, `<end_of_turn>`, `<|end|>`, `<|eot_id|>`).
 //!
 //! The model is immutable once loaded; each call starts from its own KV state and its own
 //! seeded sampler, so one [`LlamaGenerator`] serves many threads and a reply never depends on
@@ -17,7 +27,24 @@
 //! the rest. A saved state is reused only where the new prompt is split anyway, so a warm
 //! call runs exactly the same tensor operations as a cold one and gives bit-identical logits;
 //! chunks start at multiples of [`PREFILL_ALIGNMENT`] tokens, where candle's chunked prefill
-//! also matches a single pass over the whole prompt.
+//! also matches a single pass over the whole prompt (bit for bit with quantized weights, as
+//! GGUF releases store them; with F32 matrices, to rounding: ~1e-8 on a tiny model, since
+//! candle's F32 matmul sums in an order that depends on the rows of a pass).
+//!
+//! Prefix reuse needs a KV state that can be copied and a model that reads a prompt in
+//! chunks. Where candle's model lacks either, reuse is off for it (logged once at load) and
+//! each prompt is read in one pass:
+//!
+//! | architecture | KV state per call | prefix reuse |
+//! | --- | --- | --- |
+//! | Llama (safetensors and GGUF) | a clone (tensors shared) | on |
+//! | Gemma 3 | a clone | off: candle's Gemma 3 cannot read a chunk after a cached prefix (its mask joins an `f32` block to a `u32` one) |
+//! | Phi-3 | a clone of the empty cache | off: its KV cache is written in place, so copies of a filled cache would share and overwrite one buffer |
+//! | Qwen2 | one state, lent to one call at a time | off: candle's Qwen2 weights cannot be cloned |
+//! | Qwen3 | one state, lent to one call at a time | off: on CPU its KV cache is a buffer of 4,096 positions per layer that each copy duplicates whole (~0.9 GB for Qwen3-0.6B) |
+//!
+//! A model with one lent state answers one call at a time (calls from other threads wait);
+//! the others answer concurrent calls independently.
 
 mod device;
 mod fit;
@@ -33,16 +60,20 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Instant;
 
+use candle_core::quantized::gguf_file;
 use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::{DType, Device, Tensor};
 use candle_transformers::generation::{LogitsProcessor, Sampling};
 use candle_transformers::models::llama as full;
-use candle_transformers::models::quantized_llama as quantized;
+use candle_transformers::models::{
+    quantized_gemma3, quantized_llama, quantized_phi3, quantized_qwen2, quantized_qwen3,
+};
 use music_crs_core::GenerationRequest;
 use tokenizers::Tokenizer;
 
-use crate::chat_template::ChatTemplate;
+use crate::chat_template::{ChatTemplate, JinjaTemplate, PromptTemplate};
 use crate::config::{LlamaParams, ModelSource, ReplyFallback};
+pub use crate::model_check::Architecture;
 use crate::model_check::GgufHeader;
 use crate::prompt::{ChatMessage, TRACKS_IN_PROMPT, build_chat};
 use crate::reply_check::ReplyCheck;
@@ -81,6 +112,60 @@ impl Completion {
     }
 }
 
+/// A quantized model whose KV state is copied per call: each call clones the weights
+/// (tensors shared) with an empty cache. Llama and Gemma 3 append to their cache by making
+/// new tensors; Phi-3 writes into a buffer it allocates when a call reads position 0, so
+/// each call writes its own (and a filled Phi-3 state is never copied: no prefix reuse).
+#[derive(Clone)]
+enum Quantized {
+    Llama(quantized_llama::ModelWeights),
+    Gemma3(quantized_gemma3::ModelWeights),
+    Phi3(quantized_phi3::ModelWeights),
+}
+
+impl Quantized {
+    /// An empty KV state. The loaded weights never run themselves, so their clones start
+    /// empty; Llama's is cleared anyway, and the others reset their cache whenever a call
+    /// reads position 0, as every call does first.
+    fn empty(&self) -> Self {
+        let mut state = self.clone();
+        if let Quantized::Llama(weights) = &mut state {
+            weights.clear_kv_cache();
+        }
+        state
+    }
+
+    fn forward(&mut self, input: &Tensor, position: usize) -> candle_core::Result<Tensor> {
+        match self {
+            Quantized::Llama(weights) => weights.forward(input, position),
+            Quantized::Gemma3(weights) => weights.forward(input, position),
+            Quantized::Phi3(weights) => weights.forward(input, position),
+        }
+    }
+}
+
+/// A quantized model with one KV state, lent to one call at a time.
+enum Locked {
+    Qwen2(quantized_qwen2::ModelWeights),
+    Qwen3(quantized_qwen3::ModelWeights),
+}
+
+impl Locked {
+    fn clear(&mut self) {
+        match self {
+            Locked::Qwen2(weights) => weights.clear_kv_cache(),
+            Locked::Qwen3(weights) => weights.clear_kv_cache(),
+        }
+    }
+
+    fn forward(&mut self, input: &Tensor, position: usize) -> candle_core::Result<Tensor> {
+        match self {
+            Locked::Qwen2(weights) => weights.forward(input, position),
+            Locked::Qwen3(weights) => weights.forward(input, position),
+        }
+    }
+}
+
 /// The loaded network.
 enum Network {
     Full {
@@ -88,28 +173,75 @@ enum Network {
         /// An empty cache, cloned per call.
         cache: full::Cache,
     },
-    Quantized(quantized::ModelWeights),
+    Quantized(Quantized),
+    Locked(Mutex<Locked>),
 }
 
-/// The KV cache of one call. Cloning is cheap: it shares the tensors, which candle never
-/// changes in place (appending makes new ones).
+/// A KV state that can be saved and copied. Cloning is cheap: it shares the tensors, which
+/// candle never changes in place (appending makes new ones).
 #[derive(Clone)]
 enum KvState {
     Full(full::Cache),
-    /// candle keeps the quantized model's cache inside the weights struct; its clone shares
+    /// candle keeps a quantized model's cache inside the weights struct; its clone shares
     /// the weights.
-    Quantized(quantized::ModelWeights),
+    Quantized(Quantized),
+}
+
+/// The KV state one call works on (one short-lived value per call: not worth boxing).
+#[allow(clippy::large_enum_variant)]
+enum CallState<'a> {
+    Owned(KvState),
+    Lent(MutexGuard<'a, Locked>),
+}
+
+impl CallState<'_> {
+    /// The state, when it can be saved for prefix reuse.
+    fn saveable(&self) -> Option<&KvState> {
+        match self {
+            CallState::Owned(state) => Some(state),
+            CallState::Lent(_) => None,
+        }
+    }
 }
 
 impl Network {
-    fn empty_state(&self) -> KvState {
+    /// Why prompt prefixes cannot be reused with this network (see the module docs), or
+    /// `None` when they can.
+    fn prefix_reuse_off(&self) -> Option<&'static str> {
         match self {
-            Network::Full { cache, .. } => KvState::Full(cache.clone()),
-            Network::Quantized(weights) => {
-                let mut weights = weights.clone();
-                weights.clear_kv_cache();
-                KvState::Quantized(weights)
+            Network::Full { .. } | Network::Quantized(Quantized::Llama(_)) => None,
+            Network::Quantized(Quantized::Gemma3(_)) => {
+                Some("candle's Gemma 3 cannot read a prompt chunk after a cached prefix")
             }
+            Network::Quantized(Quantized::Phi3(_)) => Some(
+                "candle's Phi-3 writes its KV cache in place, so saved copies would share one buffer",
+            ),
+            Network::Locked(locked) => match *lock(locked) {
+                Locked::Qwen2(_) => Some("candle's Qwen2 weights cannot be cloned"),
+                Locked::Qwen3(_) => Some(
+                    "candle's Qwen3 keeps a preallocated KV buffer per layer that every copy would duplicate",
+                ),
+            },
+        }
+    }
+
+    /// A fresh KV state for one call (for a lent state: waits for the other calls).
+    fn begin(&self) -> CallState<'_> {
+        match self {
+            Network::Full { cache, .. } => CallState::Owned(KvState::Full(cache.clone())),
+            Network::Quantized(weights) => CallState::Owned(KvState::Quantized(weights.empty())),
+            Network::Locked(locked) => {
+                let mut guard = lock(locked);
+                guard.clear();
+                CallState::Lent(guard)
+            }
+        }
+    }
+
+    /// Ends a call: a lent state is emptied (its memory freed) before the next call gets it.
+    fn finish(&self, state: CallState<'_>) {
+        if let CallState::Lent(mut guard) = state {
+            guard.clear();
         }
     }
 
@@ -118,21 +250,89 @@ impl Network {
     fn forward(
         &self,
         device: &Device,
-        state: &mut KvState,
+        state: &mut CallState<'_>,
         tokens: &[u32],
         position: usize,
     ) -> candle_core::Result<Tensor> {
         let input = Tensor::new(tokens, device)?.unsqueeze(0)?;
         let logits = match (self, state) {
-            (Network::Full { model, .. }, KvState::Full(cache)) => {
+            (Network::Full { model, .. }, CallState::Owned(KvState::Full(cache))) => {
                 model.forward(&input, position, cache)?
             }
-            (Network::Quantized(_), KvState::Quantized(weights)) => {
+            (Network::Quantized(_), CallState::Owned(KvState::Quantized(weights))) => {
                 weights.forward(&input, position)?
             }
+            (Network::Locked(_), CallState::Lent(weights)) => weights.forward(&input, position)?,
             _ => candle_core::bail!("the KV state does not belong to this network"),
         };
         logits.squeeze(0)?.to_dtype(DType::F32)
+    }
+}
+
+/// The locked state, even after a panic in another call (each call clears it first).
+fn lock(locked: &Mutex<Locked>) -> MutexGuard<'_, Locked> {
+    locked
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Loads the quantized model of `architecture` from `content`. The trained context is capped
+/// at `positions` where candle sizes rotary tables or KV buffers by it (only positions a
+/// call can reach are needed), and Qwen3's rotary tables are built in f32 (candle's default
+/// without `general.dtype` is f16, which cannot hold positions past 2,048 exactly).
+fn load_quantized<R: std::io::Read + std::io::Seek>(
+    architecture: Architecture,
+    mut content: gguf_file::Content,
+    reader: &mut R,
+    device: &Device,
+    positions: usize,
+) -> candle_core::Result<Network> {
+    let capped = u32::try_from(positions).unwrap_or(u32::MAX);
+    if matches!(
+        architecture,
+        Architecture::Qwen2 | Architecture::Qwen3 | Architecture::Phi3
+    ) {
+        content.metadata.insert(
+            format!("{}.context_length", architecture.name()),
+            gguf_file::Value::U32(capped),
+        );
+    }
+    Ok(match architecture {
+        Architecture::Llama => Network::Quantized(Quantized::Llama(
+            quantized_llama::ModelWeights::from_gguf(content, reader, device)?,
+        )),
+        Architecture::Gemma3 => Network::Quantized(Quantized::Gemma3(
+            quantized_gemma3::ModelWeights::from_gguf(content, reader, device)?,
+        )),
+        Architecture::Phi3 => Network::Quantized(Quantized::Phi3(
+            quantized_phi3::ModelWeights::from_gguf(false, content, reader, device)?,
+        )),
+        Architecture::Qwen2 => Network::Locked(Mutex::new(Locked::Qwen2(
+            quantized_qwen2::ModelWeights::from_gguf(content, reader, device)?,
+        ))),
+        Architecture::Qwen3 => {
+            content
+                .metadata
+                .insert("general.dtype".into(), gguf_file::Value::U32(0));
+            Network::Locked(Mutex::new(Locked::Qwen3(
+                quantized_qwen3::ModelWeights::from_gguf(content, reader, device)?,
+            )))
+        }
+    })
+}
+
+/// The trained context of a checked GGUF model, as candle can use it: Llama and Gemma 3
+/// precompute rotary tables of a fixed length (4,096 and 131,072 positions).
+fn gguf_context(architecture: Architecture, declared: Option<usize>) -> usize {
+    match architecture {
+        Architecture::Llama => declared
+            .unwrap_or(quantized_llama::MAX_SEQ_LEN)
+            .min(quantized_llama::MAX_SEQ_LEN),
+        Architecture::Gemma3 => declared
+            .unwrap_or(quantized_gemma3::MAX_SEQ_LEN)
+            .min(quantized_gemma3::MAX_SEQ_LEN),
+        // Required by their loaders, so checked present.
+        _ => declared.unwrap_or(quantized_llama::MAX_SEQ_LEN),
     }
 }
 
@@ -236,13 +436,14 @@ fn tokenizer_error(context: &str) -> impl Fn(tokenizers::Error) -> Error + '_ {
     }
 }
 
-/// A Llama-architecture chat model that writes replies the way the official baseline does.
+/// A chat model (Llama safetensors, or a GGUF file of any [`Architecture`]) that writes
+/// replies the way the official baseline does.
 pub struct LlamaGenerator {
     network: Network,
     device: Device,
     prefix_cache: PrefixCache,
     tokenizer: Tokenizer,
-    template: ChatTemplate,
+    template: PromptTemplate,
     end_tokens: Vec<u32>,
     context_limit: usize,
     params: LlamaParams,
@@ -318,9 +519,10 @@ impl LlamaGenerator {
         Ok(generator)
     }
 
-    /// Loads a safetensors checkpoint from a directory holding `config.json`,
+    /// Loads a safetensors Llama checkpoint from a directory holding `config.json`,
     /// `tokenizer.json` and `model.safetensors` (or `model.safetensors.index.json` with its
-    /// shards); `tokenizer_config.json` and `generation_config.json` are read when present.
+    /// shards); `tokenizer_config.json` (chat template, BOS and EOS texts) and
+    /// `generation_config.json` are read when present.
     pub fn from_dir(dir: &Path, params: LlamaParams) -> Result<Self> {
         params.validate()?;
         let device = device::open(params.device)?;
@@ -328,18 +530,20 @@ impl LlamaGenerator {
         let config = weights::read_config(&files.config)?;
         let tokenizer = load_tokenizer_json(&files.tokenizer)?;
         let template = match &params.chat_template {
-            Some(template) => template.clone(),
-            None => files
-                .chat_template_source()?
-                .and_then(|source| ChatTemplate::from_jinja(&source))
-                .or_else(|| {
-                    ChatTemplate::from_special_tokens(|t| tokenizer.token_to_id(t).is_some())
-                })
-                .ok_or_else(|| Error::BadModelFile {
-                    path: files.tokenizer.clone(),
-                    reason: "no known chat template (Llama 3 or ChatML); set params.chat_template"
-                        .into(),
-                })?,
+            Some(template) => PromptTemplate::BuiltIn(template.clone()),
+            None => match (files.chat_template_source()?, &files.tokenizer_config) {
+                (Some(source), Some(path)) => {
+                    let (bos, eos) = files.special_token_texts()?;
+                    PromptTemplate::Jinja(Box::new(JinjaTemplate::new(
+                        &source,
+                        path,
+                        "chat_template",
+                        bos,
+                        eos,
+                    )?))
+                }
+                _ => fallback_template(&tokenizer, &files.tokenizer)?,
+            },
         };
         let mut end_tokens = files.generation_eos()?;
         end_tokens.extend(weights::eos_ids(&config));
@@ -369,8 +573,10 @@ impl LlamaGenerator {
         )
     }
 
-    /// Loads a GGUF file (Llama architecture, any quantization candle reads). The tokenizer
-    /// is `tokenizer` when given, otherwise rebuilt from the GGUF's own vocabulary.
+    /// Loads a GGUF file of any [`Architecture`] (`general.architecture`; any quantization
+    /// candle reads), checked first ([`GgufHeader::model_shape`]). The tokenizer is
+    /// `tokenizer` when given, otherwise rebuilt from the GGUF's own vocabulary; the chat
+    /// template is the file's `tokenizer.chat_template`.
     pub fn from_gguf(path: &Path, tokenizer: Option<&Path>, params: LlamaParams) -> Result<Self> {
         params.validate()?;
         let device = device::open(params.device)?;
@@ -382,48 +588,44 @@ impl LlamaGenerator {
             });
         }
         // Every hyperparameter and tensor entry candle will trust, checked first.
-        let shape = GgufHeader::open(path)?.llama_shape()?;
+        let shape = GgufHeader::open(path)?.model_shape()?;
+        let architecture = shape.architecture;
         let mut file = fs_err::File::open(path)?;
-        let content = candle_core::quantized::gguf_file::Content::read(&mut file).map_err(|e| {
-            Error::BadModelFile {
-                path: path.to_path_buf(),
-                reason: format!("not a readable GGUF file: {e}"),
-            }
+        let content = gguf_file::Content::read(&mut file).map_err(|e| Error::BadModelFile {
+            path: path.to_path_buf(),
+            reason: format!("not a readable GGUF file: {e}"),
         })?;
-        let meta_string = |key: &str| {
-            content
-                .metadata
-                .get(key)
-                .and_then(|v| v.to_string().ok())
-                .cloned()
-        };
+        let meta_u32 = |key: &str| content.metadata.get(key).and_then(|v| v.to_u32().ok());
         let tokenizer = match tokenizer {
             Some(json) => load_tokenizer_json(json)?,
             None => gguf_tokenizer::tokenizer_from_gguf(&content, path)?,
         };
+        let token_text = |key: &str| meta_u32(key).and_then(|id| tokenizer.id_to_token(id));
         let template = match &params.chat_template {
-            Some(template) => template.clone(),
-            None => meta_string("tokenizer.chat_template")
-                .and_then(|source| ChatTemplate::from_jinja(&source))
-                .or_else(|| {
-                    ChatTemplate::from_special_tokens(|t| tokenizer.token_to_id(t).is_some())
-                })
-                .ok_or_else(|| Error::BadModelFile {
-                    path: path.to_path_buf(),
-                    reason: "no known chat template (Llama 3 or ChatML); set params.chat_template"
-                        .into(),
-                })?,
+            Some(template) => PromptTemplate::BuiltIn(template.clone()),
+            None => match content
+                .metadata
+                .get("tokenizer.chat_template")
+                .and_then(|v| v.to_string().ok())
+            {
+                Some(source) => PromptTemplate::Jinja(Box::new(JinjaTemplate::new(
+                    source,
+                    path,
+                    "tokenizer.chat_template",
+                    token_text("tokenizer.ggml.bos_token_id"),
+                    token_text("tokenizer.ggml.eos_token_id"),
+                )?)),
+                None => fallback_template(&tokenizer, path)?,
+            },
         };
-        let end_tokens: Vec<u32> = content
-            .metadata
-            .get("tokenizer.ggml.eos_token_id")
-            .and_then(|v| v.to_u32().ok())
+        let end_tokens: Vec<u32> = meta_u32("tokenizer.ggml.eos_token_id")
             .into_iter()
             .collect();
-        let trained_context = shape.context.unwrap_or(quantized::MAX_SEQ_LEN);
+        let model_context = gguf_context(architecture, shape.context);
+        let positions = model_context.min(params.max_context_tokens);
         let load_error = |e: candle_core::Error| Error::BadModelFile {
             path: path.to_path_buf(),
-            reason: format!("loading the weights: {e}"),
+            reason: format!("loading the {architecture} weights: {e}"),
         };
         // The widening serves candle's CPU kernels only; a GPU reads the file's own blocks.
         let widened = if device.is_cpu() {
@@ -431,24 +633,23 @@ impl LlamaGenerator {
         } else {
             None
         };
-        let weights = match widened {
+        let network = match widened {
             Some(bytes) => {
                 let mut reader = std::io::Cursor::new(bytes);
-                let content = candle_core::quantized::gguf_file::Content::read(&mut reader)
-                    .map_err(load_error)?;
-                quantized::ModelWeights::from_gguf(content, &mut reader, &device)
+                let content = gguf_file::Content::read(&mut reader).map_err(load_error)?;
+                load_quantized(architecture, content, &mut reader, &device, positions)
             }
-            None => quantized::ModelWeights::from_gguf(content, &mut file, &device),
+            None => load_quantized(architecture, content, &mut file, &device, positions),
         }
         .map_err(load_error)?;
-        let name = format!("llama:{}", path.display());
+        let name = format!("{architecture}:{}", path.display());
         Self::assemble(
-            Network::Quantized(weights),
+            network,
             device,
             tokenizer,
             template,
             end_tokens,
-            trained_context.min(quantized::MAX_SEQ_LEN),
+            model_context,
             params,
             name,
         )
@@ -459,18 +660,29 @@ impl LlamaGenerator {
         network: Network,
         device: Device,
         tokenizer: Tokenizer,
-        template: ChatTemplate,
+        template: PromptTemplate,
         mut end_tokens: Vec<u32>,
         model_context: usize,
         params: LlamaParams,
         name: String,
     ) -> Result<Self> {
-        end_tokens.extend(
-            template
-                .end_tokens()
-                .iter()
-                .filter_map(|token| tokenizer.token_to_id(token)),
-        );
+        match &template {
+            // A model's own template: the special token it writes after an assistant turn.
+            PromptTemplate::Jinja(_) => {
+                end_tokens.extend(
+                    template
+                        .after_assistant_turn()
+                        .and_then(|text| first_special_token(&tokenizer, &text)),
+                );
+            }
+            // A built-in template: its family's end tokens in the vocabulary.
+            PromptTemplate::BuiltIn(built_in) => end_tokens.extend(
+                built_in
+                    .end_tokens()
+                    .iter()
+                    .filter_map(|token| tokenizer.token_to_id(token)),
+            ),
+        }
         end_tokens.sort_unstable();
         end_tokens.dedup();
         if end_tokens.is_empty() {
@@ -486,11 +698,27 @@ impl LlamaGenerator {
                 ),
             });
         }
-        tracing::info!("{name}: chat template {template:?}, end tokens {end_tokens:?}");
+        let mut saved_prefixes = params.prefix_cache_entries;
+        if let Some(reason) = network.prefix_reuse_off()
+            && saved_prefixes > 0
+        {
+            tracing::info!(
+                "{name}: prompt prefixes are not reused ({reason}); each prompt is read in one pass"
+            );
+            saved_prefixes = 0;
+        }
+        let template_name = match &template {
+            PromptTemplate::Jinja(jinja) if jinja.joins_consecutive_roles() => {
+                "the model's own (consecutive messages of one role joined)".to_string()
+            }
+            PromptTemplate::Jinja(_) => "the model's own".to_string(),
+            PromptTemplate::BuiltIn(built_in) => format!("built-in {built_in:?}"),
+        };
+        tracing::info!("{name}: chat template {template_name}, end tokens {end_tokens:?}");
         let generator = LlamaGenerator {
             network,
             device,
-            prefix_cache: PrefixCache::new(params.prefix_cache_entries),
+            prefix_cache: PrefixCache::new(saved_prefixes),
             tokenizer,
             template,
             end_tokens,
@@ -539,8 +767,14 @@ impl LlamaGenerator {
     }
 
     /// The chat template in use.
-    pub fn chat_template(&self) -> &ChatTemplate {
+    pub fn chat_template(&self) -> &PromptTemplate {
         &self.template
+    }
+
+    /// True when KV states of prompt prefixes are saved and reused (see the module docs for
+    /// the architectures where they cannot be).
+    pub fn reuses_prompt_prefixes(&self) -> bool {
+        self.prefix_cache.capacity > 0
     }
 
     /// The token ids that end a reply.
@@ -561,7 +795,7 @@ impl LlamaGenerator {
     /// The prompt token ids of a chat (rendered with the chat template, generation prompt
     /// added, encoded without adding special tokens: the template writes them).
     pub fn prompt_ids(&self, messages: &[ChatMessage]) -> Result<Vec<u32>> {
-        let text = self.template.render(messages, true);
+        let text = self.template.render(messages, true)?;
         let encoding = self
             .tokenizer
             .encode(text, false)
@@ -691,8 +925,13 @@ impl LlamaGenerator {
             // Nothing is saved, so nothing can be reused: read the prompt in one go.
             return Ok(split);
         }
+        let messages = self.template.prepare(messages);
         for count in 1..messages.len() {
-            let text = self.template.render(&messages[..count], false);
+            // A template may refuse a part of the chat (or write it otherwise than inside
+            // the whole): such a point is simply not a split point.
+            let Ok(text) = self.template.render(&messages[..count], false) else {
+                continue;
+            };
             let encoding = self
                 .tokenizer
                 .encode(text, false)
@@ -729,23 +968,40 @@ impl LlamaGenerator {
     fn run(&self, prompt: &[u32], split: &PromptSplit, seed: u64) -> Result<Completion> {
         let mut sampler = self.sampler(seed);
         let started = Instant::now();
-        let (reused, mut state) = self
-            .prefix_cache
-            .longest(prompt, &split.points)
-            .unwrap_or_else(|| (0, self.network.empty_state()));
+        let (reused, mut state) = match self.prefix_cache.longest(prompt, &split.points) {
+            Some((reused, saved)) => (reused, CallState::Owned(saved)),
+            None => (0, self.network.begin()),
+        };
+        let result = self.decode(prompt, split, reused, &mut state, &mut sampler, started);
+        self.network.finish(state);
+        result
+    }
+
+    /// Reads the prompt from `reused` on, then generates (see [`LlamaGenerator::run`]).
+    fn decode(
+        &self,
+        prompt: &[u32],
+        split: &PromptSplit,
+        reused: usize,
+        state: &mut CallState<'_>,
+        sampler: &mut LogitsProcessor,
+        started: Instant,
+    ) -> Result<Completion> {
         let mut position = reused;
         for &end in split.points.iter().filter(|&&end| end > reused) {
             self.network
-                .forward(&self.device, &mut state, &prompt[position..end], position)
+                .forward(&self.device, state, &prompt[position..end], position)
                 .map_err(model_error("reading the prompt"))?;
             position = end;
-            if split.save.contains(&end) {
-                self.prefix_cache.save(&prompt[..end], &state);
+            if split.save.contains(&end)
+                && let Some(saveable) = state.saveable()
+            {
+                self.prefix_cache.save(&prompt[..end], saveable);
             }
         }
         let mut logits = self
             .network
-            .forward(&self.device, &mut state, &prompt[position..], position)
+            .forward(&self.device, state, &prompt[position..], position)
             .map_err(model_error("reading the prompt"))?;
         let prompt_seconds = started.elapsed().as_secs_f64();
         let started = Instant::now();
@@ -774,7 +1030,7 @@ impl LlamaGenerator {
                 .network
                 .forward(
                     &self.device,
-                    &mut state,
+                    state,
                     &[next],
                     prompt.len() + generated.len() - 1,
                 )
@@ -943,6 +1199,35 @@ fn parent_of(path: &Path) -> PathBuf {
         Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
         _ => PathBuf::from("."),
     }
+}
+
+/// The built-in template a model without its own is prompted with, chosen from its special
+/// tokens (logged); none fitting is an error naming `path`.
+fn fallback_template(tokenizer: &Tokenizer, path: &Path) -> Result<PromptTemplate> {
+    let template = ChatTemplate::from_special_tokens(|t| tokenizer.token_to_id(t).is_some())
+        .ok_or_else(|| Error::BadModelFile {
+            path: path.to_path_buf(),
+            reason: "no chat template, and no special tokens of a built-in one (Llama 3 or \
+                     ChatML); set params.chat_template"
+                .into(),
+        })?;
+    tracing::info!(
+        "{}: the model carries no chat template; using the built-in {template:?}",
+        path.display()
+    );
+    Ok(PromptTemplate::BuiltIn(template))
+}
+
+/// The first token of `text` when it is a special token of `tokenizer` (the end-of-turn
+/// token a template writes after an assistant message).
+fn first_special_token(tokenizer: &Tokenizer, text: &str) -> Option<u32> {
+    let encoding = tokenizer.encode(text, false).ok()?;
+    let first = *encoding.get_ids().first()?;
+    tokenizer
+        .get_added_tokens_decoder()
+        .get(&first)
+        .is_some_and(|token| token.special)
+        .then_some(first)
 }
 
 fn load_tokenizer_json(path: &Path) -> Result<Tokenizer> {

@@ -105,9 +105,10 @@ fn tiny_safetensors_llama_generates_deterministically() {
         ..LlamaParams::default()
     };
     let generator = LlamaGenerator::from_dir(&path, params).unwrap();
+    // The template of tokenizer_config.json, and its end-of-turn token.
     assert!(matches!(
         generator.chat_template(),
-        ChatTemplate::ChatMl { .. }
+        PromptTemplate::Jinja(_)
     ));
     assert_eq!(generator.end_tokens(), &[257]);
     let req = request("s1", "calm jazz please");
@@ -459,9 +460,9 @@ fn smollm2_chatml_prompt_ids_match_the_reference() {
     let from_gguf = LlamaGenerator::from_gguf(&gguf, None, params.clone()).unwrap();
     assert!(matches!(
         from_gguf.chat_template(),
-        ChatTemplate::ChatMl { .. }
+        PromptTemplate::Jinja(_)
     ));
-    assert_eq!(from_gguf.end_tokens(), &[0, 2]);
+    assert_eq!(from_gguf.end_tokens(), &[2]);
     assert_eq!(
         from_gguf.prompt_ids(&chatml_conversation()).unwrap(),
         CHATML_IDS
@@ -472,6 +473,27 @@ fn smollm2_chatml_prompt_ids_match_the_reference() {
         with_json.prompt_ids(&chatml_conversation()).unwrap(),
         CHATML_IDS
     );
+    // The chat template of the tokenizer_config.json beside it renders the same ids.
+    let Some(config) = shared_path("models/SmolLM2-135M-Instruct/tokenizer_config.json") else {
+        return;
+    };
+    let files = weights::DirFiles {
+        config: PathBuf::new(),
+        tokenizer: json.clone(),
+        tokenizer_config: Some(config.clone()),
+        generation_config: None,
+        weights: Vec::new(),
+    };
+    let (bos, eos) = files.special_token_texts().unwrap();
+    assert_eq!(
+        (bos.as_deref(), eos.as_deref()),
+        (Some("<|im_start|>"), Some("<|im_end|>"))
+    );
+    let source = files.chat_template_source().unwrap().unwrap();
+    let template = JinjaTemplate::new(&source, &config, "chat_template", bos, eos).unwrap();
+    let text = template.render(&chatml_conversation(), true).unwrap();
+    let tokenizer = Tokenizer::from_file(&json).unwrap();
+    assert_eq!(tokenizer.encode(text, false).unwrap().get_ids(), CHATML_IDS);
 }
 
 #[test]
@@ -550,7 +572,9 @@ fn prefix_cache_keeps_the_longest_usable_and_recent_prefixes() {
     let dir = tempfile::tempdir().unwrap();
     let path = write_tiny_llama(dir.path());
     let generator = LlamaGenerator::from_dir(&path, LlamaParams::greedy()).unwrap();
-    let state = generator.network.empty_state();
+    let CallState::Owned(state) = generator.network.begin() else {
+        panic!("a Llama state is owned by its call");
+    };
     let cache = PrefixCache::new(2);
     cache.save(&[1, 2], &state);
     cache.save(&[1, 2, 3, 4], &state);
@@ -617,12 +641,12 @@ fn chunked_prefill_matches_one_pass() {
         split.points.iter().all(|p| p % PREFILL_ALIGNMENT == 0),
         "{split:?}"
     );
-    let mut single = generator.network.empty_state();
+    let mut single = generator.network.begin();
     let one_pass = generator
         .network
         .forward(&Device::Cpu, &mut single, &prompt, 0)
         .unwrap();
-    let mut chunked = generator.network.empty_state();
+    let mut chunked = generator.network.begin();
     let mut position = 0;
     for end in (PREFILL_ALIGNMENT..prompt.len()).step_by(PREFILL_ALIGNMENT) {
         generator
@@ -637,7 +661,7 @@ fn chunked_prefill_matches_one_pass() {
         .unwrap();
     assert_eq!(max_abs_diff(&one_pass, &in_chunks), 0.0);
     // For the record: a split off the alignment is not exact in candle 0.11.
-    let mut off = generator.network.empty_state();
+    let mut off = generator.network.begin();
     generator
         .network
         .forward(&Device::Cpu, &mut off, &prompt[..18], 0)
@@ -963,4 +987,446 @@ fn flawed_replies_are_reported_and_replaced_as_configured() {
     assert_eq!(sound.check, ReplyCheck::Ok);
     assert!(!sound.replaced);
     assert_eq!(sound.text, "Try Peace Piece by Bill Evans.");
+}
+
+mod architectures {
+    //! A tiny random-weight GGUF of every supported architecture, written here with the
+    //! tensors and metadata candle's model of it reads, loaded through the real loader.
+
+    use super::*;
+    use crate::test_gguf::{GgufFile, Meta, tiny_family, tiny_gguf, tiny_llama_gguf};
+
+    fn write(dir: &Path, file: &GgufFile) -> PathBuf {
+        let path = dir.join("model.gguf");
+        fs_err::write(&path, file.bytes()).unwrap();
+        path
+    }
+
+    fn load(dir: &Path, architecture: Architecture, params: LlamaParams) -> LlamaGenerator {
+        LlamaGenerator::from_gguf(&write(dir, &tiny_gguf(architecture)), None, params).unwrap()
+    }
+
+    fn greedy(max_new_tokens: usize) -> LlamaParams {
+        LlamaParams {
+            max_new_tokens,
+            ..LlamaParams::greedy()
+        }
+    }
+
+    /// A second turn: a played track and a reply (two assistant messages) in the history.
+    fn second_turn(session: &str, message: &str) -> GenerationRequest {
+        let mut req = request(session, message);
+        req.context.turn_number = 2;
+        req.context.history = vec![
+            music_crs_core::Message::new(1, music_crs_core::Role::User, "some funk"),
+            music_crs_core::Message::new(1, music_crs_core::Role::Music, "t0"),
+            music_crs_core::Message::new(1, music_crs_core::Role::Assistant, "Try this."),
+        ];
+        req
+    }
+
+    #[test]
+    fn every_architecture_loads_and_writes_a_deterministic_greedy_reply() {
+        for architecture in Architecture::ALL {
+            let dir = tempfile::tempdir().unwrap();
+            let generator = load(dir.path(), architecture, greedy(6));
+            assert!(
+                generator.name().starts_with(architecture.name()),
+                "{}",
+                generator.name()
+            );
+            let req = second_turn("s", "calm jazz please");
+            let first = generator.generate_with_stats(&req).unwrap();
+            let second = generator.generate_with_stats(&req).unwrap();
+            println!(
+                "{architecture}: {} prompt tokens, {} generated, stopped {}: {:?}",
+                first.prompt_tokens, first.generated_tokens, first.stopped, first.text
+            );
+            assert!(first.prompt_tokens > 100, "{architecture}: {first:?}");
+            assert!(first.generated_tokens <= 6, "{architecture}: {first:?}");
+            assert_eq!(first.text, second.text, "{architecture}");
+            assert_eq!(first.generated_tokens, second.generated_tokens);
+            // The trait reply is never empty (template fallback when the model ends at once).
+            assert!(!generator.generate(&req).unwrap().is_empty());
+        }
+    }
+
+    #[test]
+    fn each_model_is_prompted_with_its_own_template_and_stops_at_its_end_of_turn() {
+        let expected_end: [(Architecture, &[&str]); 4] = [
+            (Architecture::Qwen2, &["<|im_end|>"]),
+            (Architecture::Qwen3, &["<|im_end|>"]),
+            (Architecture::Gemma3, &["<eos>", "<end_of_turn>"]),
+            (Architecture::Phi3, &["<|endoftext|>", "<|end|>"]),
+        ];
+        for (architecture, ends) in expected_end {
+            let dir = tempfile::tempdir().unwrap();
+            let generator = load(dir.path(), architecture, greedy(4));
+            assert!(
+                matches!(generator.chat_template(), PromptTemplate::Jinja(_)),
+                "{architecture}"
+            );
+            let mut want: Vec<u32> = ends
+                .iter()
+                .map(|t| generator.tokenizer.token_to_id(t).unwrap())
+                .collect();
+            want.sort_unstable();
+            assert_eq!(generator.end_tokens(), want, "{architecture}");
+            let family = tiny_family(architecture);
+            let req = second_turn("s", "calm jazz please");
+            let messages = build_chat(&req, &generator.params.prompt);
+            let text = generator.template.render(&messages, true).unwrap();
+            let ids = generator.prompt_ids(&messages).unwrap();
+            // Special tokens are read as one id each.
+            let first_special = family.specials.iter().find(|t| text.contains(**t)).unwrap();
+            let id = generator.tokenizer.token_to_id(first_special).unwrap();
+            assert!(ids.contains(&id), "{architecture}: {first_special}");
+            match architecture {
+                // No system role: the system message opens the first user turn, and the two
+                // assistant messages of the history are joined into one model turn.
+                Architecture::Gemma3 => {
+                    assert!(
+                        text.starts_with("<bos><start_of_turn>user\nYou are"),
+                        "{text}"
+                    );
+                    assert!(!text.contains("<start_of_turn>system"), "{text}");
+                    assert!(
+                        text.contains("track_id: t0\n\nTry this.<end_of_turn>"),
+                        "{text}"
+                    );
+                    assert!(text.ends_with("<start_of_turn>model\n"), "{text}");
+                }
+                Architecture::Phi3 => {
+                    assert!(text.starts_with("<|system|>\nYou are"), "{text}");
+                    assert!(text.ends_with("<|end|>\n<|assistant|>\n"), "{text}");
+                }
+                Architecture::Qwen3 => {
+                    assert!(
+                        text.ends_with("<|im_start|>assistant\n<think>\n\n</think>\n\n"),
+                        "{text}"
+                    );
+                }
+                _ => {
+                    assert!(text.starts_with("<|im_start|>system\nYou are"), "{text}");
+                    assert!(text.ends_with("<|im_start|>assistant\n"), "{text}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn prefix_reuse_is_on_only_where_the_model_allows_it() {
+        for architecture in Architecture::ALL {
+            let dir = tempfile::tempdir().unwrap();
+            let generator = load(dir.path(), architecture, greedy(4));
+            assert_eq!(
+                generator.reuses_prompt_prefixes(),
+                architecture == Architecture::Llama,
+                "{architecture}"
+            );
+            let req = request("s", "calm jazz please");
+            let cold = generator.generate_with_stats(&req).unwrap();
+            let warm = generator.generate_with_stats(&req).unwrap();
+            assert_eq!(cold.text, warm.text, "{architecture}");
+            if generator.reuses_prompt_prefixes() {
+                assert!(warm.reused_prompt_tokens > 0, "{architecture}");
+            } else {
+                assert_eq!(warm.reused_prompt_tokens, 0, "{architecture}");
+            }
+        }
+    }
+
+    /// Logits of `prompt` read in one pass, and read in chunks of [`PREFILL_ALIGNMENT`].
+    fn one_pass_and_chunked(generator: &LlamaGenerator, prompt: &[u32]) -> (Tensor, Tensor) {
+        let network = &generator.network;
+        let mut single = network.begin();
+        let one_pass = network
+            .forward(&Device::Cpu, &mut single, prompt, 0)
+            .unwrap();
+        network.finish(single);
+        let mut chunked = network.begin();
+        let mut position = 0;
+        for end in (PREFILL_ALIGNMENT..prompt.len()).step_by(PREFILL_ALIGNMENT) {
+            network
+                .forward(&Device::Cpu, &mut chunked, &prompt[position..end], position)
+                .unwrap();
+            position = end;
+        }
+        let in_chunks = network
+            .forward(&Device::Cpu, &mut chunked, &prompt[position..], position)
+            .unwrap();
+        network.finish(chunked);
+        (one_pass, in_chunks)
+    }
+
+    /// `file` with its matrices stored as Q8_0 blocks (as a quantized release stores them;
+    /// norms stay F32), through candle's own quantizer and writer.
+    fn quantized_q8_0(file: &GgufFile) -> Vec<u8> {
+        let bytes = file.bytes();
+        let mut reader = std::io::Cursor::new(&bytes);
+        let content = gguf_file::Content::read(&mut reader).unwrap();
+        let mut tensors = Vec::new();
+        for name in content.tensor_infos.keys() {
+            let tensor = content.tensor(&mut reader, name, &Device::Cpu).unwrap();
+            let tensor = if tensor.shape().dims().len() == 2 {
+                QTensor::quantize(&tensor.dequantize(&Device::Cpu).unwrap(), GgmlDType::Q8_0)
+                    .unwrap()
+            } else {
+                tensor
+            };
+            tensors.push((name.clone(), tensor));
+        }
+        let metadata: Vec<(&str, &gguf_file::Value)> = content
+            .metadata
+            .iter()
+            .map(|(k, v)| (k.as_str(), v))
+            .collect();
+        let tensors: Vec<(&str, &QTensor)> = tensors.iter().map(|(n, t)| (n.as_str(), t)).collect();
+        let mut out = std::io::Cursor::new(Vec::new());
+        gguf_file::write(&mut out, &metadata, &tensors).unwrap();
+        out.into_inner()
+    }
+
+    #[test]
+    fn chunked_prefill_matches_one_pass_where_prefixes_are_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("q8.gguf");
+        fs_err::write(&path, quantized_q8_0(&tiny_llama_gguf())).unwrap();
+        let generator = LlamaGenerator::from_gguf(&path, None, greedy(4)).unwrap();
+        assert!(generator.reuses_prompt_prefixes());
+        let messages = build_chat(&second_turn("s", "calm jazz"), &generator.params.prompt);
+        let prompt = generator.prompt_ids(&messages).unwrap();
+        assert!(prompt.len() > 3 * PREFILL_ALIGNMENT, "{}", prompt.len());
+        let (one_pass, in_chunks) = one_pass_and_chunked(&generator, &prompt);
+        assert_eq!(max_abs_diff(&one_pass, &in_chunks), 0.0);
+        // The split the generator uses ends at message boundaries, on the alignment.
+        let split = generator.split(&messages, &prompt).unwrap();
+        assert!(!split.points.is_empty(), "{split:?}");
+        assert!(
+            split.points.iter().all(|p| p % PREFILL_ALIGNMENT == 0),
+            "{split:?}"
+        );
+        // For the record: with F32 matrices candle's matmul groups sums by the rows of a
+        // pass, so chunks match one pass only to rounding.
+        let f32_model = load(dir.path(), Architecture::Llama, greedy(4));
+        let (one_pass, in_chunks) = one_pass_and_chunked(&f32_model, &prompt);
+        let difference = max_abs_diff(&one_pass, &in_chunks);
+        println!("F32 tiny Llama: chunked prefill vs one pass, max logit difference {difference}");
+        assert!(difference < 1e-4, "{difference}");
+    }
+
+    #[test]
+    fn gemma3_cannot_read_a_chunk_after_a_prefix_so_its_reuse_stays_off() {
+        // If candle's Gemma 3 learns to (this fails then), its prefix reuse can be turned on.
+        let dir = tempfile::tempdir().unwrap();
+        let generator = load(dir.path(), Architecture::Gemma3, greedy(4));
+        let prompt = generator
+            .prompt_ids(&build_chat(&request("s", "jazz"), &generator.params.prompt))
+            .unwrap();
+        let network = &generator.network;
+        let mut state = network.begin();
+        network
+            .forward(&Device::Cpu, &mut state, &prompt[..PREFILL_ALIGNMENT], 0)
+            .unwrap();
+        let chunk = network.forward(
+            &Device::Cpu,
+            &mut state,
+            &prompt[PREFILL_ALIGNMENT..],
+            PREFILL_ALIGNMENT,
+        );
+        assert!(chunk.is_err(), "candle's Gemma 3 now reads chunks");
+    }
+
+    #[test]
+    fn a_locked_model_answers_concurrent_calls_as_sequential_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let generator = load(dir.path(), Architecture::Qwen2, greedy(5));
+        let requests: Vec<GenerationRequest> = (0..4)
+            .map(|i| request(&format!("s{i}"), &format!("song number {i}")))
+            .collect();
+        let sequential: Vec<String> = requests
+            .iter()
+            .map(|r| generator.generate_with_stats(r).unwrap().text)
+            .collect();
+        let concurrent: Vec<String> = std::thread::scope(|scope| {
+            let handles: Vec<_> = requests
+                .iter()
+                .map(|r| scope.spawn(|| generator.generate_with_stats(r).unwrap().text))
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert_eq!(sequential, concurrent);
+    }
+
+    #[test]
+    fn an_unsupported_architecture_is_named_with_the_file_and_the_supported_list() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut file = tiny_llama_gguf();
+        file.set("general.architecture", Meta::Str("mamba".into()));
+        let path = write(dir.path(), &file);
+        let err = LlamaGenerator::from_gguf(&path, None, LlamaParams::greedy())
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            format!(
+                "{}: general.architecture: \"mamba\" is not supported (supported: llama, qwen2, \
+                 qwen3, gemma3, phi3)",
+                path.display()
+            )
+        );
+    }
+
+    #[test]
+    fn a_model_without_a_template_falls_back_to_a_built_in_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let generator = load(dir.path(), Architecture::Llama, greedy(4));
+        assert!(matches!(
+            generator.chat_template(),
+            PromptTemplate::BuiltIn(ChatTemplate::ChatMl { .. })
+        ));
+        // A broken template is an error naming the file and the line, not a fallback.
+        let mut file = tiny_gguf(Architecture::Qwen2);
+        file.set(
+            "tokenizer.chat_template",
+            Meta::Str("{% for m in messages %}\n{{ m.content }\n{% endfor %}".into()),
+        );
+        let path = write(dir.path(), &file);
+        let err = LlamaGenerator::from_gguf(&path, None, LlamaParams::greedy())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(&path.display().to_string())
+                && err.contains("tokenizer.chat_template")
+                && err.contains("line 2"),
+            "{err}"
+        );
+    }
+
+    /// The tiny tokenizer with Llama 3's header tokens.
+    fn llama3_tokenizer() -> Tokenizer {
+        let mut tokenizer = tiny_tokenizer();
+        tokenizer
+            .add_special_tokens(
+                [
+                    "<|begin_of_text|>",
+                    "<|start_header_id|>",
+                    "<|end_header_id|>",
+                    "<|eot_id|>",
+                ]
+                .map(|t| AddedToken::from(t, true)),
+            )
+            .unwrap();
+        tokenizer
+    }
+
+    #[test]
+    fn jinja_llama3_and_chatml_templates_give_the_built_ins_tokens() {
+        let dir = Path::new("/m");
+        let messages = chatml_conversation();
+        let llama = JinjaTemplate::new(
+            crate::test_gguf::LLAMA32_TEMPLATE,
+            &dir.join("tokenizer_config.json"),
+            "chat_template",
+            Some("<|begin_of_text|>".into()),
+            Some("<|eot_id|>".into()),
+        )
+        .unwrap();
+        let tokenizer = llama3_tokenizer();
+        let ids = |text: String| tokenizer.encode(text, false).unwrap().get_ids().to_vec();
+        for add in [true, false] {
+            let built_in = ids(ChatTemplate::llama31().render(&messages, add));
+            assert_eq!(ids(llama.render(&messages, add).unwrap()), built_in);
+            assert!(built_in.contains(&tokenizer.token_to_id("<|eot_id|>").unwrap()));
+        }
+        // ChatML with SmolLM2's real tokenizer, when shared/ has it.
+        let Some(json) = shared_path(SMOL_TOKENIZER) else {
+            return;
+        };
+        let tokenizer = Tokenizer::from_file(&json).unwrap();
+        let chatml = JinjaTemplate::new(
+            crate::test_gguf::SMOLLM2_TEMPLATE,
+            &dir.join("tokenizer_config.json"),
+            "chat_template",
+            Some("<|im_start|>".into()),
+            Some("<|im_end|>".into()),
+        )
+        .unwrap();
+        let built_in = ChatTemplate::ChatMl {
+            default_system: Some(
+                "You are a helpful AI assistant named SmolLM, trained by Hugging Face".into(),
+            ),
+        };
+        let ids = |text: String| tokenizer.encode(text, false).unwrap().get_ids().to_vec();
+        for chat in [&messages[..], &messages[1..]] {
+            assert_eq!(
+                ids(chatml.render(chat, true).unwrap()),
+                ids(built_in.render(chat, true))
+            );
+        }
+        assert_eq!(ids(chatml.render(&messages, true).unwrap()), CHATML_IDS);
+    }
+
+    #[test]
+    fn per_architecture_fields_are_checked_before_loading() {
+        let dir = tempfile::tempdir().unwrap();
+        for (architecture, key, value) in [
+            (Architecture::Qwen3, "qwen3.attention.key_length", None),
+            (Architecture::Qwen3, "qwen3.rope.freq_base", None),
+            (Architecture::Qwen2, "qwen2.context_length", None),
+            (
+                Architecture::Gemma3,
+                "gemma3.attention.sliding_window_type",
+                Some(Meta::U32(0)),
+            ),
+            (
+                Architecture::Gemma3,
+                "gemma3.attention.value_length",
+                Some(Meta::U32(8)),
+            ),
+            (
+                Architecture::Phi3,
+                "phi3.rope.dimension_count",
+                Some(Meta::U32(4)),
+            ),
+            (
+                Architecture::Phi3,
+                "phi3.feed_forward_length",
+                Some(Meta::U32(48)),
+            ),
+        ] {
+            let mut file = tiny_gguf(architecture);
+            match value {
+                Some(value) => file.set(key, value),
+                None => file.remove(key),
+            };
+            let path = write(dir.path(), &file);
+            let err = LlamaGenerator::from_gguf(&path, None, LlamaParams::greedy())
+                .map(|_| ())
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains(key) && err.contains(&path.display().to_string()),
+                "{architecture} {key}: {err}"
+            );
+        }
+        for (architecture, tensor) in [
+            (Architecture::Qwen2, "blk.1.attn_k.bias"),
+            (Architecture::Qwen3, "blk.0.attn_q_norm.weight"),
+            (Architecture::Gemma3, "blk.1.post_ffw_norm.weight"),
+            (Architecture::Phi3, "output.weight"),
+        ] {
+            let mut file = tiny_gguf(architecture);
+            file.tensors.retain(|t| t.name != tensor);
+            let path = write(dir.path(), &file);
+            let err = LlamaGenerator::from_gguf(&path, None, LlamaParams::greedy())
+                .map(|_| ())
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains(tensor) && err.contains("missing"),
+                "{architecture} {tensor}: {err}"
+            );
+        }
+    }
 }

@@ -100,6 +100,24 @@ impl DirFiles {
         })
     }
 
+    /// The `bos_token` and `eos_token` texts of `tokenizer_config.json` (a string, or an
+    /// object with a `content` string), which chat templates write.
+    pub fn special_token_texts(&self) -> Result<(Option<String>, Option<String>)> {
+        let Some(path) = &self.tokenizer_config else {
+            return Ok((None, None));
+        };
+        let json = read_json(path)?;
+        let text = |key: &str| match json.get(key) {
+            Some(serde_json::Value::String(text)) => Some(text.clone()),
+            Some(serde_json::Value::Object(token)) => token
+                .get("content")
+                .and_then(|c| c.as_str())
+                .map(str::to_string),
+            _ => None,
+        };
+        Ok((text("bos_token"), text("eos_token")))
+    }
+
     /// `eos_token_id` of `generation_config.json` (a number or a list).
     pub fn generation_eos(&self) -> Result<Vec<u32>> {
         let Some(path) = &self.generation_config else {
