@@ -63,28 +63,33 @@ impl LlamaGenerator {
             });
         }
         let mut sampler = LogitsProcessor::from_sampling(0, Sampling::ArgMax);
-        let mut state = self.network.empty_state();
-        let started = Instant::now();
-        let mut logits = self
-            .network
-            .forward(&self.device, &mut state, prompt, 0)
-            .map_err(model_error("reading the prompt"))?;
-        let prompt_seconds = started.elapsed().as_secs_f64();
-        let started = Instant::now();
-        for position in prompt.len()..prompt.len() + decode_tokens {
-            let next = sampler
-                .sample(&logits)
-                .map_err(model_error("sampling a token"))?;
-            logits = self
+        let mut state = self.network.begin();
+        let timed = (|| {
+            let started = Instant::now();
+            let mut logits = self
                 .network
-                .forward(&self.device, &mut state, &[next], position)
-                .map_err(model_error("decoding"))?;
-        }
+                .forward(&self.device, &mut state, prompt, 0)
+                .map_err(model_error("reading the prompt"))?;
+            let prompt_seconds = started.elapsed().as_secs_f64();
+            let started = Instant::now();
+            for position in prompt.len()..prompt.len() + decode_tokens {
+                let next = sampler
+                    .sample(&logits)
+                    .map_err(model_error("sampling a token"))?;
+                logits = self
+                    .network
+                    .forward(&self.device, &mut state, &[next], position)
+                    .map_err(model_error("decoding"))?;
+            }
+            Ok::<_, Error>((prompt_seconds, started.elapsed().as_secs_f64()))
+        })();
+        self.network.finish(state);
+        let (prompt_seconds, decode_seconds) = timed?;
         Ok(PhaseTimes {
             prompt_tokens: prompt.len(),
             prompt_seconds,
             decoded_tokens: decode_tokens,
-            decode_seconds: started.elapsed().as_secs_f64(),
+            decode_seconds,
         })
     }
 }

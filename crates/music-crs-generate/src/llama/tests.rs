@@ -1052,6 +1052,32 @@ mod architectures {
     }
 
     #[test]
+    fn phase_timing_reads_the_whole_prompt_and_decodes_past_end_tokens() {
+        for architecture in Architecture::ALL {
+            let dir = tempfile::tempdir().unwrap();
+            let generator = load(dir.path(), architecture, greedy(6));
+            let tokens = generator
+                .tokenize("calm jazz piano for a rainy night")
+                .unwrap();
+            assert!(tokens.len() > 3, "{architecture}: {tokens:?}");
+            // Twice: a locked model's state must be handed back after each timing.
+            for _ in 0..2 {
+                let times = generator.time_phases(&tokens, 9).unwrap();
+                assert_eq!(times.prompt_tokens, tokens.len(), "{architecture}");
+                assert_eq!(times.decoded_tokens, 9, "{architecture}");
+                assert!(times.prompt_seconds > 0.0 && times.decode_seconds > 0.0);
+            }
+            let err = generator.time_phases(&[], 4).unwrap_err().to_string();
+            assert!(err.contains("prompt"), "{architecture}: {err}");
+            let too_long = vec![tokens[0]; generator.context_limit()];
+            assert!(
+                generator.time_phases(&too_long, 1).is_err(),
+                "{architecture}: beyond the context limit"
+            );
+        }
+    }
+
+    #[test]
     fn each_model_is_prompted_with_its_own_template_and_stops_at_its_end_of_turn() {
         let expected_end: [(Architecture, &[&str]); 4] = [
             (Architecture::Qwen2, &["<|im_end|>"]),
