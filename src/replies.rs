@@ -5,7 +5,8 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use music_crs_generate::reply_check::{RepetitionKind, ReplyCheck};
+use music_crs_core::Catalog;
+use music_crs_generate::reply_check::{RepetitionKind, ReplyCheck, names_track};
 
 use crate::{Error, PredictedTurn, Result};
 
@@ -20,11 +21,14 @@ pub struct ReplyCounts {
     pub degenerate: usize,
     /// Empty or degenerate replies a template reply stands in for.
     pub replaced: usize,
+    /// Replies that name the title and artist of their turn's top-ranked track
+    /// ([`names_track`]): a grounded reply talks about what it recommends.
+    pub name_top_track: usize,
 }
 
 impl ReplyCounts {
-    /// The counts over `turns`.
-    pub fn of(turns: &[PredictedTurn]) -> Self {
+    /// The counts over `turns`, whose track ids are looked up in `catalog`.
+    pub fn of(turns: &[PredictedTurn], catalog: &Catalog) -> Self {
         let mut counts = ReplyCounts {
             turns: turns.len(),
             ..ReplyCounts::default()
@@ -36,6 +40,7 @@ impl ReplyCounts {
                 ReplyCheck::Degenerate(_) => counts.degenerate += 1,
             }
             counts.replaced += usize::from(turn.reply_replaced);
+            counts.name_top_track += usize::from(names_top_track(turn, catalog));
         }
         counts
     }
@@ -61,6 +66,12 @@ impl fmt::Display for ReplyCounts {
             self.degenerate,
             self.percent(self.degenerate)
         )?;
+        write!(
+            f,
+            ", {} name their top track's title and artist ({:.1}%)",
+            self.name_top_track,
+            self.percent(self.name_top_track)
+        )?;
         if self.replaced > 0 {
             write!(
                 f,
@@ -70,6 +81,17 @@ impl fmt::Display for ReplyCounts {
         }
         Ok(())
     }
+}
+
+/// Whether the turn's reply names its top-ranked track (false without a track, or for an id
+/// the catalog does not hold).
+pub fn names_top_track(turn: &PredictedTurn, catalog: &Catalog) -> bool {
+    let reply = &turn.prediction.predicted_response;
+    turn.prediction
+        .predicted_track_ids
+        .first()
+        .and_then(|id| catalog.get(id))
+        .is_some_and(|track| names_track(reply, &track.track_name, &track.artist_name))
 }
 
 /// One line per empty or degenerate reply, at most `max` of them, in run order:
@@ -104,7 +126,7 @@ pub fn reply_table_path(score_file: &Path) -> PathBuf {
 }
 
 /// The columns of the reply table.
-pub const REPLY_TABLE_COLUMNS: [&str; 10] = [
+pub const REPLY_TABLE_COLUMNS: [&str; 11] = [
     "session_id",
     "turn_number",
     "user_id",
@@ -115,13 +137,15 @@ pub const REPLY_TABLE_COLUMNS: [&str; 10] = [
     "times",
     "covered_tokens",
     "reply_tokens",
+    "names_top_track",
 ];
 
 /// Writes the reply table of `turns` to `path` (atomically): one row per turn, in run order,
 /// with its check (`ok`, `empty`, `degenerate`), whether a template reply was sent instead,
 /// and for a degenerate reply the rule (`loop`, `dominant`), the phrase, its count and the
-/// tokens it covers of the reply's.
-pub fn write_reply_table(path: &Path, turns: &[PredictedTurn]) -> Result<()> {
+/// tokens it covers of the reply's, and whether the reply names its top-ranked track (looked
+/// up in `catalog`).
+pub fn write_reply_table(path: &Path, turns: &[PredictedTurn], catalog: &Catalog) -> Result<()> {
     let csv_error = |error: csv::Error| Error::InvalidSetting {
         key: "reply table".into(),
         reason: format!("{}: {error}", path.display()),
@@ -157,6 +181,11 @@ pub fn write_reply_table(path: &Path, turns: &[PredictedTurn]) -> Result<()> {
                 &times,
                 &covered,
                 &tokens,
+                if names_top_track(turn, catalog) {
+                    "true"
+                } else {
+                    "false"
+                },
             ])
             .map_err(csv_error)?;
     }
@@ -172,6 +201,15 @@ mod tests {
     use music_crs_generate::reply_check::check_reply;
 
     use super::*;
+
+    fn catalog() -> Catalog {
+        Catalog::new(vec![music_crs_core::Track::new(
+            "t",
+            "Peace Piece",
+            "Bill Evans",
+        )])
+        .unwrap()
+    }
 
     fn turn(session: &str, number: u32, reply: &str, replaced: bool) -> PredictedTurn {
         PredictedTurn {
@@ -198,24 +236,29 @@ mod tests {
 
     #[test]
     fn counts_and_shares_of_flawed_replies() {
-        let counts = ReplyCounts::of(&turns());
+        let mut turns = turns();
+        turns.push(turn("c", 1, "Peace Piece by Bill Evans, calm.", false));
+        turns[4].prediction.predicted_track_ids = vec!["unknown".into(), "t".into()];
+        let counts = ReplyCounts::of(&turns, &catalog());
         assert_eq!(
             counts,
             ReplyCounts {
-                turns: 4,
+                turns: 5,
                 empty: 2,
                 degenerate: 1,
-                replaced: 1
+                replaced: 1,
+                name_top_track: 1,
             }
         );
         assert_eq!(
             counts.to_string(),
-            "replies: 4 checked, 2 empty (50.0%), 1 degenerate (25.0%), 1 of them replaced by \
-             the template reply"
+            "replies: 5 checked, 2 empty (40.0%), 1 degenerate (20.0%), 1 name their top \
+             track's title and artist (20.0%), 1 of them replaced by the template reply"
         );
         assert_eq!(
-            ReplyCounts::of(&[]).to_string(),
-            "replies: 0 checked, 0 empty (0.0%), 0 degenerate (0.0%)"
+            ReplyCounts::of(&[], &catalog()).to_string(),
+            "replies: 0 checked, 0 empty (0.0%), 0 degenerate (0.0%), 0 name their top track's \
+             title and artist (0.0%)"
         );
     }
 
@@ -237,18 +280,18 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = reply_table_path(&dir.path().join("scores/run.json"));
         assert_eq!(path, dir.path().join("scores/run.replies.csv"));
-        write_reply_table(&path, &turns()).unwrap();
+        write_reply_table(&path, &turns(), &catalog()).unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(
             lines,
             [
                 "session_id,turn_number,user_id,reply_check,replaced,repetition,phrase,times,\
-                 covered_tokens,reply_tokens",
-                "a,1,u,ok,false,,,,,",
-                "a,2,u,empty,true,,,,,",
-                "b,1,u,degenerate,false,loop,so good,5,10,10",
-                "b,2,u,empty,false,,,,,",
+                 covered_tokens,reply_tokens,names_top_track",
+                "a,1,u,ok,false,,,,,,true",
+                "a,2,u,empty,true,,,,,,false",
+                "b,1,u,degenerate,false,loop,so good,5,10,10,false",
+                "b,2,u,empty,false,,,,,,false",
             ]
         );
     }

@@ -155,6 +155,88 @@ pub fn check_reply(text: &str) -> ReplyCheck {
     }
 }
 
+/// Whether a reply names a track: one of its titles and one of its artists each appear in the
+/// reply as a whole run of tokens (lowercase; punctuation and spacing ignored, as in
+/// [`check_reply`]). A title also counts without a trailing qualifier in brackets or after a
+/// dash (`Peace Piece` for `Peace Piece (Remastered 2003)`), and an artist credit of several
+/// names (`A, B & C`, `A feat. B`) counts when any one of them appears.
+///
+/// ```
+/// use music_crs_generate::reply_check::names_track;
+///
+/// let titles = ["Peace Piece - Remastered".to_string()];
+/// let artists = ["Bill Evans".to_string()];
+/// assert!(names_track("Try \"peace piece\" by BILL EVANS.", &titles, &artists));
+/// assert!(!names_track("Try Peace Piece, a calm solo.", &titles, &artists));
+/// ```
+pub fn names_track(reply: &str, titles: &[String], artists: &[String]) -> bool {
+    let reply = tokens(reply);
+    let said = |name: &str| {
+        let name = tokens(name);
+        !name.is_empty()
+            && reply
+                .windows(name.len())
+                .any(|window| window == name.as_slice())
+    };
+    let title_named = titles
+        .iter()
+        .any(|title| said(title) || said(core_title(title)));
+    title_named
+        && artists
+            .iter()
+            .any(|artist| said(artist) || credited_names(artist).any(said))
+}
+
+/// A title without a trailing qualifier: the part before ` (`, ` [` or ` - `.
+fn core_title(title: &str) -> &str {
+    [" (", " [", " - "]
+        .iter()
+        .filter_map(|mark| title.find(mark))
+        .min()
+        .map_or(title, |cut| &title[..cut])
+}
+
+/// The single names of an artist credit: split at commas, `&`, ` and `, ` x `, `feat.`,
+/// `ft.`, `featuring`, `with`.
+fn credited_names(credit: &str) -> impl Iterator<Item = &str> {
+    let lower = credit.to_lowercase();
+    // Cut points found in the lowercase copy; ASCII separators keep byte offsets aligned.
+    let mut cuts: Vec<(usize, usize)> = Vec::new();
+    for separator in [
+        ",",
+        "&",
+        " and ",
+        " x ",
+        " feat. ",
+        " feat ",
+        " ft. ",
+        " featuring ",
+        " with ",
+    ] {
+        let mut from = 0;
+        while let Some(at) = lower.get(from..).and_then(|rest| rest.find(separator)) {
+            cuts.push((from + at, separator.len()));
+            from += at + separator.len();
+        }
+    }
+    cuts.sort_unstable();
+    let mut parts = Vec::new();
+    let mut start = 0;
+    if lower.len() == credit.len() {
+        for (at, len) in cuts {
+            if at >= start {
+                parts.push(&credit[start..at]);
+                start = at + len;
+            }
+        }
+    }
+    parts.push(&credit[start..]);
+    parts
+        .into_iter()
+        .map(str::trim)
+        .filter(|part| !part.is_empty())
+}
+
 /// The reply's lowercase tokens: word runs (letters, digits, inner apostrophes) and single
 /// other non-space characters.
 fn tokens(text: &str) -> Vec<String> {
@@ -252,6 +334,66 @@ fn dominant_phrase(tokens: &[String]) -> Option<Repetition> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn names(reply: &str, title: &str, artist: &str) -> bool {
+        names_track(reply, &[title.to_string()], &[artist.to_string()])
+    }
+
+    #[test]
+    fn a_reply_names_a_track_by_whole_title_and_artist_tokens() {
+        assert!(names(
+            "Try \"Blue in Green\" by Miles Davis.",
+            "Blue in Green",
+            "Miles Davis"
+        ));
+        assert!(names(
+            "blue in green -- miles davis!",
+            "Blue In Green",
+            "Miles Davis"
+        ));
+        // Both are needed, and partial words do not count.
+        assert!(!names(
+            "Try Blue in Green, a calm one.",
+            "Blue in Green",
+            "Miles Davis"
+        ));
+        assert!(!names(
+            "Miles Davis plays on it.",
+            "Blue in Green",
+            "Miles Davis"
+        ));
+        assert!(!names(
+            "Try Blue in Greenland by Miles Davis",
+            "Blue in Green",
+            "Miles Davis"
+        ));
+        // A qualifier after the title may be left out; a credit of several names needs one.
+        assert!(names(
+            "Peace Piece by Bill Evans",
+            "Peace Piece (Remastered 2003)",
+            "Bill Evans"
+        ));
+        assert!(names(
+            "So What by Miles Davis",
+            "So What - Live",
+            "Miles Davis"
+        ));
+        assert!(names(
+            "Under Pressure by David Bowie",
+            "Under Pressure",
+            "Queen & David Bowie"
+        ));
+        assert!(names("Stay by Rihanna", "Stay", "Rihanna feat. Mikky Ekko"));
+        assert!(names("Stay by Mikky Ekko", "Stay", "Rihanna, Mikky Ekko"));
+        assert!(!names("Stay by Rihanna", "Stay", ""));
+        assert!(!names("", "Stay", "Rihanna"));
+        // Any of a track's titles and artists will do.
+        assert!(names_track(
+            "Hey Jude by The Beatles",
+            &["Hey Jude - Remastered".into(), "Hey Jude".into()],
+            &["Beatles, The".into(), "The Beatles".into()],
+        ));
+    }
 
     fn degenerate(text: &str) -> Repetition {
         match check_reply(text) {

@@ -10,7 +10,7 @@ use music_crs::config::{
     CrsConfig, DEFAULT_CONFIG_PATH, GeneratorConfig, LlamaConfig, LlamaParams, ModelSource,
     RetrieverConfig, RetrieverKind,
 };
-use music_crs::core::{ComputeDevice, Prediction, TurnContext};
+use music_crs::core::{Catalog, ComputeDevice, Prediction, TurnContext};
 use music_crs::replies::{ReplyCounts, flawed_turn_lines, reply_table_path, write_reply_table};
 use music_crs::{PredictedTurn, RunData};
 use music_crs_metrics::{EvaluationParams, GroundTruth, PredictionFile, Validator};
@@ -186,7 +186,7 @@ pub(crate) fn run(args: RunArgs, quiet: bool, started: Instant) -> Result<i32> {
     // Only now is the checkpoint's work in the final file.
     checkpoint.remove()?;
     info!("removed the checkpoint {}", checkpoint_path.display());
-    report_replies(&predicted, &scores_path)?;
+    report_replies(&predicted, &dataset.catalog, &scores_path)?;
 
     let file = PredictionFile::from_predictions(predictions, &output.display().to_string());
     let mut code = 0;
@@ -273,10 +273,14 @@ fn new_checkpoint(path: &Path, identity: &RunIdentity, resume: bool) -> Result<C
 
 /// Prints the counts of empty and degenerate replies and the first flawed turns, and writes
 /// the per-turn reply table beside the scores.
-fn report_replies(predicted: &[PredictedTurn], scores_path: &Path) -> Result<()> {
-    let counts = ReplyCounts::of(predicted);
+fn report_replies(
+    predicted: &[PredictedTurn],
+    catalog: &Catalog,
+    scores_path: &Path,
+) -> Result<()> {
+    let counts = ReplyCounts::of(predicted, catalog);
     let table = reply_table_path(scores_path);
-    write_reply_table(&table, predicted)?;
+    write_reply_table(&table, predicted, catalog)?;
     println!("{counts} (per turn: {})", table.display());
     let flawed = counts.empty + counts.degenerate;
     for line in flawed_turn_lines(predicted, LISTED_FLAWED_REPLIES) {
