@@ -5,9 +5,10 @@
 //! (from a fixed seed), greedy descent through the upper layers, a best-first search with `ef`
 //! candidates on each layer a node joins, and neighbours chosen by the paper's diversity
 //! heuristic (a candidate is kept when it is closer to the node than to every neighbour kept
-//! so far). Layer 0 keeps up to `2M` neighbours and the layers above `M`, as in the paper and
-//! in faiss: a new node picks up to `2M` on layer 0, and a full list is re-chosen by the same
-//! rule when a new neighbour arrives.
+//! so far). Layer 0 keeps up to `2M` neighbours and the layers above `M` (the paper's `Mmax0`
+//! and `Mmax`, faiss's `nb_neighbors`). A new node picks up to `2M` neighbours on layer 0, as
+//! faiss does (the paper picks `M` and lets later insertions fill the list), and a full list
+//! is re-chosen by the same rule when a new neighbour arrives.
 //!
 //! Memory layout: the unit vectors are one row-major table; neighbour lists are `u32` node
 //! ids in one array with a fixed stride per node (a count, then the slots); the visited set
@@ -497,7 +498,8 @@ impl HnswIndex {
                 continue;
             };
             current = closest;
-            // Up to 2M on layer 0, M above (faiss's `nb_neighbors(level)`).
+            // Up to 2M on layer 0, M above (faiss's `nb_neighbors(level)`; the paper picks M
+            // on every layer, which measured a lower recall for the same build time).
             self.diverse(&found, graph.capacity(layer), &mut chosen);
             {
                 let _own = locks[node as usize]

@@ -327,6 +327,36 @@ mod tests {
         assert!(loaded.search(&[1.0, 0.0, 0.0], 4).unwrap().is_empty());
     }
 
+    /// A file written by hand from the layout in the module documentation (the fuzz seed
+    /// `hnsw_index` has the same bytes) loads and searches.
+    #[test]
+    fn the_documented_layout_loads() {
+        let header = br#"{"dim":2,"params":{"max_nb_connection":16,"ef_construction":200,"ef_search":64,"max_layer":16}}"#;
+        let mut bytes = MAGIC.to_vec();
+        bytes.extend(3u32.to_le_bytes());
+        bytes.extend((header.len() as u64).to_le_bytes());
+        bytes.extend(header);
+        bytes.extend(3u64.to_le_bytes());
+        for id in ["t1", "t2", "t3"] {
+            bytes.extend(2u32.to_le_bytes());
+            bytes.extend(id.as_bytes());
+        }
+        for value in [0.6f32, 0.8, 1.0, 0.0, 0.0, 1.0] {
+            bytes.extend(value.to_le_bytes());
+        }
+        bytes.extend([0, 0, 0]);
+        for others in [[1u32, 2], [0, 2], [0, 1]] {
+            bytes.extend(2u32.to_le_bytes());
+            others.iter().for_each(|id| bytes.extend(id.to_le_bytes()));
+        }
+        bytes.extend([0; 8]);
+        let index = HnswIndex::from_bytes(&resealed(bytes), Path::new("seed.hnsw")).unwrap();
+        assert_eq!(index.ids(), ["t1", "t2", "t3"]);
+        let hits = index.search(&[0.1, 1.0], 3).unwrap();
+        let rows: Vec<usize> = hits.iter().map(|h| h.row).collect();
+        assert_eq!(rows, [2, 0, 1]);
+    }
+
     #[test]
     fn every_truncation_and_bit_flip_is_a_named_error() {
         let (_, bytes) = saved(40, 3, HnswParams::default());
