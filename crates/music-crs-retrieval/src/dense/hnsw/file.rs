@@ -22,7 +22,7 @@ use crate::{Error, Result};
 const MAGIC: &[u8; 8] = b"MCRSHNSW";
 /// The format this build writes and reads.
 const VERSION: u32 = 3;
-/// The last version of the hnsw_rs-era manifest (same magic).
+/// The last version of the hnsw_rs-era manifest (same magic; versions 1 and 2).
 const HNSW_RS_MANIFEST_VERSION: u32 = 2;
 const WHAT: &str = "an HNSW index";
 /// The files of an index saved by the versions that used hnsw_rs (a folder).
@@ -124,7 +124,7 @@ fn folder_error(dir: &Path) -> Error {
 /// before it is used.
 fn read(path: &Path, input: impl Read, len: u64) -> Result<HnswIndex> {
     let (mut r, version) = FramedReader::open(path, input, len, MAGIC, WHAT)?;
-    if version <= HNSW_RS_MANIFEST_VERSION {
+    if (1..=HNSW_RS_MANIFEST_VERSION).contains(&version) {
         let dir = path.parent().unwrap_or(Path::new("."));
         return Err(corrupt_file(
             path,
@@ -484,6 +484,8 @@ mod tests {
         );
         let err = with_version(2);
         assert!(err.contains("hnsw_rs") && err.contains("rebuild"), "{err}");
+        let err = with_version(0);
+        assert!(err.contains("version 0") && err.contains("older"), "{err}");
     }
 
     /// The folder `HnswIndex::save` wrote before this engine (hnsw_rs's dump and a version-2
