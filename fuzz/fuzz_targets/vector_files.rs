@@ -1,5 +1,5 @@
-//! A vector file (embedding cache, exact index) and an HNSW index manifest: any bytes load
-//! or fail with a clear error.
+//! A vector file (embedding cache, exact index) and a saved HNSW index: any bytes load or
+//! fail with a clear error, and an HNSW index that loads answers a search.
 //!
 //! The trailing checksum (the last 8 bytes) is rewritten to match the rest before loading, so
 //! mutated bodies reach the parsers instead of all stopping at the checksum (the checksum
@@ -9,7 +9,7 @@
 use std::path::Path;
 
 use libfuzzer_sys::fuzz_target;
-use music_crs_retrieval::dense::{VectorFile, check_manifest_bytes};
+use music_crs_retrieval::dense::{HnswIndex, VectorFile, VectorIndex};
 
 const PRIME: u64 = 0x0000_0100_0000_01b3;
 
@@ -35,5 +35,10 @@ fuzz_target!(|input: &[u8]| {
         bytes[body..].copy_from_slice(&sum.to_le_bytes());
     }
     let _ = VectorFile::from_bytes(bytes.clone(), Path::new("fuzz/vectors.bin"));
-    let _ = check_manifest_bytes(bytes, Path::new("fuzz/index.manifest"));
+    if let Ok(index) = HnswIndex::from_bytes(&bytes, Path::new("fuzz/index.hnsw")) {
+        let query = vec![0.5f32; index.dim()];
+        for hit in index.search(&query, 5).expect("a query of the index's dimension") {
+            assert!(hit.row < index.len());
+        }
+    }
 });

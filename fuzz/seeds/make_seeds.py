@@ -70,25 +70,6 @@ def tiny_gguf():
     return out + b"\0" * offset
 
 
-def hnsw_dump(dim=2, points=((0.6, 0.8), (1.0, 0.0), (0.0, 1.0))):
-    """An hnsw_rs 0.3.5 dump of a few points, all on layer 0, each the other's neighbour."""
-    n = len(points)
-    g = struct.pack("<IBBdBQQQ", 0x002A6779, 1, 16, 1.0, 16, 200, n, dim)
-    g += gguf_string("music_crs_retrieval::dense::hnsw::CosineDistance") + gguf_string("f32")
-    g += struct.pack("<B", 1) + struct.pack("<IQ", 0x000A676F, n)
-    d = struct.pack("<IQ", 0xA67F0000, dim)
-    for rank, vector in enumerate(points):
-        g += struct.pack("<IQBi", 0x000A678F, rank, 0, rank)
-        others = [o for o in range(n) if o != rank]
-        g += struct.pack("<Q", len(others))
-        for o in others:
-            g += struct.pack("<QBif", o, 0, o, 0.5)
-        g += struct.pack("<Q", 0) * 15
-        d += struct.pack("<IQQ", 0xA67F0000, rank, 4 * dim) + struct.pack(f"<{dim}f", *vector)
-    g += struct.pack("<QBi", 0, 0, 0)
-    return struct.pack("<BHI", dim, n, len(g)) + g + d
-
-
 def fnv1a(data):
     h = 0xCBF29CE484222325
     for b in data:
@@ -131,27 +112,29 @@ def vector_file():
     return body + struct.pack("<Q", word_checksum(body))
 
 
-def manifest():
+def hnsw_index():
+    """A saved three-row HNSW index (format version 3), one layer, each row the others'
+    neighbour."""
     header = json.dumps({"dim": 2, "params": {"max_nb_connection": 16, "ef_construction": 200,
-                                              "ef_search": 64, "max_layer": 16},
-                         "checksums": [1, 2]}).encode()
-    body = b"MCRSHNSW" + struct.pack("<I", 2) + struct.pack("<Q", len(header)) + header
-    body += struct.pack("<Q", 2) + u32_str("t1") + u32_str("t2")
+                                              "ef_search": 64, "max_layer": 16}},
+                        separators=(",", ":")).encode()
+    body = b"MCRSHNSW" + struct.pack("<I", 3) + struct.pack("<Q", len(header)) + header
+    body += struct.pack("<Q", 3) + u32_str("t1") + u32_str("t2") + u32_str("t3")
+    body += struct.pack("<6f", 0.6, 0.8, 1.0, 0.0, 0.0, 1.0) + bytes([0, 0, 0])
+    for others in ((1, 2), (0, 2), (0, 1)):
+        body += struct.pack("<3I", 2, *others)
     return body + struct.pack("<Q", word_checksum(body))
 
 
 def main():
     put("bm25_index", "two_docs", bm25_index())
     put("vector_files", "two_rows", vector_file())
-    put("vector_files", "manifest", manifest())
+    put("vector_files", "hnsw_index", hnsw_index())
     config_dir = os.path.join(os.path.dirname(os.path.dirname(HERE)), "config")
     for name in sorted(os.listdir(config_dir)):
         with open(os.path.join(config_dir, name), "rb") as f:
             put("config", name, f.read())
     put("gguf_header", "tiny_llama.gguf", tiny_gguf())
-    put("hnsw_dump", "three_points", hnsw_dump())
-    # Dimension 0: hnsw_rs aborted reading it; the check now refuses it (kept as a seed).
-    put("hnsw_dump", "empty_vectors", hnsw_dump(dim=0, points=((), (), ())))
     put("predictions", "rows.json", json.dumps([
         {"session_id": "s1", "user_id": "u1", "turn_number": 1,
          "predicted_track_ids": ["t1", "t2"], "predicted_response": "Try t1."},

@@ -10,9 +10,8 @@
 //! `ANN_EF_SEARCH` (comma-separated, default `32,64`) picks the HNSW search list sizes;
 //! `ANN_M` and `ANN_EF_CONSTRUCTION` override the build parameters (defaults: `HnswParams`).
 //! Before criterion runs, each index answers the whole batch three times and the best time
-//! gives the printed queries/s and the HNSW/exact speed ratio (one process, same load). With
-//! the feature `native-hnsw` the prototype flat-array HNSW is built and timed too. The side by
-//! side with faiss is `examples/ann_vs_faiss.rs`.
+//! gives the printed queries/s and the HNSW/exact speed ratio (one process, same load). The
+//! side by side with faiss is `examples/ann_vs_faiss.rs`.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -81,22 +80,6 @@ fn bench(c: &mut Criterion) {
         ef_construction: env_usize("ANN_EF_CONSTRUCTION").unwrap_or(defaults.ef_construction),
         ..defaults
     };
-    #[cfg(feature = "native-hnsw")]
-    let mut native = {
-        let started = Instant::now();
-        let native = music_crs_retrieval::dense::NativeHnswIndex::build(
-            ids.clone(),
-            data.base.clone(),
-            data.dim,
-            params.clone(),
-        )
-        .expect("native hnsw index");
-        eprintln!(
-            "native hnsw build: {:.1} s",
-            started.elapsed().as_secs_f64()
-        );
-        native
-    };
     let started = Instant::now();
     let mut hnsw = HnswIndex::build(ids, data.base.clone(), data.dim, params).expect("hnsw index");
     eprintln!(
@@ -133,22 +116,6 @@ fn bench(c: &mut Criterion) {
         group.bench_function(BenchmarkId::new(format!("hnsw_ef{ef}"), n), |b| {
             b.iter(|| hnsw.search_batch(&data.queries, K).expect("search"))
         });
-        #[cfg(feature = "native-hnsw")]
-        {
-            native.set_ef_search(ef).expect("ef_search");
-            let got = rows(
-                native
-                    .search_batch(&data.queries, K)
-                    .expect("native search"),
-            );
-            eprintln!(
-                "native ef_search {ef}: recall@20 vs exact {:.4}",
-                recall(&got, &exact_hits)
-            );
-            group.bench_function(BenchmarkId::new(format!("native_ef{ef}"), n), |b| {
-                b.iter(|| native.search_batch(&data.queries, K).expect("search"))
-            });
-        }
     }
     group.finish();
 }

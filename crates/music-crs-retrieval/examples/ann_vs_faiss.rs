@@ -4,20 +4,19 @@
 //! ```text
 //! python3 -m venv ../ann-venv && ../ann-venv/bin/pip install faiss-cpu numpy
 //! ../ann-venv/bin/python ../shared/bench/ann_peer.py make target/ann-data
-//! ANN_PEER_PYTHON=../ann-venv/bin/python \
+//! ANN_PEER_PYTHON=../ann-venv/bin/python ANN_ROUNDS=2 ANN_EF_SEARCH=16,24,32,64 \
 //!     cargo run --release -p music-crs-retrieval --features dense --example ann_vs_faiss
 //! ```
 //!
 //! For each thread count (`ANN_THREADS`, default `1,2`) it runs the peer (`ann_peer.py run`
-//! once per efSearch, with `--threads N` and `OMP_NUM_THREADS=N`), then the Rust indexes on a
-//! rayon pool of N threads, and prints build seconds, HNSW queries/s and recall@20 per
-//! efSearch (`ANN_EF_SEARCH`, default `32,64`), exact queries/s, and each ratio beside its goal:
-//! build at most 2x faiss's, queries/s at recall@20 >= 0.95 at least 0.5x faiss's, exact
-//! queries/s at least 0.8x faiss's flat index.
+//! once per efSearch, with `--threads N` and `OMP_NUM_THREADS=N`), then [`ExactIndex`] and
+//! [`HnswIndex`] on a rayon pool of N threads, and prints build seconds, HNSW queries/s and
+//! recall@20 per efSearch (`ANN_EF_SEARCH`, default `32,64`), exact queries/s, and each ratio
+//! beside its goal: build at most 2x faiss's, queries/s at recall@20 >= 0.95 at least 0.5x
+//! faiss's, exact queries/s at least 0.8x faiss's flat index.
 //!
 //! `ANN_ROUNDS` (default 1) repeats everything, alternating the sides, and keeps each side's
-//! best figures: on a shared machine the load changes from minute to minute. With the
-//! feature `native-hnsw` the prototype flat-array HNSW gets a column of its own.
+//! best figures: on a shared machine the load changes from minute to minute.
 //!
 //! Both sides use M 16 and efConstruction 200 (`ANN_M`, `ANN_EF_CONSTRUCTION` change both) and
 //! score recall against numpy's exact top 20 (`exact_top20.npy`). The peer times one batch of
@@ -58,8 +57,8 @@ struct PeerRun {
     recall: f64,
 }
 
-/// For one thread count: the peer's figures, if it ran, and each Rust index's.
-type ThreadResults = (Option<Figures>, Vec<(&'static str, Figures)>);
+/// For one thread count: the peer's figures, if it ran, and the Rust side's.
+type ThreadResults = (Option<Figures>, Figures);
 
 /// One side's figures for one thread count.
 #[derive(Debug, Default)]
@@ -240,27 +239,9 @@ fn run_rust(data: &Data, truth: &[Vec<usize>], settings: &Settings) -> Result<Fi
     })
 }
 
-/// An HNSW index whose search list size can change.
-trait TunableHnsw: VectorIndex {
-    fn set_ef(&mut self, ef: usize) -> Result<()>;
-}
-
-impl TunableHnsw for HnswIndex {
-    fn set_ef(&mut self, ef: usize) -> Result<()> {
-        Ok(self.set_ef_search(ef)?)
-    }
-}
-
-#[cfg(feature = "native-hnsw")]
-impl TunableHnsw for music_crs_retrieval::dense::NativeHnswIndex {
-    fn set_ef(&mut self, ef: usize) -> Result<()> {
-        Ok(self.set_ef_search(ef)?)
-    }
-}
-
 /// (efSearch, median queries/s, recall@20) per efSearch.
 fn measure_hnsw(
-    index: &mut impl TunableHnsw,
+    index: &mut HnswIndex,
     data: &Data,
     truth: &[Vec<usize>],
     settings: &Settings,
@@ -268,7 +249,7 @@ fn measure_hnsw(
     let count = data.query_count();
     let mut out = Vec::new();
     for &ef in &settings.ef_search {
-        index.set_ef(ef)?;
+        index.set_ef_search(ef)?;
         let index = &*index;
         let got = rows(index.search_batch(&data.queries, K)?);
         let qps = median_qps(count, || {
@@ -278,23 +259,6 @@ fn measure_hnsw(
         out.push((ef, qps, recall(&got, truth)));
     }
     Ok(out)
-}
-
-/// The prototype flat-array HNSW (feature `native-hnsw`): build seconds and HNSW figures.
-#[cfg(feature = "native-hnsw")]
-fn run_native(data: &Data, truth: &[Vec<usize>], settings: &Settings) -> Result<Figures> {
-    use music_crs_retrieval::dense::NativeHnswIndex;
-    let ids: Vec<String> = (0..data.rows()).map(|i| i.to_string()).collect();
-    let started = Instant::now();
-    let mut index =
-        NativeHnswIndex::build(ids, data.base.clone(), data.dim, settings.params.clone())?;
-    let build_s = started.elapsed().as_secs_f64();
-    let hnsw = measure_hnsw(&mut index, data, truth, settings)?;
-    Ok(Figures {
-        build_s,
-        exact_qps: f64::NAN,
-        hnsw,
-    })
 }
 
 fn load_average() -> String {
@@ -327,7 +291,8 @@ enum Ratio {
     Goal(f64, bool),
 }
 
-/// Prints one thread count's figures: faiss, then each Rust index with its ratio to faiss.
+/// Prints one thread count's figures: faiss, then each Rust side (`HnswIndex` for the HNSW
+/// rows, `ExactIndex` for the exact row) with its ratio to faiss.
 fn print_table(peer: Option<&Figures>, sides: &[(&str, &Figures)]) {
     let number = |value: f64, digits: usize| {
         if value.is_nan() {
@@ -478,29 +443,19 @@ fn main() -> Result<()> {
                 .build()
                 .context("rayon pool")?;
             let rust = pool.install(|| run_rust(&data, &truth, &settings))?;
-            println!("  hnsw_rs: build {:.2} s", rust.build_s);
-            #[allow(unused_mut)]
-            let mut sides = vec![("hnsw_rs", rust)];
-            #[cfg(feature = "native-hnsw")]
-            {
-                let native = pool.install(|| run_native(&data, &truth, &settings))?;
-                println!("  native: build {:.2} s", native.build_s);
-                sides.push(("native", native));
-            }
+            println!("  HnswIndex: build {:.2} s", rust.build_s);
             if round == 1 {
-                results.push((peer, sides));
+                results.push((peer, rust));
             } else {
-                let (best_peer, best_sides) = &mut results[slot];
+                let (best_peer, best_rust) = &mut results[slot];
                 if let (Some(best), Some(new)) = (best_peer.as_mut(), peer) {
                     best.keep_best(new);
                 }
-                for ((_, best), (_, new)) in best_sides.iter_mut().zip(sides) {
-                    best.keep_best(new);
-                }
+                best_rust.keep_best(rust);
             }
         }
     }
-    for (&threads, (peer, sides)) in settings.threads.iter().zip(&results) {
+    for (&threads, (peer, rust)) in settings.threads.iter().zip(&results) {
         println!(
             "\n{threads} thread(s){}:",
             if rounds > 1 {
@@ -509,8 +464,7 @@ fn main() -> Result<()> {
                 String::new()
             }
         );
-        let sides: Vec<(&str, &Figures)> = sides.iter().map(|(n, f)| (*n, f)).collect();
-        print_table(peer.as_ref(), &sides);
+        print_table(peer.as_ref(), &[("music-crs", rust)]);
     }
     println!("load average at the end: {}", load_average());
     Ok(())

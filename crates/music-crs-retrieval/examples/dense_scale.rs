@@ -6,8 +6,8 @@
 //!     50000x128:exact 50000x128:hnsw 500000x512:exact 5000000x128:exact
 //! ```
 //!
-//! Each argument is `ROWSxDIM:KIND`, KIND `exact`, `hnsw` (hnsw_rs) or `native` (the
-//! prototype flat-array HNSW, feature `native-hnsw`). For each it prints the f32 table's
+//! Each argument is `ROWSxDIM:KIND`, KIND `exact` ([`ExactIndex`]) or `hnsw` ([`HnswIndex`]).
+//! For each it prints the f32 table's
 //! bytes and the resident memory the index adds (its own copy of the vectors included; the
 //! generated input stays alive beside it). Freed memory stays with the allocator and hides
 //! later growth, so that figure is exact only for the first argument of a run: give one
@@ -80,7 +80,6 @@ fn batch_qps(index: &dyn VectorIndex, queries: &[f32], dim: usize) -> Result<f64
 enum Kind {
     Exact,
     Hnsw,
-    Native,
 }
 
 fn run(rows_count: usize, dim: usize, kind: Kind, query_count: usize) -> Result<()> {
@@ -117,22 +116,8 @@ fn run(rows_count: usize, dim: usize, kind: Kind, query_count: usize) -> Result<
                 HnswIndex::build(ids.clone(), data.base.clone(), dim, HnswParams::default())?;
             let built = Measured::new(started, before);
             let truth = exact_truth(ids, &data)?;
-            report_hnsw("hnsw_rs", &mut hnsw, built, &data, &truth)?;
+            report_hnsw(&mut hnsw, built, &data, &truth)?;
         }
-        #[cfg(feature = "native-hnsw")]
-        Kind::Native => {
-            let mut native = music_crs_retrieval::dense::NativeHnswIndex::build(
-                ids.clone(),
-                data.base.clone(),
-                dim,
-                HnswParams::default(),
-            )?;
-            let built = Measured::new(started, before);
-            let truth = exact_truth(ids, &data)?;
-            report_hnsw("native", &mut native, built, &data, &truth)?;
-        }
-        #[cfg(not(feature = "native-hnsw"))]
-        Kind::Native => bail!("the native HNSW needs the feature native-hnsw"),
     }
     Ok(())
 }
@@ -181,66 +166,40 @@ fn exact_truth(ids: Vec<String>, data: &ann_data::Data) -> Result<Vec<Vec<usize>
     Ok(rows(exact.search_batch(&data.queries, K)?))
 }
 
-/// An HNSW index whose search list size can change.
-trait TunableHnsw: VectorIndex {
-    fn params(&self) -> &HnswParams;
-    fn set_ef(&mut self, ef: usize) -> Result<()>;
-}
-
-impl TunableHnsw for HnswIndex {
-    fn params(&self) -> &HnswParams {
-        HnswIndex::params(self)
-    }
-    fn set_ef(&mut self, ef: usize) -> Result<()> {
-        Ok(self.set_ef_search(ef)?)
-    }
-}
-
-#[cfg(feature = "native-hnsw")]
-impl TunableHnsw for music_crs_retrieval::dense::NativeHnswIndex {
-    fn params(&self) -> &HnswParams {
-        music_crs_retrieval::dense::NativeHnswIndex::params(self)
-    }
-    fn set_ef(&mut self, ef: usize) -> Result<()> {
-        Ok(self.set_ef_search(ef)?)
-    }
-}
-
 /// Prints the build time and resident memory of a just-built index, then its latency and
 /// queries/s at the smallest efSearch reaching the recall goal.
 fn report_hnsw(
-    name: &str,
-    index: &mut impl TunableHnsw,
+    index: &mut HnswIndex,
     built: Measured,
     data: &ann_data::Data,
     truth: &[Vec<usize>],
 ) -> Result<()> {
     let dim = data.dim;
     println!(
-        "  {name} (M {}, efConstruction {}): built in {:.1} s, +{:.1} MiB resident",
+        "  hnsw (M {}, efConstruction {}): built in {:.1} s, +{:.1} MiB resident",
         index.params().max_nb_connection,
         index.params().ef_construction,
         built.seconds,
         mib(built.resident)
     );
     for ef in EF_LADDER {
-        index.set_ef(ef)?;
+        index.set_ef_search(ef)?;
         let got = rows(index.search_batch(&data.queries, K)?);
         let reached = recall(&got, truth);
         if reached < RECALL_GOAL {
-            println!("  {name} efSearch {ef}: recall@20 {reached:.4}, below {RECALL_GOAL}");
+            println!("  hnsw efSearch {ef}: recall@20 {reached:.4}, below {RECALL_GOAL}");
             continue;
         }
         let latency = single_latency(&*index, &data.queries, dim)?;
         let qps = batch_qps(&*index, &data.queries, dim)?;
         println!(
-            "  {name} efSearch {ef}: recall@20 {reached:.4}, single query {:.3} ms, batch \
+            "  hnsw efSearch {ef}: recall@20 {reached:.4}, single query {:.3} ms, batch \
              {qps:.0} queries/s",
             latency * 1e3
         );
         return Ok(());
     }
-    println!("  {name}: no efSearch up to 256 reaches recall@20 {RECALL_GOAL}");
+    println!("  hnsw: no efSearch up to 256 reaches recall@20 {RECALL_GOAL}");
     Ok(())
 }
 
@@ -263,15 +222,12 @@ fn main() -> Result<()> {
             let kind = match kind {
                 "exact" => Kind::Exact,
                 "hnsw" => Kind::Hnsw,
-                "native" => Kind::Native,
                 _ => return None,
             };
             Some((rows_count.parse().ok()?, dim.parse().ok()?, kind))
         });
         let Some((rows_count, dim, kind)) = parsed.filter(|&(r, d, _)| r > 0 && d > 0) else {
-            bail!(
-                "{size:?} is not ROWSxDIM:KIND with positive sizes and KIND exact, hnsw or native"
-            );
+            bail!("{size:?} is not ROWSxDIM:KIND with positive sizes and KIND exact or hnsw");
         };
         run(rows_count, dim, kind, query_count)?;
     }

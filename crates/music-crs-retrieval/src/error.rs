@@ -87,9 +87,6 @@ pub enum Error {
         /// What needed it.
         what: String,
     },
-    /// The HNSW library reported an error.
-    #[error("hnsw index: {0}")]
-    Hnsw(String),
     /// A retriever built on this crate (a ranker, a fusion of channels...) failed with its own
     /// error, kept whole as the source.
     #[error("{context}: {source}")]

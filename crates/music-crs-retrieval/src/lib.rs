@@ -56,8 +56,12 @@
 //! ## Crate features
 //!
 //! - *default*: the trait, query rendering, BM25, random and popularity baselines.
-//! - `dense`: exact and HNSW (hnsw_rs) vector search and pre-extracted embedding channels
-//!   (no candle).
+//! - `dense`: exact and HNSW vector search and pre-extracted embedding channels (no candle;
+//!   its only dependency of its own is `pulp`, for SIMD). The HNSW graph is this crate's own
+//!   (flat arrays, parallel build, one checksummed file); it replaced hnsw_rs, which on
+//!   50,000 x 384 vectors built 2.8-3.6x slower than faiss and searched at 0.40x faiss's
+//!   queries/s at recall@20 >= 0.95, and whose recall stayed below 0.89 on 500,000 x 128
+//!   (`dense::HnswIndex` and the crate README have the measurements).
 //! - `bert`: a Candle BERT sentence encoder for dense text retrieval (implies `dense`).
 //! - `hub`: download encoder models from the Hugging Face hub (hf-hub, sync ureq).
 //! - `cuda`, `metal`: with `bert`, Candle's CUDA or Metal backend, so the encoder can run on

@@ -2,8 +2,9 @@
 //! the `bert` feature) a Candle BERT sentence encoder.
 //!
 //! - [`VectorIndex`]: cosine search by vector, batch-first; [`ExactIndex`] (a register-tiled
-//!   SIMD kernel, multithreaded) and [`HnswIndex`] (hnsw_rs), chosen by [`IndexParams`]; both save
-//!   and reload with their id map.
+//!   SIMD kernel, multithreaded) and [`HnswIndex`] (an HNSW graph in flat arrays, built in
+//!   parallel), chosen by [`IndexParams`]; both save and reload with their id map in one
+//!   checksummed file.
 //! - [`Encoder`]: texts to vectors; [`encode_catalog`] and [`EmbeddingCache`] encode a catalog
 //!   once and keep the vectors on disk, keyed by model, fields and catalog ids.
 //! - Retrievers: [`VectorRetriever`] (a [`TurnEmbedder`] plus an index: text queries through
@@ -32,10 +33,7 @@
 
 mod encoder;
 mod hnsw;
-mod hnsw_dump;
 mod index;
-#[cfg(feature = "native-hnsw")]
-mod native_hnsw;
 mod retrievers;
 mod scan;
 mod store;
@@ -57,15 +55,10 @@ pub use encoder::{
     encode_catalog, encode_texts,
 };
 pub use hnsw::{
-    CosineDistance, DEFAULT_EF_CONSTRUCTION, DEFAULT_EF_SEARCH, DEFAULT_MAX_LAYER,
-    DEFAULT_MAX_NB_CONNECTION, HnswIndex, HnswParams, MAX_LAYER_LIMIT, MAX_NB_CONNECTION_LIMIT,
+    DEFAULT_EF_CONSTRUCTION, DEFAULT_EF_SEARCH, DEFAULT_MAX_LAYER, DEFAULT_MAX_NB_CONNECTION,
+    HnswIndex, HnswParams, MAX_LAYER_LIMIT, MAX_NB_CONNECTION_LIMIT,
 };
-#[doc(hidden)]
-pub use hnsw::{check_dump_bytes, check_manifest_bytes};
 pub use index::{ExactIndex, IndexParams, Neighbour, VectorIndex};
-#[cfg(feature = "native-hnsw")]
-#[cfg_attr(docsrs, doc(cfg(feature = "native-hnsw")))]
-pub use native_hnsw::NativeHnswIndex;
 pub use retrievers::{
     Aggregation, DEFAULT_RECENCY_DECAY, ItemNeighbourRetriever, NeighbourParams, RenderQuery,
     TextTurnEmbedder, TurnEmbedder, UserSimilarityRetriever, UserTurnEmbedder, VectorRetriever,

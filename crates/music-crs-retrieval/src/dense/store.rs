@@ -6,10 +6,11 @@
 //! one `u32`-prefixed UTF-8 id per row, the `f32` matrix row by row, and a `u64` checksum of
 //! everything before it, so truncation and corruption are reported instead of misread.
 //!
-//! The framing (magic, version, trailing checksum, write-then-rename) and the id-map codec are
-//! shared with the HNSW index manifest.
+//! The framing (magic, version, trailing checksum, write-then-rename) is shared with the HNSW
+//! index file, which streams it ([`save_framed_streamed`], [`FramedReader`]) instead of holding
+//! a second copy of the graph in memory.
 
-use std::io::Read;
+use std::io::{self, Read, Write};
 use std::path::Path;
 
 use crate::{Error, Result};
@@ -147,18 +148,8 @@ impl Framed {
     }
 }
 
-/// Reads a framed file; a missing file names the path (fs-err), a wrong magic, checksum or
+/// Reads the bytes of a framed file at `path` (named in errors): a wrong magic, checksum or
 /// version is an [`Error::CorruptFile`]. `what` names the format in errors.
-pub(crate) fn load_framed(
-    path: &Path,
-    magic: &[u8; 8],
-    version: u32,
-    what: &str,
-) -> Result<Framed> {
-    framed_from_bytes(path, fs_err::read(path)?, magic, version, what)
-}
-
-/// [`load_framed`] on the bytes of `path`.
 pub(crate) fn framed_from_bytes(
     path: &Path,
     bytes: Vec<u8>,
@@ -181,13 +172,28 @@ pub(crate) fn framed_from_bytes(
     let mut found = [0u8; 4];
     found.copy_from_slice(&body[magic.len()..FRAME_HEADER]);
     let found = u32::from_le_bytes(found);
-    if found != version {
-        return Err(corrupt_file(
-            path,
-            format!("format version {found}, expected {version}"),
-        ));
-    }
+    check_version(path, found, version, what)?;
     Ok(Framed { bytes })
+}
+
+/// The error for a format version other than `expected`: a newer one says so (the file was
+/// written by a newer build), an older one says to rebuild the file.
+pub(crate) fn check_version(path: &Path, found: u32, expected: u32, what: &str) -> Result<()> {
+    if found == expected {
+        return Ok(());
+    }
+    let reason = if found > expected {
+        format!(
+            "{what} of format version {found}, written by a newer version of music-crs; this \
+             build reads version {expected}"
+        )
+    } else {
+        format!(
+            "{what} of format version {found}, written by an older version of music-crs; this \
+             build reads version {expected}: rebuild the file"
+        )
+    };
+    Err(corrupt_file(path, reason))
 }
 
 fn push_str(bytes: &mut Vec<u8>, s: &str) -> Result<()> {
@@ -223,10 +229,6 @@ impl<'a> Reader<'a> {
     }
     pub(crate) fn u64(&mut self) -> Option<u64> {
         Some(u64::from_le_bytes(self.take(8)?.try_into().ok()?))
-    }
-    /// `len` raw bytes.
-    pub(crate) fn bytes(&mut self, len: u64) -> Option<&'a [u8]> {
-        self.take(usize::try_from(len).ok()?)
     }
     pub(crate) fn string(&mut self) -> Option<String> {
         let len = self.u32()? as usize;
@@ -318,17 +320,17 @@ impl Checksum {
 }
 
 /// A reader that computes the [`checksum`] of everything read through it.
-pub(crate) struct ChecksumReader<R> {
+struct ChecksumReader<R> {
     inner: R,
     sum: Checksum,
-    /// The length the file had when opened (it seeds the checksum).
+    /// The length the stream has (it seeds the checksum).
     len: u64,
     read: u64,
 }
 
 impl<R: Read> ChecksumReader<R> {
     /// Checksums `inner`, which holds `len` bytes.
-    pub(crate) fn new(inner: R, len: u64) -> Self {
+    fn new(inner: R, len: u64) -> Self {
         ChecksumReader {
             inner,
             sum: Checksum::new(len),
@@ -336,21 +338,10 @@ impl<R: Read> ChecksumReader<R> {
             read: 0,
         }
     }
-
-    /// Reads whatever is left of the file at `path` and returns the checksum of all of it.
-    /// A file that grew or shrank since it was opened is an error: its checksum would be
-    /// meaningless.
-    pub(crate) fn finish_reading(mut self, path: &Path) -> Result<u64> {
-        std::io::copy(&mut self, &mut std::io::sink())?;
-        if self.read != self.len {
-            return Err(corrupt_file(path, "changed while being read"));
-        }
-        Ok(self.sum.finish())
-    }
 }
 
 impl<R: Read> Read for ChecksumReader<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
         self.sum.update(&buf[..n]);
         self.read += n as u64;
@@ -358,11 +349,271 @@ impl<R: Read> Read for ChecksumReader<R> {
     }
 }
 
-/// The [`checksum`] of a file, read through a fixed buffer.
-pub(crate) fn checksum_file(path: &Path) -> Result<u64> {
-    let file = fs_err::File::open(path)?;
-    let len = file.metadata()?.len();
-    ChecksumReader::new(file, len).finish_reading(path)
+/// Values per piece when `f32`s are converted to or from bytes while streaming.
+const F32_PIECE: usize = 4096;
+
+/// Writes a framed file atomically while streaming its body: the 8-byte `magic`, a `u32`
+/// `version`, the `body_len` bytes that `body` writes, and a `u64` checksum of everything
+/// before it; the same layout as [`save_framed`], without holding the file in memory. The
+/// checksum is seeded with the length, so `body_len` must be exact: a body of another length
+/// is an error and nothing replaces `path`.
+pub(crate) fn save_framed_streamed(
+    path: &Path,
+    magic: &[u8; 8],
+    version: u32,
+    body_len: u64,
+    body: impl FnOnce(&mut FramedWriter<'_>) -> Result<()>,
+) -> Result<()> {
+    music_crs_core::atomic::write_atomically(path, |out| {
+        let planned = FRAME_HEADER as u64 + body_len;
+        let mut writer = FramedWriter {
+            path,
+            out,
+            sum: Checksum::new(planned),
+            written: 0,
+        };
+        writer.bytes(magic)?;
+        writer.bytes(&version.to_le_bytes())?;
+        body(&mut writer)?;
+        if writer.written != planned {
+            return Err(Error::Io(io::Error::other(format!(
+                "{}: wrote {} bytes where {planned} were planned (a bug in the writer)",
+                path.display(),
+                writer.written
+            ))));
+        }
+        let sum = std::mem::replace(&mut writer.sum, Checksum::new(0)).finish();
+        writer.raw(&sum.to_le_bytes())
+    })
+}
+
+/// The body writer of [`save_framed_streamed`]: little-endian values, checksummed as written.
+pub(crate) struct FramedWriter<'a> {
+    path: &'a Path,
+    out: &'a mut dyn Write,
+    sum: Checksum,
+    written: u64,
+}
+
+impl FramedWriter<'_> {
+    fn raw(&mut self, bytes: &[u8]) -> Result<()> {
+        self.out.write_all(bytes).map_err(|e| {
+            Error::Io(io::Error::new(
+                e.kind(),
+                format!("{}: {e}", self.path.display()),
+            ))
+        })
+    }
+
+    /// Writes raw bytes.
+    pub(crate) fn bytes(&mut self, bytes: &[u8]) -> Result<()> {
+        self.sum.update(bytes);
+        self.written += bytes.len() as u64;
+        self.raw(bytes)
+    }
+
+    pub(crate) fn u32(&mut self, value: u32) -> Result<()> {
+        self.bytes(&value.to_le_bytes())
+    }
+
+    pub(crate) fn u64(&mut self, value: u64) -> Result<()> {
+        self.bytes(&value.to_le_bytes())
+    }
+
+    /// Writes `values` as little-endian `u32`s.
+    pub(crate) fn u32s(&mut self, values: &[u32]) -> Result<()> {
+        let mut piece = [0u8; 4 * F32_PIECE];
+        for chunk in values.chunks(F32_PIECE) {
+            for (bytes, value) in piece.chunks_exact_mut(4).zip(chunk) {
+                bytes.copy_from_slice(&value.to_le_bytes());
+            }
+            self.bytes(&piece[..4 * chunk.len()])?;
+        }
+        Ok(())
+    }
+
+    /// Writes `values` as little-endian `f32`s.
+    pub(crate) fn f32s(&mut self, values: &[f32]) -> Result<()> {
+        let mut piece = [0u8; 4 * F32_PIECE];
+        for chunk in values.chunks(F32_PIECE) {
+            for (bytes, value) in piece.chunks_exact_mut(4).zip(chunk) {
+                bytes.copy_from_slice(&value.to_le_bytes());
+            }
+            self.bytes(&piece[..4 * chunk.len()])?;
+        }
+        Ok(())
+    }
+
+    /// Writes a `u32`-prefixed UTF-8 string (the id map's codec, [`push_strs`]).
+    pub(crate) fn str(&mut self, s: &str) -> Result<()> {
+        let len = u32::try_from(s.len()).map_err(|_| Error::InvalidParameter {
+            name: "id",
+            reason: "an id or key longer than 4 GiB".into(),
+        })?;
+        self.u32(len)?;
+        self.bytes(s.as_bytes())
+    }
+}
+
+/// Reads a framed file as a stream, its body field by field: the counterpart of
+/// [`save_framed_streamed`]. Nothing is read past the body's end (known from the length),
+/// so a truncated file is an error naming the field it ends in; [`FramedReader::finish`]
+/// then checks that the body was read whole and its checksum.
+pub(crate) struct FramedReader<'p, R> {
+    path: &'p Path,
+    body: ChecksumReader<io::Take<R>>,
+}
+
+impl<'p, R: Read> FramedReader<'p, R> {
+    /// Starts reading `inner`, the `len` bytes of the file at `path`: checks the magic and
+    /// returns the format version, which the caller checks. `what` names the format.
+    pub(crate) fn open(
+        path: &'p Path,
+        inner: R,
+        len: u64,
+        magic: &[u8; 8],
+        what: &str,
+    ) -> Result<(Self, u32)> {
+        if len < (FRAME_HEADER + 8) as u64 {
+            return Err(corrupt_file(path, format!("not {what} (only {len} bytes)")));
+        }
+        let body_len = len - 8;
+        let mut reader = FramedReader {
+            path,
+            body: ChecksumReader::new(inner.take(body_len), body_len),
+        };
+        let mut found = [0u8; 8];
+        reader.read_exact(&mut found, "the magic")?;
+        if &found != magic {
+            return Err(corrupt_file(path, format!("not {what} (bad magic)")));
+        }
+        let version = reader.u32("the format version")?;
+        Ok((reader, version))
+    }
+
+    /// Body bytes not read yet.
+    pub(crate) fn remaining(&self) -> u64 {
+        self.body.len - self.body.read
+    }
+
+    /// An [`Error::CorruptFile`] naming the file.
+    pub(crate) fn corrupt(&self, reason: impl Into<String>) -> Error {
+        corrupt_file(self.path, reason)
+    }
+
+    /// Fills `buf`; `what` names the field in the error when the body ends first.
+    pub(crate) fn read_exact(&mut self, buf: &mut [u8], what: &str) -> Result<()> {
+        if buf.len() as u64 > self.remaining() {
+            return Err(self.corrupt(format!("truncated: the file ends inside {what}")));
+        }
+        self.body.read_exact(buf).map_err(|e| self.read_error(e))
+    }
+
+    fn read_error(&self, e: io::Error) -> Error {
+        if e.kind() == io::ErrorKind::UnexpectedEof {
+            // The length was taken when the file was opened: it shrank since.
+            self.corrupt("changed while being read")
+        } else {
+            Error::Io(e)
+        }
+    }
+
+    pub(crate) fn u32(&mut self, what: &str) -> Result<u32> {
+        let mut bytes = [0u8; 4];
+        self.read_exact(&mut bytes, what)?;
+        Ok(u32::from_le_bytes(bytes))
+    }
+
+    pub(crate) fn u64(&mut self, what: &str) -> Result<u64> {
+        let mut bytes = [0u8; 8];
+        self.read_exact(&mut bytes, what)?;
+        Ok(u64::from_le_bytes(bytes))
+    }
+
+    /// `len` bytes, refused before allocating when the body holds fewer.
+    pub(crate) fn bytes(&mut self, len: u64, what: &str) -> Result<Vec<u8>> {
+        if len > self.remaining() {
+            return Err(self.corrupt(format!("truncated: the file ends inside {what}")));
+        }
+        let mut bytes = vec![0u8; len as usize];
+        self.read_exact(&mut bytes, what)?;
+        Ok(bytes)
+    }
+
+    /// A `u32`-prefixed UTF-8 string.
+    pub(crate) fn string(&mut self, what: &str) -> Result<String> {
+        let len = self.u32(what)?;
+        let bytes = self.bytes(u64::from(len), what)?;
+        String::from_utf8(bytes).map_err(|_| self.corrupt(format!("{what} is not UTF-8")))
+    }
+
+    /// Appends `count` little-endian `u32`s to `out`.
+    pub(crate) fn u32s(&mut self, count: usize, out: &mut Vec<u32>, what: &str) -> Result<()> {
+        self.values(count, what, |bytes| {
+            out.extend(
+                bytes
+                    .chunks_exact(4)
+                    .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]])),
+            )
+        })
+    }
+
+    /// Appends `count` little-endian `f32`s to `out`.
+    pub(crate) fn f32s(&mut self, count: usize, out: &mut Vec<f32>, what: &str) -> Result<()> {
+        self.values(count, what, |bytes| {
+            out.extend(
+                bytes
+                    .chunks_exact(4)
+                    .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])),
+            )
+        })
+    }
+
+    /// Reads `count` 4-byte values in pieces, each handed to `take`.
+    fn values(&mut self, count: usize, what: &str, mut take: impl FnMut(&[u8])) -> Result<()> {
+        let fits = count
+            .checked_mul(4)
+            .is_some_and(|len| len as u64 <= self.remaining());
+        if !fits {
+            return Err(self.corrupt(format!("truncated: the file ends inside {what}")));
+        }
+        let mut piece = [0u8; 4 * F32_PIECE];
+        let mut left = count;
+        while left > 0 {
+            let n = left.min(F32_PIECE);
+            self.read_exact(&mut piece[..4 * n], what)?;
+            take(&piece[..4 * n]);
+            left -= n;
+        }
+        Ok(())
+    }
+
+    /// Checks that the body was read to its end and that its checksum matches the file's.
+    pub(crate) fn finish(self) -> Result<()> {
+        let left = self.remaining();
+        if left > 0 {
+            return Err(self.corrupt(format!(
+                "{left} unexpected bytes after the last field (corrupt file)"
+            )));
+        }
+        let path = self.path;
+        let ChecksumReader { inner, sum, .. } = self.body;
+        let mut stored = [0u8; 8];
+        inner.into_inner().read_exact(&mut stored).map_err(|e| {
+            if e.kind() == io::ErrorKind::UnexpectedEof {
+                corrupt_file(path, "changed while being read")
+            } else {
+                Error::Io(e)
+            }
+        })?;
+        if sum.finish() != u64::from_le_bytes(stored) {
+            return Err(corrupt_file(
+                path,
+                "checksum mismatch (truncated or corrupt file)",
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// Writes `bytes` to `path` atomically ([`music_crs_core::atomic`]).
@@ -384,22 +635,66 @@ mod tests {
     }
 
     #[test]
-    fn checksum_reader_reads_the_rest_and_notices_a_changed_length() {
-        let bytes: Vec<u8> = (0..=255u8).cycle().take(1000).collect();
-        let path = Path::new("dump");
-        let mut reader = ChecksumReader::new(&bytes[..], 1000);
-        let mut head = [0u8; 10];
-        reader.read_exact(&mut head).unwrap();
-        assert_eq!(reader.finish_reading(path).unwrap(), checksum(&bytes));
+    fn streamed_frames_read_back_and_name_their_faults() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("framed.bin");
+        let (magic, what) = (b"MCRSTEST", "a test file");
+        let body_len = 4 + 8 + 4 + 3 + 2 * 4 + 5000 * 4;
+        let floats: Vec<f32> = (0..5000).map(|i| i as f32 * 0.5).collect();
+        save_framed_streamed(&path, magic, 7, body_len, |w| {
+            w.u32(42)?;
+            w.u64(u64::MAX)?;
+            w.str("abc")?;
+            w.u32s(&[1, 2])?;
+            w.f32s(&floats)
+        })
+        .unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        // The same framing as the in-memory writer: its reader accepts the file.
+        framed_from_bytes(&path, bytes.clone(), magic, 7, what).unwrap();
 
-        // Opened at 1,001 bytes, 1,000 read: the file shrank while being read.
-        let err = ChecksumReader::new(&bytes[..], 1001)
-            .finish_reading(path)
-            .unwrap_err();
-        assert!(
-            err.to_string().contains("changed while being read"),
-            "{err}"
+        type Fields = (u32, u64, String, Vec<u32>, Vec<f32>);
+        let read = |bytes: &[u8]| -> Result<Fields> {
+            let (mut r, version) =
+                FramedReader::open(&path, bytes, bytes.len() as u64, magic, what)?;
+            check_version(&path, version, 7, what)?;
+            let (a, b, s) = (r.u32("a")?, r.u64("b")?, r.string("s")?);
+            let (mut ints, mut values) = (Vec::new(), Vec::new());
+            r.u32s(2, &mut ints, "ints")?;
+            r.f32s(5000, &mut values, "floats")?;
+            r.finish()?;
+            Ok((a, b, s, ints, values))
+        };
+        assert_eq!(
+            read(&bytes).unwrap(),
+            (42, u64::MAX, "abc".into(), vec![1, 2], floats)
         );
+        for cut in [0, 5, 12, 19, 30, bytes.len() - 1] {
+            let err = read(&bytes[..cut]).unwrap_err();
+            assert!(matches!(err, Error::CorruptFile { .. }), "{err}");
+            assert!(err.to_string().contains("framed.bin"), "{err}");
+        }
+        let err = read(&bytes[..60]).unwrap_err().to_string();
+        assert!(err.contains("ends inside floats"), "{err}");
+        let mut flipped = bytes.clone();
+        flipped[100] ^= 0x10;
+        let err = read(&flipped).unwrap_err().to_string();
+        assert!(err.contains("checksum mismatch"), "{err}");
+        let mut longer = bytes[..bytes.len() - 8].to_vec();
+        longer.push(0);
+        longer.extend(checksum(&longer).to_le_bytes());
+        let err = read(&longer).unwrap_err().to_string();
+        assert!(err.contains("1 unexpected bytes"), "{err}");
+        let mut newer = bytes[..bytes.len() - 8].to_vec();
+        newer[8..12].copy_from_slice(&9u32.to_le_bytes());
+        newer.extend(checksum(&newer).to_le_bytes());
+        let err = read(&newer).unwrap_err().to_string();
+        assert!(err.contains("version 9") && err.contains("newer"), "{err}");
+
+        // A body of another length than planned is refused and leaves no file.
+        let other = dir.path().join("short.bin");
+        assert!(save_framed_streamed(&other, magic, 7, 8, |w| w.u32(1)).is_err());
+        assert!(!other.exists());
     }
 
     #[test]
@@ -451,13 +746,9 @@ mod tests {
                 assert_eq!(sum.finish(), whole, "len {len}, pieces of {piece}");
             }
         }
-        // The value itself is fixed (saved manifests hold it): the word-wise FNV-1a of the
-        // first format, computed independently.
+        // The value itself is fixed (saved files hold it): the word-wise FNV-1a of the first
+        // format, computed independently.
         assert_eq!(checksum(b"music-crs"), 0xb6f1_43d6_ce03_b000);
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("f");
-        std::fs::write(&path, &bytes).unwrap();
-        assert_eq!(checksum_file(&path).unwrap(), checksum(&bytes));
     }
 
     #[test]
