@@ -157,7 +157,7 @@ pub fn check_reply(text: &str) -> ReplyCheck {
 
 /// Whether a reply names a track: one of its titles and one of its artists each appear in the
 /// reply as a whole run of tokens (lowercase; punctuation and spacing ignored, as in
-/// [`check_reply`]). A title also counts without a trailing qualifier in brackets or after a
+/// [`check_reply`]; a possessive counts: `Bill Evans's`). A title also counts without a trailing qualifier in brackets or after a
 /// dash (`Peace Piece` for `Peace Piece (Remastered 2003)`), and an artist credit of several
 /// names (`A, B & C`, `A feat. B`) counts when any one of them appears.
 ///
@@ -174,9 +174,10 @@ pub fn names_track(reply: &str, titles: &[String], artists: &[String]) -> bool {
     let said = |name: &str| {
         let name = tokens(name);
         !name.is_empty()
-            && reply
-                .windows(name.len())
-                .any(|window| window == name.as_slice())
+            && reply.windows(name.len()).any(|window| {
+                let last = name.len() - 1;
+                window[..last] == name[..last] && said_as(&window[last], &name[last])
+            })
     };
     let title_named = titles
         .iter()
@@ -185,6 +186,15 @@ pub fn names_track(reply: &str, titles: &[String], artists: &[String]) -> bool {
         && artists
             .iter()
             .any(|artist| said(artist) || credited_names(artist).any(said))
+}
+
+/// Whether a reply's token says a name's last token, possessive included (`Evans's`,
+/// `Evans'`).
+fn said_as(token: &str, name: &str) -> bool {
+    token == name
+        || token
+            .strip_prefix(name)
+            .is_some_and(|rest| matches!(rest, "'s" | "\u{2019}s" | "'" | "\u{2019}"))
 }
 
 /// A title without a trailing qualifier: the part before ` (`, ` [` or ` - `.
@@ -387,6 +397,22 @@ mod tests {
         assert!(names("Stay by Mikky Ekko", "Stay", "Rihanna, Mikky Ekko"));
         assert!(!names("Stay by Rihanna", "Stay", ""));
         assert!(!names("", "Stay", "Rihanna"));
+        // A possessive names the artist; a longer word does not.
+        assert!(names(
+            "Bill Evans's Peace Piece",
+            "Peace Piece",
+            "Bill Evans"
+        ));
+        assert!(names(
+            "Bill Evans\u{2019} Peace Piece",
+            "Peace Piece",
+            "Bill Evans"
+        ));
+        assert!(!names(
+            "Bill Evansville's Peace Piece",
+            "Peace Piece",
+            "Bill Evans"
+        ));
         // Any of a track's titles and artists will do.
         assert!(names_track(
             "Hey Jude by The Beatles",
