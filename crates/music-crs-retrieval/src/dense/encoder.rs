@@ -28,6 +28,13 @@ pub trait Encoder: Send + Sync {
     fn encode(&self, text: &str) -> Result<Vec<f32>> {
         self.encode_batch(&[text])
     }
+
+    /// How many batches this encoder runs best side by side, each on its own one-thread pool
+    /// ([`EncodeParams::workers`] 0 asks it): 1 (the default) for an encoder that spreads one
+    /// batch over the pool itself.
+    fn concurrent_batches(&self) -> usize {
+        1
+    }
 }
 
 macro_rules! forward_encoder {
@@ -45,6 +52,9 @@ macro_rules! forward_encoder {
             fn encode(&self, text: &str) -> Result<Vec<f32>> {
                 (**self).encode(text)
             }
+            fn concurrent_batches(&self) -> usize {
+                (**self).concurrent_batches()
+            }
         }
     )*};
 }
@@ -61,8 +71,9 @@ pub const DEFAULT_BATCH_SIZE: usize = 64;
 pub struct EncodeParams {
     /// Texts per encoder call (at least 1).
     pub batch_size: usize,
-    /// Batches encoded at once, each on its own one-thread pool; 0 (the default) means one
-    /// per thread of the current rayon pool, 1 one batch at a time with the whole pool.
+    /// Batches encoded at once, each on its own one-thread pool; 0 (the default) lets the
+    /// encoder choose ([`Encoder::concurrent_batches`]), 1 is one batch at a time with the
+    /// whole pool.
     pub workers: usize,
 }
 
@@ -88,9 +99,9 @@ impl EncodeParams {
     }
 
     /// The workers to start for `batches` batches: never more than there are batches.
-    fn workers_for(&self, batches: usize) -> usize {
+    fn workers_for(&self, encoder: &dyn Encoder, batches: usize) -> usize {
         let wanted = match self.workers {
-            0 => rayon::current_num_threads(),
+            0 => encoder.concurrent_batches(),
             n => n,
         };
         wanted.min(batches).max(1)
@@ -123,7 +134,7 @@ pub fn encode_texts(
     let mut order: Vec<usize> = (0..texts.len()).collect();
     order.sort_by_key(|&i| texts[i].len());
     let batches: Vec<&[usize]> = order.chunks(params.batch_size).collect();
-    let workers = params.workers_for(batches.len());
+    let workers = params.workers_for(encoder, batches.len());
     let next = AtomicUsize::new(0);
     let done = AtomicUsize::new(0);
     let out = Mutex::new(vec![0f32; texts.len() * dim]);
