@@ -796,26 +796,14 @@ impl LlamaGenerator {
     /// added, encoded without adding special tokens: the template writes them).
     pub fn prompt_ids(&self, messages: &[ChatMessage]) -> Result<Vec<u32>> {
         let text = self.template.render(messages, true)?;
-        let encoding = self
-            .tokenizer
-            .encode(text, false)
-            .map_err(tokenizer_error("encoding the prompt"))?;
-        Ok(encoding.get_ids().to_vec())
+        self.tokenize(&text)
     }
 
     /// Runs the model on a chat and returns its reply. `seed` drives sampling (ignored when
     /// greedy). Fails when the prompt plus `max_new_tokens` exceeds the context limit.
     pub fn complete(&self, messages: &[ChatMessage], seed: u64) -> Result<Completion> {
         let prompt = self.prompt_ids(messages)?;
-        let needed = prompt.len() + self.params.max_new_tokens;
-        if needed > self.context_limit {
-            return Err(Error::PromptTooLong {
-                session_id: String::new(),
-                turn_number: 0,
-                tokens: needed,
-                limit: self.context_limit,
-            });
-        }
+        self.check_fits(prompt.len() + self.params.max_new_tokens)?;
         let split = self.split(messages, &prompt)?;
         self.run(&prompt, &split, seed)
     }

@@ -43,6 +43,19 @@ impl LlamaGenerator {
         Ok(encoding.get_ids().to_vec())
     }
 
+    /// Fails when a call of `needed` prompt plus reply tokens exceeds the context limit.
+    pub(super) fn check_fits(&self, needed: usize) -> Result<()> {
+        if needed > self.context_limit {
+            return Err(Error::PromptTooLong {
+                session_id: String::new(),
+                turn_number: 0,
+                tokens: needed,
+                limit: self.context_limit,
+            });
+        }
+        Ok(())
+    }
+
     /// Times reading `prompt` cold (no prefix reuse, one pass) and then decoding
     /// `decode_tokens` greedy tokens one at a time, end tokens included: the same work on
     /// every engine, whatever the model would have said.
@@ -53,15 +66,7 @@ impl LlamaGenerator {
                 reason: "a phase timing needs at least one prompt token".into(),
             });
         }
-        let needed = prompt.len() + decode_tokens;
-        if needed > self.context_limit {
-            return Err(Error::PromptTooLong {
-                session_id: String::new(),
-                turn_number: 0,
-                tokens: needed,
-                limit: self.context_limit,
-            });
-        }
+        self.check_fits(prompt.len() + decode_tokens)?;
         let mut sampler = LogitsProcessor::from_sampling(0, Sampling::ArgMax);
         let mut state = self.network.begin();
         let timed = (|| {

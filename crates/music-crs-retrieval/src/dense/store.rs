@@ -422,22 +422,20 @@ impl FramedWriter<'_> {
 
     /// Writes `values` as little-endian `u32`s.
     pub(crate) fn u32s(&mut self, values: &[u32]) -> Result<()> {
-        let mut piece = [0u8; 4 * F32_PIECE];
-        for chunk in values.chunks(F32_PIECE) {
-            for (bytes, value) in piece.chunks_exact_mut(4).zip(chunk) {
-                bytes.copy_from_slice(&value.to_le_bytes());
-            }
-            self.bytes(&piece[..4 * chunk.len()])?;
-        }
-        Ok(())
+        self.words(values, |value| value.to_le_bytes())
     }
 
     /// Writes `values` as little-endian `f32`s.
     pub(crate) fn f32s(&mut self, values: &[f32]) -> Result<()> {
+        self.words(values, |value| value.to_le_bytes())
+    }
+
+    /// Writes 4-byte values, a piece of [`F32_PIECE`] at a time.
+    fn words<T>(&mut self, values: &[T], le_bytes: impl Fn(&T) -> [u8; 4]) -> Result<()> {
         let mut piece = [0u8; 4 * F32_PIECE];
         for chunk in values.chunks(F32_PIECE) {
             for (bytes, value) in piece.chunks_exact_mut(4).zip(chunk) {
-                bytes.copy_from_slice(&value.to_le_bytes());
+                bytes.copy_from_slice(&le_bytes(value));
             }
             self.bytes(&piece[..4 * chunk.len()])?;
         }
