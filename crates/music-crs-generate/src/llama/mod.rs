@@ -47,6 +47,7 @@
 //! the others answer concurrent calls independently.
 
 mod device;
+mod fast;
 mod fit;
 mod gguf_tokenizer;
 #[cfg(feature = "hub")]
@@ -174,6 +175,8 @@ enum Network {
         cache: full::Cache,
     },
     Quantized(Quantized),
+    /// Our own forward pass for GGUF `llama` files on CPU ([`fast`]).
+    Fast(fast::FastLlama),
     Locked(Mutex<Locked>),
 }
 
@@ -185,6 +188,8 @@ enum KvState {
     /// candle keeps a quantized model's cache inside the weights struct; its clone shares
     /// the weights.
     Quantized(Quantized),
+    /// Shared chunks of keys and values.
+    Fast(fast::KvCache),
 }
 
 /// The KV state one call works on (one short-lived value per call: not worth boxing).
@@ -209,7 +214,9 @@ impl Network {
     /// `None` when they can.
     fn prefix_reuse_off(&self) -> Option<&'static str> {
         match self {
-            Network::Full { .. } | Network::Quantized(Quantized::Llama(_)) => None,
+            Network::Full { .. } | Network::Quantized(Quantized::Llama(_)) | Network::Fast(_) => {
+                None
+            }
             Network::Quantized(Quantized::Gemma3(_)) => {
                 Some("candle's Gemma 3 cannot read a prompt chunk after a cached prefix")
             }
@@ -230,6 +237,7 @@ impl Network {
         match self {
             Network::Full { cache, .. } => CallState::Owned(KvState::Full(cache.clone())),
             Network::Quantized(weights) => CallState::Owned(KvState::Quantized(weights.empty())),
+            Network::Fast(model) => CallState::Owned(KvState::Fast(model.empty_cache())),
             Network::Locked(locked) => {
                 let mut guard = lock(locked);
                 guard.clear();
@@ -261,6 +269,10 @@ impl Network {
             }
             (Network::Quantized(_), CallState::Owned(KvState::Quantized(weights))) => {
                 weights.forward(&input, position)?
+            }
+            (Network::Fast(model), CallState::Owned(KvState::Fast(cache))) => {
+                let logits = model.forward(tokens, position, cache)?;
+                return Tensor::new(logits, device);
             }
             (Network::Locked(_), CallState::Lent(weights)) => weights.forward(&input, position)?,
             _ => candle_core::bail!("the KV state does not belong to this network"),
@@ -578,6 +590,17 @@ impl LlamaGenerator {
     /// `tokenizer` when given, otherwise rebuilt from the GGUF's own vocabulary; the chat
     /// template is the file's `tokenizer.chat_template`.
     pub fn from_gguf(path: &Path, tokenizer: Option<&Path>, params: LlamaParams) -> Result<Self> {
+        Self::from_gguf_with(path, tokenizer, params, true)
+    }
+
+    /// [`LlamaGenerator::from_gguf`]; `own_forward: false` runs a `llama` file on candle's
+    /// `quantized_llama` instead of [`fast`] (the tests compare the two).
+    fn from_gguf_with(
+        path: &Path,
+        tokenizer: Option<&Path>,
+        params: LlamaParams,
+        own_forward: bool,
+    ) -> Result<Self> {
         params.validate()?;
         let device = device::open(params.device)?;
         if !path.is_file() {
@@ -627,13 +650,18 @@ impl LlamaGenerator {
             path: path.to_path_buf(),
             reason: format!("loading the {architecture} weights: {e}"),
         };
+        // On CPU, `llama` files run our own forward pass, which widens blocks itself.
+        let fast = own_forward && device.is_cpu() && architecture == Architecture::Llama;
         // The widening serves candle's CPU kernels only; a GPU reads the file's own blocks.
-        let widened = if device.is_cpu() {
+        let widened = if device.is_cpu() && !fast {
             requantized(&content, &mut file).map_err(load_error)?
         } else {
             None
         };
         let network = match widened {
+            None if fast => {
+                fast::FastLlama::from_gguf(&content, &mut file, positions).map(Network::Fast)
+            }
             Some(bytes) => {
                 let mut reader = std::io::Cursor::new(bytes);
                 let content = gguf_file::Content::read(&mut reader).map_err(load_error)?;
