@@ -4,10 +4,10 @@
 //! gated MLP, logits of the last position only) on plain `f32` buffers, with the linear
 //! layers on our Q8_0 kernels ([`q8`]).
 //!
-//! Weights: Q8_0 tensors are used as stored; other block types whose rows are whole Q8_0
-//! blocks (Q4_0/Q4_1/Q5_x and the k-quants) are widened to Q8_0 at load, as candle's own
-//! widening of Q4_1/Q5_x does (same blocks, so the same numbers); F32/F16/BF16 tensors stay
-//! f32. q/k/v and gate/up are stacked into one matrix each, so a layer runs four products.
+//! Weights: Q8_0 and Q4_1 tensors are used as stored (Q4_1 by a kernel of its own: decoding
+//! reads every weight once per token, and Q4_1 is 5 bits a weight to Q8_0's 8.5); other block
+//! types whose rows are whole Q8_0 blocks (Q4_0/Q5_x and the k-quants) are widened to Q8_0 at
+//! load, as candle's own widening of Q4_1/Q5_x did; F32/F16/BF16 tensors stay f32. q/k/v and gate/up are stacked into one matrix each, so a layer runs four products.
 //! Widening a k-quant file costs memory: Q8_0 takes 8.5 bits per weight (Q4_K_M ~4.8).
 //!
 //! The KV cache ([`KvCache`]) is a value per call: a list of shared chunks per layer, so
@@ -27,11 +27,13 @@ use candle_core::quantized::{GgmlDType, QTensor, gguf_file};
 use candle_core::{Device, Result, bail};
 use rayon::prelude::*;
 
-use q8::{BLOCK, Q8Matrix, Q8Rows};
+use q8::{BLOCK, Q4Matrix, Q8Matrix, Q8Rows, Weights};
 
 /// A linear layer's weights, `rows` outputs by `cols` inputs.
 enum Linear {
     Q8(Q8Matrix),
+    /// Q4_1 as stored.
+    Q4(Q4Matrix),
     F32 {
         rows: usize,
         cols: usize,
@@ -67,6 +69,12 @@ impl Linear {
         {
             return f32_weights();
         }
+        if dtype == GgmlDType::Q4_1 {
+            return match Q4Matrix::from_ggml_blocks(rows, cols, &tensor.data()?) {
+                Some(matrix) => Ok(Linear::Q4(matrix)),
+                None => bail!("{name}: unexpected Q4_1 data size"),
+            };
+        }
         let widened;
         let q8 = if dtype == GgmlDType::Q8_0 {
             tensor
@@ -83,6 +91,7 @@ impl Linear {
     fn rows(&self) -> usize {
         match self {
             Linear::Q8(m) => m.rows(),
+            Linear::Q4(m) => m.rows(),
             Linear::F32 { rows, .. } => *rows,
         }
     }
@@ -90,6 +99,7 @@ impl Linear {
     fn cols(&self) -> usize {
         match self {
             Linear::Q8(m) => m.cols(),
+            Linear::Q4(m) => m.cols(),
             Linear::F32 { cols, .. } => *cols,
         }
     }
@@ -98,33 +108,45 @@ impl Linear {
     fn row(&self, row: usize, out: &mut [f32]) {
         match self {
             Linear::Q8(m) => m.dequantize_row(row, out),
+            Linear::Q4(m) => m.dequantize_row(row, out),
             Linear::F32 { cols, weights, .. } => {
                 out.copy_from_slice(&weights[row * cols..(row + 1) * cols])
             }
         }
     }
 
-    /// Layers of the same input size stacked: their outputs side by side.
+    /// Layers of the same input size stacked: their outputs side by side. Parts of one
+    /// block type stay in it; Q4_1 beside Q8_0 is widened to Q8_0; beside f32, all is f32.
     fn stacked(parts: Vec<Linear>) -> Linear {
-        if parts.iter().all(|part| matches!(part, Linear::Q8(_))) {
+        let cols = parts[0].cols();
+        let dequantized = |part: &Linear| {
+            let mut values = vec![0f32; part.rows() * cols];
+            for (r, row) in values.chunks_exact_mut(cols).enumerate() {
+                part.row(r, row);
+            }
+            values
+        };
+        if parts.iter().all(|part| matches!(part, Linear::Q4(_))) {
+            let matrices: Vec<Q4Matrix> = parts
+                .into_iter()
+                .filter_map(|part| match part {
+                    Linear::Q4(m) => Some(m),
+                    _ => None,
+                })
+                .collect();
+            return Linear::Q4(Q4Matrix::stacked(&matrices));
+        }
+        if parts.iter().all(|part| !matches!(part, Linear::F32 { .. })) {
             let matrices: Vec<Q8Matrix> = parts
                 .into_iter()
                 .map(|part| match part {
                     Linear::Q8(m) => m,
-                    Linear::F32 { .. } => unreachable!(),
+                    other => Q8Matrix::quantize(other.rows(), cols, &dequantized(&other)),
                 })
                 .collect();
             return Linear::Q8(Q8Matrix::stacked(&matrices));
         }
-        let cols = parts[0].cols();
-        let mut weights = Vec::new();
-        let mut row = vec![0f32; cols];
-        for part in &parts {
-            for r in 0..part.rows() {
-                part.row(r, &mut row);
-                weights.extend_from_slice(&row);
-            }
-        }
+        let weights: Vec<f32> = parts.iter().flat_map(dequantized).collect();
         Linear::F32 {
             rows: weights.len() / cols,
             cols,
@@ -137,6 +159,7 @@ impl Linear {
         let mut out = vec![0f32; m * self.rows()];
         match self {
             Linear::Q8(w) => q8::matmul(&Q8Rows::quantize(x, m, w.cols()), w, &mut out),
+            Linear::Q4(w) => q8::matmul(&Q8Rows::quantize(x, m, w.cols()), w, &mut out),
             Linear::F32 {
                 rows,
                 cols,
@@ -155,6 +178,7 @@ impl Linear {
     fn bytes(&self) -> usize {
         match self {
             Linear::Q8(m) => m.bytes(),
+            Linear::Q4(m) => m.bytes(),
             Linear::F32 { weights, .. } => 4 * weights.len(),
         }
     }
@@ -490,39 +514,35 @@ impl FastLlama {
         let mut out = vec![0f32; m * hidden];
         let run = |scores: &mut Vec<f32>, (index, out): (usize, &mut [f32])| {
             let (i, head) = (index / heads, index % heads);
-            let kv_head = head / group;
+            let offset = (head / group) * head_dim;
             let query = &queries[i * hidden + head * head_dim..][..head_dim];
             let visible = position + i + 1;
             scores.clear();
-            let mut max = f32::NEG_INFINITY;
-            'keys: for chunk in chunks {
-                for key in chunk.keys.chunks_exact(kv) {
-                    if scores.len() == visible {
-                        break 'keys;
-                    }
-                    let s = vector::dot(query, &key[kv_head * head_dim..][..head_dim]) * scale;
-                    max = max.max(s);
-                    scores.push(s);
+            for chunk in chunks {
+                let count = (chunk.keys.len() / kv).min(visible - scores.len());
+                if count == 0 {
+                    break;
                 }
+                vector::scores(query, &chunk.keys[offset..], kv, count, scale, scores);
             }
+            let max = scores.iter().fold(f32::NEG_INFINITY, |m, &s| m.max(s));
             let mut sum = 0f32;
             for s in scores.iter_mut() {
                 *s = (*s - max).exp();
                 sum += *s;
             }
-            let mut t = 0;
-            'values: for chunk in chunks {
-                for value in chunk.values.chunks_exact(kv) {
-                    if t == visible {
-                        break 'values;
-                    }
-                    vector::axpy(
-                        out,
-                        scores[t] / sum,
-                        &value[kv_head * head_dim..][..head_dim],
-                    );
-                    t += 1;
+            for s in scores.iter_mut() {
+                *s /= sum;
+            }
+            let mut done = 0;
+            for chunk in chunks {
+                let count = (chunk.values.len() / kv).min(visible - done);
+                if count == 0 {
+                    break;
                 }
+                let weights = &scores[done..done + count];
+                vector::weighted_sum(weights, &chunk.values[offset..], kv, out);
+                done += count;
             }
         };
         if rayon::current_num_threads() > 1 && m * heads > 1 {

@@ -54,6 +54,17 @@ impl Q8Matrix {
         })
     }
 
+    /// A matrix quantized from f32 rows (`values.len() == rows * cols`).
+    pub(crate) fn quantize(rows: usize, cols: usize, values: &[f32]) -> Self {
+        let q = Q8Rows::quantize(values, rows, cols);
+        Q8Matrix {
+            rows,
+            cols,
+            offset_quants: q.quants.iter().map(|&v| (v as i16 + 128) as u8).collect(),
+            scales: q.scales,
+        }
+    }
+
     /// Rows stacked: every matrix must have the same number of columns.
     pub(crate) fn stacked(parts: &[Q8Matrix]) -> Self {
         let cols = parts[0].cols;
@@ -70,14 +81,6 @@ impl Q8Matrix {
                 .flat_map(|part| part.scales.iter().copied())
                 .collect(),
         }
-    }
-
-    pub(crate) fn rows(&self) -> usize {
-        self.rows
-    }
-
-    pub(crate) fn cols(&self) -> usize {
-        self.cols
     }
 
     /// Row `row` dequantized into `out` (`cols` values), as ggml dequantizes Q8_0.
@@ -107,6 +110,8 @@ pub(crate) struct Q8Rows {
     scales: Vec<f32>,
     /// `-128 * sum(quants)` per block: cancels the weights' +128 offset in the VNNI kernel.
     offset_terms: Vec<i32>,
+    /// `scale * sum(quants)` per block: the Q4_1 kernel's term for the weights' minimum.
+    block_sums: Vec<f32>,
 }
 
 impl Q8Rows {
@@ -118,17 +123,26 @@ impl Q8Rows {
         let mut quants = vec![0i8; rows * cols];
         let mut scales = Vec::with_capacity(blocks);
         let mut offset_terms = Vec::with_capacity(blocks);
+        let mut block_sums = Vec::with_capacity(blocks);
+        #[cfg(target_arch = "x86_64")]
+        let simd = Kernel::detect() != Kernel::Scalar;
+        #[cfg(not(target_arch = "x86_64"))]
+        let simd = false;
         for (xs, qs) in x.chunks_exact(BLOCK).zip(quants.chunks_exact_mut(BLOCK)) {
-            let amax = xs.iter().fold(0f32, |m, &v| m.max(v.abs()));
-            let d = amax / 127.0;
-            let id = if d != 0.0 { 1.0 / d } else { 0.0 };
-            scales.push(f16::from_f32(d).to_f32());
-            let mut sum = 0i32;
-            for (q, &v) in qs.iter_mut().zip(xs) {
-                *q = (v * id).round() as i8;
-                sum += *q as i32;
-            }
+            let (scale, sum) = if simd {
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: the CPU has AVX2 (Kernel::detect); both blocks hold 32 values.
+                unsafe {
+                    x86::quantize_block(xs, qs)
+                }
+                #[cfg(not(target_arch = "x86_64"))]
+                unreachable!()
+            } else {
+                quantize_block(xs, qs)
+            };
+            scales.push(scale);
             offset_terms.push(-128 * sum);
+            block_sums.push(scale * sum as f32);
         }
         Q8Rows {
             rows,
@@ -136,8 +150,23 @@ impl Q8Rows {
             quants,
             scales,
             offset_terms,
+            block_sums,
         }
     }
+}
+
+/// One block: its f16-rounded scale and the sum of its quants (ties round to even, as
+/// ggml's SIMD quantizers do).
+fn quantize_block(xs: &[f32], qs: &mut [i8]) -> (f32, i32) {
+    let amax = xs.iter().fold(0f32, |m, &v| m.max(v.abs()));
+    let d = amax / 127.0;
+    let id = if d != 0.0 { 1.0 / d } else { 0.0 };
+    let mut sum = 0i32;
+    for (q, &v) in qs.iter_mut().zip(xs) {
+        *q = (v * id).round_ties_even() as i8;
+        sum += *q as i32;
+    }
+    (f16::from_f32(d).to_f32(), sum)
 }
 
 /// The kernels, fastest first.
@@ -184,7 +213,7 @@ impl Kernel {
 
 /// `out[i * w.rows() + j] = x_i . w_j` for the rows of `x` and of `w`, with the fastest
 /// kernel, over `rayon`'s threads when the product is large enough to pay for them.
-pub(crate) fn matmul(x: &Q8Rows, w: &Q8Matrix, out: &mut [f32]) {
+pub(crate) fn matmul<W: Weights>(x: &Q8Rows, w: &W, out: &mut [f32]) {
     matmul_with(Kernel::detect(), x, w, out);
 }
 
@@ -192,25 +221,26 @@ pub(crate) fn matmul(x: &Q8Rows, w: &Q8Matrix, out: &mut [f32]) {
 const PARALLEL_WORK: usize = 1 << 18;
 
 /// [`matmul`] with a given kernel (which the CPU must run).
-pub(crate) fn matmul_with(kernel: Kernel, x: &Q8Rows, w: &Q8Matrix, out: &mut [f32]) {
-    assert_eq!(x.cols, w.cols);
-    assert_eq!(out.len(), x.rows * w.rows);
+pub(crate) fn matmul_with<W: Weights>(kernel: Kernel, x: &Q8Rows, w: &W, out: &mut [f32]) {
+    let (rows, cols) = (w.rows(), w.cols());
+    assert_eq!(x.cols, cols);
+    assert_eq!(out.len(), x.rows * rows);
     let threads = rayon::current_num_threads();
-    let work = x.rows * w.rows * w.cols;
-    if threads <= 1 || work < PARALLEL_WORK || w.rows < 2 * TILE_N {
-        columns(kernel, x, w, 0..w.rows, OutPtr(out.as_mut_ptr()));
+    let work = x.rows * rows * cols;
+    if threads <= 1 || work < PARALLEL_WORK || rows < 2 * TILE_N {
+        columns(kernel, x, w, 0..rows, OutPtr(out.as_mut_ptr()));
         return;
     }
     // Contiguous ranges of weight rows (whole tiles), a few per thread.
-    let pieces = (threads * 2).min(w.rows / TILE_N);
-    let per_piece = w.rows.div_ceil(pieces).next_multiple_of(TILE_N);
+    let pieces = (threads * 2).min(rows / TILE_N);
+    let per_piece = rows.div_ceil(pieces).next_multiple_of(TILE_N);
     let ptr = OutPtr(out.as_mut_ptr());
     use rayon::prelude::*;
-    (0..w.rows.div_ceil(per_piece))
+    (0..rows.div_ceil(per_piece))
         .into_par_iter()
         .for_each(|piece| {
             let start = piece * per_piece;
-            let end = (start + per_piece).min(w.rows);
+            let end = (start + per_piece).min(rows);
             columns(kernel, x, w, start..end, ptr);
         });
 }
@@ -223,14 +253,20 @@ unsafe impl Send for OutPtr {}
 unsafe impl Sync for OutPtr {}
 
 /// Output columns `range` (weight rows) for every activation row.
-fn columns(kernel: Kernel, x: &Q8Rows, w: &Q8Matrix, range: std::ops::Range<usize>, out: OutPtr) {
-    let ld = w.rows;
+fn columns<W: Weights>(
+    kernel: Kernel,
+    x: &Q8Rows,
+    w: &W,
+    range: std::ops::Range<usize>,
+    out: OutPtr,
+) {
+    let ld = w.rows();
     match kernel {
         Kernel::Scalar => {
             for i in 0..x.rows {
                 for j in range.clone() {
                     // SAFETY: i < x.rows and j < w.rows: inside the checked output.
-                    unsafe { *out.0.add(i * ld + j) = dot_scalar(x, i, w, j) };
+                    unsafe { *out.0.add(i * ld + j) = w.dot_scalar(x, i, j) };
                 }
             }
         }
@@ -245,7 +281,7 @@ fn columns(kernel: Kernel, x: &Q8Rows, w: &Q8Matrix, range: std::ops::Range<usiz
                     let rm = if x.rows - i >= TILE_M { TILE_M } else { 1 };
                     // SAFETY: the tile lies inside x, w and out; the caller checked the
                     // CPU features of `kernel`.
-                    unsafe { x86::tile(vnni, rm, rn, x, i, w, j, out.0, ld) };
+                    unsafe { w.tile(vnni, rm, rn, x, i, j, out.0, ld) };
                     i += rm;
                 }
                 j += rn;
@@ -256,28 +292,268 @@ fn columns(kernel: Kernel, x: &Q8Rows, w: &Q8Matrix, range: std::ops::Range<usiz
     }
 }
 
-/// The reference: one block at a time, integer sums, scaled as ggml does.
-fn dot_scalar(x: &Q8Rows, i: usize, w: &Q8Matrix, j: usize) -> f32 {
-    let blocks = w.cols / BLOCK;
-    let mut acc = 0f32;
-    for b in 0..blocks {
-        let xq = &x.quants[i * x.cols + b * BLOCK..][..BLOCK];
-        let wq = &w.offset_quants[j * w.cols + b * BLOCK..][..BLOCK];
-        let sum: i32 = xq
-            .iter()
-            .zip(wq)
-            .map(|(&a, &c)| a as i32 * (c as i32 - 128))
-            .sum();
-        acc += x.scales[i * blocks + b] * w.scales[j * blocks + b] * sum as f32;
+/// A weight matrix the kernels multiply.
+pub(crate) trait Weights: Sync {
+    fn rows(&self) -> usize;
+    fn cols(&self) -> usize;
+    /// The reference: `x_i . w_j` one block at a time, integer sums, scaled as ggml does.
+    fn dot_scalar(&self, x: &Q8Rows, i: usize, j: usize) -> f32;
+    /// One SIMD tile (see `x86::tile`).
+    ///
+    /// # Safety
+    /// As `x86::tile`.
+    #[cfg(target_arch = "x86_64")]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn tile(
+        &self,
+        vnni: bool,
+        rm: usize,
+        rn: usize,
+        x: &Q8Rows,
+        i0: usize,
+        j0: usize,
+        out: *mut f32,
+        ld: usize,
+    );
+}
+
+impl Weights for Q8Matrix {
+    fn rows(&self) -> usize {
+        self.rows
     }
-    acc
+
+    fn cols(&self) -> usize {
+        self.cols
+    }
+
+    fn dot_scalar(&self, x: &Q8Rows, i: usize, j: usize) -> f32 {
+        let blocks = self.cols / BLOCK;
+        let mut acc = 0f32;
+        for b in 0..blocks {
+            let xq = &x.quants[i * x.cols + b * BLOCK..][..BLOCK];
+            let wq = &self.offset_quants[j * self.cols + b * BLOCK..][..BLOCK];
+            let sum: i32 = xq
+                .iter()
+                .zip(wq)
+                .map(|(&a, &c)| a as i32 * (c as i32 - 128))
+                .sum();
+            acc += x.scales[i * blocks + b] * self.scales[j * blocks + b] * sum as f32;
+        }
+        acc
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    unsafe fn tile(
+        &self,
+        vnni: bool,
+        rm: usize,
+        rn: usize,
+        x: &Q8Rows,
+        i0: usize,
+        j0: usize,
+        out: *mut f32,
+        ld: usize,
+    ) {
+        // SAFETY: forwarded.
+        unsafe { x86::tile(vnni, rm, rn, x, i0, self, j0, out, ld) }
+    }
+}
+
+/// A `rows` x `cols` weight matrix of GGUF Q4_1 blocks, as stored (half the bytes of
+/// Q8_0: decoding reads every weight once per token): `w = scale * q + min`, `q` in 0..16.
+#[derive(Clone)]
+pub(crate) struct Q4Matrix {
+    rows: usize,
+    cols: usize,
+    /// 16 bytes per block: values `t` in the low and `t + 16` in the high nibble of byte `t`.
+    nibbles: Vec<u8>,
+    scales: Vec<f32>,
+    mins: Vec<f32>,
+}
+
+impl Q4Matrix {
+    /// A matrix from GGUF Q4_1 blocks (20 bytes: f16 scale, f16 minimum, 16 bytes).
+    pub(crate) fn from_ggml_blocks(rows: usize, cols: usize, bytes: &[u8]) -> Option<Self> {
+        if !cols.is_multiple_of(BLOCK) || bytes.len() != rows * cols / BLOCK * 20 {
+            return None;
+        }
+        let blocks = rows * cols / BLOCK;
+        let mut matrix = Q4Matrix {
+            rows,
+            cols,
+            nibbles: Vec::with_capacity(blocks * 16),
+            scales: Vec::with_capacity(blocks),
+            mins: Vec::with_capacity(blocks),
+        };
+        for block in bytes.chunks_exact(20) {
+            matrix
+                .scales
+                .push(f16::from_le_bytes([block[0], block[1]]).to_f32());
+            matrix
+                .mins
+                .push(f16::from_le_bytes([block[2], block[3]]).to_f32());
+            matrix.nibbles.extend_from_slice(&block[4..]);
+        }
+        Some(matrix)
+    }
+
+    /// Rows stacked: every matrix must have the same number of columns.
+    pub(crate) fn stacked(parts: &[Q4Matrix]) -> Self {
+        let cols = parts[0].cols;
+        assert!(parts.iter().all(|part| part.cols == cols));
+        Q4Matrix {
+            rows: parts.iter().map(|part| part.rows).sum(),
+            cols,
+            nibbles: parts
+                .iter()
+                .flat_map(|p| p.nibbles.iter().copied())
+                .collect(),
+            scales: parts
+                .iter()
+                .flat_map(|p| p.scales.iter().copied())
+                .collect(),
+            mins: parts.iter().flat_map(|p| p.mins.iter().copied()).collect(),
+        }
+    }
+
+    fn quant(&self, row: usize, col: usize) -> u8 {
+        let (b, t) = (col / BLOCK, col % BLOCK);
+        let byte = self.nibbles[(row * self.cols / BLOCK + b) * 16 + t % 16];
+        if t < 16 { byte & 0x0F } else { byte >> 4 }
+    }
+
+    /// Row `row` dequantized into `out` (`cols` values), as ggml dequantizes Q4_1.
+    pub(crate) fn dequantize_row(&self, row: usize, out: &mut [f32]) {
+        let blocks = self.cols / BLOCK;
+        for (c, y) in out.iter_mut().enumerate() {
+            let b = row * blocks + c / BLOCK;
+            *y = self.quant(row, c) as f32 * self.scales[b] + self.mins[b];
+        }
+    }
+
+    /// Bytes held (nibbles, scales and minimums).
+    pub(crate) fn bytes(&self) -> usize {
+        self.nibbles.len() + 4 * (self.scales.len() + self.mins.len())
+    }
+}
+
+impl Weights for Q4Matrix {
+    fn rows(&self) -> usize {
+        self.rows
+    }
+
+    fn cols(&self) -> usize {
+        self.cols
+    }
+
+    fn dot_scalar(&self, x: &Q8Rows, i: usize, j: usize) -> f32 {
+        let blocks = self.cols / BLOCK;
+        let mut acc = 0f32;
+        for b in 0..blocks {
+            let xq = &x.quants[i * x.cols + b * BLOCK..][..BLOCK];
+            let sum: i32 = xq
+                .iter()
+                .enumerate()
+                .map(|(t, &a)| a as i32 * self.quant(j, b * BLOCK + t) as i32)
+                .sum();
+            let (xb, wb) = (i * blocks + b, j * blocks + b);
+            acc += x.scales[xb] * self.scales[wb] * sum as f32 + self.mins[wb] * x.block_sums[xb];
+        }
+        acc
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    unsafe fn tile(
+        &self,
+        vnni: bool,
+        rm: usize,
+        rn: usize,
+        x: &Q8Rows,
+        i0: usize,
+        j0: usize,
+        out: *mut f32,
+        ld: usize,
+    ) {
+        // SAFETY: forwarded.
+        unsafe { x86::tile_q4(vnni, rm, rn, x, i0, self, j0, out, ld) }
+    }
 }
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use std::arch::x86_64::*;
 
-    use super::{BLOCK, Q8Matrix, Q8Rows};
+    use half::f16;
+
+    use super::{BLOCK, Q4Matrix, Q8Matrix, Q8Rows};
+
+    /// Calls `$kernel` with the tile shape as constants.
+    macro_rules! dispatch {
+        ($kernel:ident, $rm:expr, $rn:expr, $($arg:expr),*) => {
+            match ($rm, $rn) {
+                (4, 4) => $kernel::<4, 4>($($arg),*),
+                (4, 3) => $kernel::<4, 3>($($arg),*),
+                (4, 2) => $kernel::<4, 2>($($arg),*),
+                (4, 1) => $kernel::<4, 1>($($arg),*),
+                (1, 4) => $kernel::<1, 4>($($arg),*),
+                (1, 3) => $kernel::<1, 3>($($arg),*),
+                (1, 2) => $kernel::<1, 2>($($arg),*),
+                (1, 1) => $kernel::<1, 1>($($arg),*),
+                (rm, rn) => unreachable!("tile {rm}x{rn}"),
+            }
+        };
+    }
+
+    /// [`super::quantize_block`] with AVX2.
+    ///
+    /// # Safety
+    /// AVX2; `xs` and `qs` hold 32 values.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn quantize_block(xs: &[f32], qs: &mut [i8]) -> (f32, i32) {
+        assert!(xs.len() == BLOCK && qs.len() == BLOCK);
+        // SAFETY: 32 values each (checked).
+        unsafe {
+            let p = xs.as_ptr();
+            let v = [
+                _mm256_loadu_ps(p),
+                _mm256_loadu_ps(p.add(8)),
+                _mm256_loadu_ps(p.add(16)),
+                _mm256_loadu_ps(p.add(24)),
+            ];
+            let sign = _mm256_set1_ps(-0.0);
+            let mut max = _mm256_andnot_ps(sign, v[0]);
+            for value in &v[1..] {
+                max = _mm256_max_ps(max, _mm256_andnot_ps(sign, *value));
+            }
+            let m4 = _mm_max_ps(_mm256_castps256_ps128(max), _mm256_extractf128_ps(max, 1));
+            let m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+            let m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+            let amax = _mm_cvtss_f32(m4);
+            let d = amax / 127.0;
+            let id = _mm256_set1_ps(if d != 0.0 { 1.0 / d } else { 0.0 });
+            let round = |x: __m256| {
+                _mm256_cvtps_epi32(_mm256_round_ps(
+                    _mm256_mul_ps(x, id),
+                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC,
+                ))
+            };
+            let (i0, i1, i2, i3) = (round(v[0]), round(v[1]), round(v[2]), round(v[3]));
+            let total = _mm256_add_epi32(_mm256_add_epi32(i0, i1), _mm256_add_epi32(i2, i3));
+            let t4 = _mm_add_epi32(
+                _mm256_castsi256_si128(total),
+                _mm256_extracti128_si256(total, 1),
+            );
+            let t4 = _mm_hadd_epi32(t4, t4);
+            let t4 = _mm_hadd_epi32(t4, t4);
+            let sum = _mm_cvtsi128_si32(t4);
+            // Pack to bytes; the packs interleave 128-bit lanes, the permute restores order.
+            let packed = _mm256_packs_epi16(_mm256_packs_epi32(i0, i1), _mm256_packs_epi32(i2, i3));
+            let ordered =
+                _mm256_permutevar8x32_epi32(packed, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+            _mm256_storeu_si256(qs.as_mut_ptr() as *mut __m256i, ordered);
+            (f16::from_f32(d).to_f32(), sum)
+        }
+    }
 
     /// One tile of `rm` activation rows from `i0` by `rn` weight rows from `j0`.
     ///
@@ -296,30 +572,120 @@ mod x86 {
         out: *mut f32,
         ld: usize,
     ) {
-        macro_rules! dispatch {
-            ($kernel:ident) => {
-                match (rm, rn) {
-                    (4, 4) => $kernel::<4, 4>(x, i0, w, j0, out, ld),
-                    (4, 3) => $kernel::<4, 3>(x, i0, w, j0, out, ld),
-                    (4, 2) => $kernel::<4, 2>(x, i0, w, j0, out, ld),
-                    (4, 1) => $kernel::<4, 1>(x, i0, w, j0, out, ld),
-                    (1, 4) => $kernel::<1, 4>(x, i0, w, j0, out, ld),
-                    (1, 3) => $kernel::<1, 3>(x, i0, w, j0, out, ld),
-                    (1, 2) => $kernel::<1, 2>(x, i0, w, j0, out, ld),
-                    (1, 1) => $kernel::<1, 1>(x, i0, w, j0, out, ld),
-                    _ => unreachable!("tile {rm}x{rn}"),
-                }
-            };
-        }
         // SAFETY: forwarded from the caller.
         unsafe {
             if vnni {
-                dispatch!(tile_vnni)
+                dispatch!(tile_vnni, rm, rn, x, i0, w, j0, out, ld)
             } else {
-                dispatch!(tile_avx2)
+                dispatch!(tile_avx2, rm, rn, x, i0, w, j0, out, ld)
             }
         }
     }
+
+    /// [`tile`] for Q4_1 weights.
+    ///
+    /// # Safety
+    /// As [`tile`].
+    #[allow(clippy::too_many_arguments)]
+    pub(super) unsafe fn tile_q4(
+        vnni: bool,
+        rm: usize,
+        rn: usize,
+        x: &Q8Rows,
+        i0: usize,
+        w: &Q4Matrix,
+        j0: usize,
+        out: *mut f32,
+        ld: usize,
+    ) {
+        // SAFETY: forwarded from the caller.
+        unsafe {
+            if vnni {
+                dispatch!(tile_q4_vnni, rm, rn, x, i0, w, j0, out, ld)
+            } else {
+                dispatch!(tile_q4_avx2, rm, rn, x, i0, w, j0, out, ld)
+            }
+        }
+    }
+
+    macro_rules! tile_kernel_q4 {
+        ($name:ident, $features:literal, |$xv:ident, $wv:ident| $dot:expr) => {
+            #[target_feature(enable = $features)]
+            unsafe fn $name<const RM: usize, const RN: usize>(
+                x: &Q8Rows,
+                i0: usize,
+                w: &Q4Matrix,
+                j0: usize,
+                out: *mut f32,
+                ld: usize,
+            ) {
+                let blocks = w.cols / BLOCK;
+                let mut acc = [[_mm256_setzero_ps(); RN]; RM];
+                let mut mins = [[0f32; RN]; RM];
+                let nibbles = w.nibbles.as_ptr();
+                let xq = x.quants.as_ptr();
+                let low = _mm_set1_epi8(0x0F);
+                for b in 0..blocks {
+                    let mut wvs = [_mm256_setzero_si256(); RN];
+                    let mut wss = [_mm256_setzero_ps(); RN];
+                    let mut wms = [0f32; RN];
+                    for j in 0..RN {
+                        let block = (j0 + j) * blocks + b;
+                        // SAFETY: row j0 + j, block b lie inside w.
+                        unsafe {
+                            let raw = _mm_loadu_si128(nibbles.add(block * 16) as *const __m128i);
+                            wvs[j] = _mm256_set_m128i(
+                                _mm_and_si128(_mm_srli_epi16(raw, 4), low),
+                                _mm_and_si128(raw, low),
+                            );
+                            wss[j] = _mm256_set1_ps(*w.scales.get_unchecked(block));
+                            wms[j] = *w.mins.get_unchecked(block);
+                        }
+                    }
+                    for i in 0..RM {
+                        let row = i0 + i;
+                        // SAFETY: row, block b lie inside x.
+                        let ($xv, xs, sum) = unsafe {
+                            (
+                                _mm256_loadu_si256(
+                                    xq.add(row * x.cols + b * BLOCK) as *const __m256i
+                                ),
+                                _mm256_set1_ps(*x.scales.get_unchecked(row * blocks + b)),
+                                *x.block_sums.get_unchecked(row * blocks + b),
+                            )
+                        };
+                        for j in 0..RN {
+                            let $wv = wvs[j];
+                            let dot: __m256i = $dot;
+                            acc[i][j] = _mm256_fmadd_ps(
+                                _mm256_cvtepi32_ps(dot),
+                                _mm256_mul_ps(xs, wss[j]),
+                                acc[i][j],
+                            );
+                            mins[i][j] = wms[j].mul_add(sum, mins[i][j]);
+                        }
+                    }
+                }
+                for i in 0..RM {
+                    for j in 0..RN {
+                        // SAFETY: inside the output (the caller's contract).
+                        unsafe { *out.add((i0 + i) * ld + j0 + j) = hsum(acc[i][j]) + mins[i][j] };
+                    }
+                }
+            }
+        };
+    }
+
+    // Nibbles (0..16) are unsigned: both instructions take them as they are.
+    tile_kernel_q4!(
+        tile_q4_vnni,
+        "avx2,fma,avx512f,avx512vl,avx512vnni",
+        |xv, wv| { _mm256_dpbusd_epi32(_mm256_setzero_si256(), wv, xv) }
+    );
+
+    tile_kernel_q4!(tile_q4_avx2, "avx2,fma", |xv, wv| {
+        _mm256_madd_epi16(_mm256_maddubs_epi16(wv, xv), _mm256_set1_epi16(1))
+    });
 
     #[inline(always)]
     unsafe fn hsum(v: __m256) -> f32 {
@@ -432,13 +798,25 @@ mod tests {
         bytes
     }
 
+    /// GGUF Q4_1 blocks of random nibbles, scales and minimums.
+    fn random_q4_blocks(rows: usize, cols: usize, seed: u64) -> Vec<u8> {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let mut bytes = Vec::new();
+        for _ in 0..rows * cols / BLOCK {
+            bytes.extend(f16::from_f32(rng.random_range(0.001f32..0.05)).to_le_bytes());
+            bytes.extend(f16::from_f32(rng.random_range(-0.4f32..0.0)).to_le_bytes());
+            bytes.extend((0..BLOCK / 2).map(|_| rng.random::<u8>()));
+        }
+        bytes
+    }
+
     /// The plain definition: dequantized weights times dequantized activations, in f64.
-    fn reference(x: &Q8Rows, w: &Q8Matrix) -> Vec<f64> {
+    fn reference(x: &Q8Rows, w: &dyn Fn(usize, &mut [f32]), rows: usize) -> Vec<f64> {
         let mut out = Vec::new();
-        let mut row = vec![0f32; w.cols];
+        let mut row = vec![0f32; x.cols];
         for i in 0..x.rows {
-            for j in 0..w.rows {
-                w.dequantize_row(j, &mut row);
+            for j in 0..rows {
+                w(j, &mut row);
                 let mut sum = 0f64;
                 for (c, &wv) in row.iter().enumerate() {
                     let xv =
@@ -462,15 +840,19 @@ mod tests {
             (4, 8, 1536),
         ] {
             let w = Q8Matrix::from_ggml_blocks(n, k, &random_blocks(n, k, 7)).unwrap();
+            let w4 = Q4Matrix::from_ggml_blocks(n, k, &random_q4_blocks(n, k, 8)).unwrap();
             let x = Q8Rows::quantize(&random(m * k, 3), m, k);
-            let expected = reference(&x, &w);
+            let expected = reference(&x, &|j, row| w.dequantize_row(j, row), n);
+            let expected4 = reference(&x, &|j, row| w4.dequantize_row(j, row), n);
             for kernel in [Kernel::Scalar, Kernel::Avx2, Kernel::Vnni] {
                 if !kernel.available() {
                     continue;
                 }
                 let mut out = vec![0f32; m * n];
+                let mut out4 = vec![0f32; m * n];
                 matmul_with(kernel, &x, &w, &mut out);
-                for (got, want) in out.iter().zip(&expected) {
+                matmul_with(kernel, &x, &w4, &mut out4);
+                for (got, want) in out.iter().zip(&expected).chain(out4.iter().zip(&expected4)) {
                     assert!(
                         (*got as f64 - want).abs() <= 1e-4 * (1.0 + want.abs()),
                         "{kernel:?} {m}x{n}x{k}: {got} vs {want}"
@@ -494,6 +876,32 @@ mod tests {
         let mut threaded = vec![0f32; m * n];
         pool.install(|| matmul(&x, &w, &mut threaded));
         assert_eq!(single, threaded);
+        let w4 = Q4Matrix::from_ggml_blocks(n, k, &random_q4_blocks(n, k, 12)).unwrap();
+        columns(Kernel::detect(), &x, &w4, 0..n, OutPtr(single.as_mut_ptr()));
+        pool.install(|| matmul(&x, &w4, &mut threaded));
+        assert_eq!(single, threaded);
+    }
+
+    #[test]
+    fn simd_and_scalar_quantization_agree() {
+        let x = random(32 * 50, 9);
+        let mut simd = vec![0i8; x.len()];
+        let mut scalar = vec![0i8; x.len()];
+        for ((xs, a), b) in x
+            .chunks_exact(BLOCK)
+            .zip(simd.chunks_exact_mut(BLOCK))
+            .zip(scalar.chunks_exact_mut(BLOCK))
+        {
+            let want = quantize_block(xs, b);
+            #[cfg(target_arch = "x86_64")]
+            if Kernel::Avx2.available() {
+                // SAFETY: the CPU has AVX2.
+                assert_eq!(unsafe { x86::quantize_block(xs, a) }, want);
+                continue;
+            }
+            a.copy_from_slice(b);
+        }
+        assert_eq!(simd, scalar);
     }
 
     #[test]
