@@ -29,6 +29,9 @@ use rayon::prelude::*;
 
 use q8::{BLOCK, Q4Matrix, Q8Matrix, Q8Rows, Weights};
 
+/// Multiply-adds of attention below which it runs on the calling thread.
+const PARALLEL_ATTENTION: usize = 1 << 20;
+
 /// A linear layer's weights, `rows` outputs by `cols` inputs.
 enum Linear {
     Q8(Q8Matrix),
@@ -545,7 +548,9 @@ impl FastLlama {
                 done += count;
             }
         };
-        if rayon::current_num_threads() > 1 && m * heads > 1 {
+        // Decoding's attention is small next to its products: threads would mostly wait.
+        let work = m * heads * (position + m) * head_dim;
+        if rayon::current_num_threads() > 1 && m * heads > 1 && work >= PARALLEL_ATTENTION {
             out.par_chunks_mut(head_dim)
                 .enumerate()
                 .for_each_init(Vec::new, run);

@@ -217,8 +217,9 @@ pub(crate) fn matmul<W: Weights>(x: &Q8Rows, w: &W, out: &mut [f32]) {
     matmul_with(Kernel::detect(), x, w, out);
 }
 
-/// Multiply-adds below which a product runs on the calling thread.
-const PARALLEL_WORK: usize = 1 << 18;
+/// Multiply-adds below which a product runs on the calling thread (decoding's q/k/v,
+/// output and down products of a small model: waking threads would cost more).
+const PARALLEL_WORK: usize = 1 << 20;
 
 /// [`matmul`] with a given kernel (which the CPU must run).
 pub(crate) fn matmul_with<W: Weights>(kernel: Kernel, x: &Q8Rows, w: &W, out: &mut [f32]) {
@@ -231,8 +232,11 @@ pub(crate) fn matmul_with<W: Weights>(kernel: Kernel, x: &Q8Rows, w: &W, out: &m
         columns(kernel, x, w, 0..rows, OutPtr(out.as_mut_ptr()));
         return;
     }
-    // Contiguous ranges of weight rows (whole tiles), a few per thread.
-    let pieces = (threads * 2).min(rows / TILE_N);
+    // Contiguous ranges of weight rows (whole tiles): one per thread for decoding's small
+    // products, a few per thread for prompt reading's (a thread slowed down by another
+    // process then holds up less).
+    let per_thread = if work >= PARALLEL_WORK << 4 { 4 } else { 1 };
+    let pieces = (threads * per_thread).min(rows / TILE_N);
     let per_piece = rows.div_ceil(pieces).next_multiple_of(TILE_N);
     let ptr = OutPtr(out.as_mut_ptr());
     use rayon::prelude::*;
