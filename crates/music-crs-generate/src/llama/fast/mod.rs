@@ -49,12 +49,13 @@ impl Linear {
         content: &gguf_file::Content,
         reader: &mut R,
         name: &str,
+        native_q4_1: bool,
     ) -> Result<Self> {
         let tensor = content.tensor(reader, name, &Device::Cpu)?;
-        Self::from_qtensor(&tensor, name)
+        Self::from_qtensor(&tensor, name, native_q4_1)
     }
 
-    fn from_qtensor(tensor: &QTensor, name: &str) -> Result<Self> {
+    fn from_qtensor(tensor: &QTensor, name: &str, native_q4_1: bool) -> Result<Self> {
         let (rows, cols) = tensor.shape().dims2()?;
         let dtype = tensor.dtype();
         let f32_weights = || -> Result<Linear> {
@@ -72,7 +73,7 @@ impl Linear {
         {
             return f32_weights();
         }
-        if dtype == GgmlDType::Q4_1 {
+        if dtype == GgmlDType::Q4_1 && native_q4_1 {
             return match Q4Matrix::from_ggml_blocks(rows, cols, &tensor.data()?) {
                 Some(matrix) => Ok(Linear::Q4(matrix)),
                 None => bail!("{name}: unexpected Q4_1 data size"),
@@ -263,10 +264,14 @@ fn metadata_u32(content: &gguf_file::Content, key: &str) -> Result<usize> {
 
 impl FastLlama {
     /// Loads a checked GGUF file of the `llama` architecture; rotary tables for `positions`.
+    ///
+    /// `native_q4_1: false` widens Q4_1 to Q8_0 as well, as candle's path did (the same
+    /// weights as candle's model: the tests compare replies so).
     pub(crate) fn from_gguf<R: std::io::Read + std::io::Seek>(
         content: &gguf_file::Content,
         reader: &mut R,
         positions: usize,
+        native_q4_1: bool,
     ) -> Result<Self> {
         let heads = metadata_u32(content, "llama.attention.head_count")?;
         let kv_heads = metadata_u32(content, "llama.attention.head_count_kv")?;
@@ -299,10 +304,11 @@ impl FastLlama {
                 .flatten_all()?
                 .to_vec1::<f32>()
         };
-        let embedding = Linear::load(content, reader, "token_embd.weight")?;
+        let load = |reader: &mut R, name: &str| Linear::load(content, reader, name, native_q4_1);
+        let embedding = load(reader, "token_embd.weight")?;
         let norm = vector(reader, "output_norm.weight")?;
         let output = if content.tensor_infos.contains_key("output.weight") {
-            Some(Linear::load(content, reader, "output.weight")?)
+            Some(load(reader, "output.weight")?)
         } else {
             None
         };
@@ -310,10 +316,10 @@ impl FastLlama {
         let mut ffn = 0;
         for layer in 0..blocks {
             let name = |part: &str| format!("blk.{layer}.{part}.weight");
-            let mut load = |part: &str| Linear::load(content, reader, &name(part));
-            let (q, k, v) = (load("attn_q")?, load("attn_k")?, load("attn_v")?);
-            let output = load("attn_output")?;
-            let (gate, up, down) = (load("ffn_gate")?, load("ffn_up")?, load("ffn_down")?);
+            let mut part = |part: &str| load(reader, &name(part));
+            let (q, k, v) = (part("attn_q")?, part("attn_k")?, part("attn_v")?);
+            let output = part("attn_output")?;
+            let (gate, up, down) = (part("ffn_gate")?, part("ffn_up")?, part("ffn_down")?);
             let kv = kv_heads * head_dim;
             if q.rows() != hidden || k.rows() != kv || v.rows() != kv || q.cols() != hidden {
                 bail!("blk.{layer}: attention weights do not match the head counts");
@@ -396,6 +402,27 @@ impl FastLlama {
         position: usize,
         cache: &mut KvCache,
     ) -> Result<Vec<f32>> {
+        if position != cache.len {
+            bail!(
+                "reading at position {position}, but the cache holds {} positions",
+                cache.len
+            );
+        }
+        let mut logits = self.forward_many(tokens, &[tokens.len()], &mut [cache])?;
+        Ok(logits.pop().unwrap_or_default())
+    }
+
+    /// Several sequences at once: `counts[s]` tokens of `tokens` (in order) read into
+    /// `caches[s]` after the positions it holds; returns the logits of each sequence's last
+    /// token. The rows of all sequences share every product (each weight is read once per
+    /// step, not once per sequence); attention is per sequence. Each row's numbers are those
+    /// of reading its sequence alone (the kernels treat rows independently).
+    pub(crate) fn forward_many(
+        &self,
+        tokens: &[u32],
+        counts: &[usize],
+        caches: &mut [&mut KvCache],
+    ) -> Result<Vec<Vec<f32>>> {
         let Shape {
             hidden,
             heads: _,
@@ -405,21 +432,27 @@ impl FastLlama {
             eps,
         } = self.shape;
         let m = tokens.len();
-        if m == 0 {
-            bail!("no tokens to read");
-        }
-        if position != cache.len || cache.layers.len() != self.layers.len() {
+        if counts.len() != caches.len() || counts.contains(&0) || counts.iter().sum::<usize>() != m
+        {
             bail!(
-                "reading at position {position}, but the cache holds {} positions",
-                cache.len
+                "{m} tokens do not split into {counts:?} for {} caches",
+                caches.len()
             );
         }
-        if position + m > self.positions {
-            bail!(
-                "positions up to {} exceed the rotary table of {}",
-                position + m,
-                self.positions
-            );
+        // (sequence, position) of every row.
+        let mut rows = Vec::with_capacity(m);
+        for (sequence, (&count, cache)) in counts.iter().zip(caches.iter()).enumerate() {
+            if cache.layers.len() != self.layers.len() {
+                bail!("the KV cache belongs to another model");
+            }
+            if cache.len + count > self.positions {
+                bail!(
+                    "positions up to {} exceed the rotary table of {}",
+                    cache.len + count,
+                    self.positions
+                );
+            }
+            rows.extend((cache.len..cache.len + count).map(|position| (sequence, position)));
         }
         let vocab = self.embedding.rows();
         let mut x = vec![0f32; m * hidden];
@@ -438,16 +471,25 @@ impl FastLlama {
             let mut queries = vec![0f32; m * hidden];
             let mut keys = vec![0f32; m * kv];
             let mut values = vec![0f32; m * kv];
-            for i in 0..m {
+            for (i, &(_, position)) in rows.iter().enumerate() {
                 let row = &qkv[i * width..(i + 1) * width];
                 queries[i * hidden..(i + 1) * hidden].copy_from_slice(&row[..hidden]);
                 keys[i * kv..(i + 1) * kv].copy_from_slice(&row[hidden..hidden + kv]);
                 values[i * kv..(i + 1) * kv].copy_from_slice(&row[hidden + kv..]);
-                self.rope(&mut queries[i * hidden..(i + 1) * hidden], position + i);
-                self.rope(&mut keys[i * kv..(i + 1) * kv], position + i);
+                self.rope(&mut queries[i * hidden..(i + 1) * hidden], position);
+                self.rope(&mut keys[i * kv..(i + 1) * kv], position);
             }
-            cache.append(index, &keys, &values);
-            let attended = self.attention(&queries, m, position, &cache.layers[index]);
+            let mut start = 0;
+            for (&count, cache) in counts.iter().zip(caches.iter_mut()) {
+                let range = start * kv..(start + count) * kv;
+                cache.append(index, &keys[range.clone()], &values[range]);
+                start += count;
+            }
+            let chunks: Vec<&[Arc<Chunk>]> = caches
+                .iter()
+                .map(|cache| &cache.layers[index][..])
+                .collect();
+            let attended = self.attention(&queries, &rows, &chunks);
             let projected = layer.output.forward(&attended, m);
             for (x, p) in x.iter_mut().zip(&projected) {
                 *x += p;
@@ -469,15 +511,21 @@ impl FastLlama {
                 *x += d;
             }
         }
-        cache.len += m;
-        let last = &x[(m - 1) * hidden..];
-        let mut normed_last = vec![0f32; hidden];
-        rms_norm(last, &self.norm, eps, &mut normed_last);
-        Ok(self
+        let mut last_rows = Vec::with_capacity(counts.len() * hidden);
+        let mut end = 0;
+        for (&count, cache) in counts.iter().zip(caches.iter_mut()) {
+            cache.len += count;
+            end += count;
+            last_rows.extend_from_slice(&x[(end - 1) * hidden..end * hidden]);
+        }
+        let mut normed_last = vec![0f32; last_rows.len()];
+        rms_norm(&last_rows, &self.norm, eps, &mut normed_last);
+        let logits = self
             .output
             .as_ref()
             .unwrap_or(&self.embedding)
-            .forward(&normed_last, 1))
+            .forward(&normed_last, counts.len());
+        Ok(logits.chunks_exact(vocab).map(<[f32]>::to_vec).collect())
     }
 
     /// Rotates every head of `row` in place for `position` (interleaved pairs, as
@@ -495,14 +543,14 @@ impl FastLlama {
         }
     }
 
-    /// Causal grouped-query attention of `m` queries at `position..` over the cached keys
-    /// and values (the new ones included); returns `m x hidden`.
+    /// Causal grouped-query attention of the queries of `rows` (sequence, position) over
+    /// the cached keys and values of their sequence (the new ones included); returns
+    /// `rows x hidden`.
     fn attention(
         &self,
         queries: &[f32],
-        m: usize,
-        position: usize,
-        chunks: &[Arc<Chunk>],
+        rows: &[(usize, usize)],
+        chunks: &[&[Arc<Chunk>]],
     ) -> Vec<f32> {
         let Shape {
             hidden,
@@ -514,12 +562,15 @@ impl FastLlama {
         let kv = kv_heads * head_dim;
         let group = heads / kv_heads;
         let scale = 1.0 / (head_dim as f32).sqrt();
+        let m = rows.len();
         let mut out = vec![0f32; m * hidden];
         let run = |scores: &mut Vec<f32>, (index, out): (usize, &mut [f32])| {
             let (i, head) = (index / heads, index % heads);
             let offset = (head / group) * head_dim;
             let query = &queries[i * hidden + head * head_dim..][..head_dim];
-            let visible = position + i + 1;
+            let (sequence, position) = rows[i];
+            let chunks = chunks[sequence];
+            let visible = position + 1;
             scores.clear();
             for chunk in chunks {
                 let count = (chunk.keys.len() / kv).min(visible - scores.len());
@@ -549,7 +600,7 @@ impl FastLlama {
             }
         };
         // Decoding's attention is small next to its products: threads would mostly wait.
-        let work = m * heads * (position + m) * head_dim;
+        let work = rows.iter().map(|&(_, p)| p + 1).sum::<usize>() * heads * head_dim;
         if rayon::current_num_threads() > 1 && m * heads > 1 && work >= PARALLEL_ATTENTION {
             out.par_chunks_mut(head_dim)
                 .enumerate()
