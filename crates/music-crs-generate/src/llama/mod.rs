@@ -176,6 +176,7 @@ enum LlamaForward {
     /// path does (its very weights).
     Own { native_q4_1: bool },
     /// candle's `quantized_llama` (on the widened file).
+    #[cfg_attr(not(test), allow(dead_code))]
     Candle,
 }
 

@@ -233,8 +233,11 @@ fn smollm2_logits_match_candle() {
 /// in f32 (no quantized activations: the reference). candle's widening rounds every weight
 /// again, and it quantizes activations per 256 values for products of k % 256 == 0 (its
 /// repacked kernels); ggml and we per 32.
+/// Per step: (ours to candle, ours to the reference, candle to the reference).
+type Differences = Vec<(f32, f32, f32)>;
+
 /// Also: at how many steps ours and candle's pick the reference's most likely token.
-fn three_way(file: &[u8], steps: &[&[u32]]) -> (Vec<(f32, f32, f32)>, (usize, usize)) {
+fn three_way(file: &[u8], steps: &[&[u32]]) -> (Differences, (usize, usize)) {
     let widened = with_matrices_in(file, GgmlDType::Q8_0);
     let mut pair = load_each(file, &widened);
     let f32_bytes = with_matrices_in(file, GgmlDType::F32);
