@@ -221,11 +221,15 @@ fn smollm2_logits_match_candle() {
             "step {step}: ours vs candle {to_candle:.4}; from f32 weights: ours {ours_off:.4}, candle {candle_off:.4}"
         );
         assert!(*to_candle < 0.1, "step {step}: {to_candle}");
-        assert!(
-            *ours_off <= candle_off * 1.2,
-            "step {step}: {ours_off} vs {candle_off}"
-        );
+        assert!(*ours_off < 0.06, "step {step}: {ours_off}");
     }
+    // On average ours is the closer one to the f32 weights (step by step either may be).
+    let mean = |pick: fn(&(f32, f32, f32)) -> f32| {
+        differences.iter().map(pick).sum::<f32>() / differences.len() as f32
+    };
+    let (ours, candle) = (mean(|d| d.1), mean(|d| d.2));
+    println!("mean difference from f32 weights: ours {ours:.4}, candle {candle:.4}");
+    assert!(ours <= candle, "{ours} vs {candle}");
 }
 
 /// Per step, relative logit differences: ours (reading `file` as it is) to candle (reading
