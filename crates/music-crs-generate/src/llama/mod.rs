@@ -4,7 +4,9 @@
 //! (`quantized_llama`), `qwen2` (`quantized_qwen2`), `qwen3` (`quantized_qwen3`), `gemma3`
 //! (`quantized_gemma3`) and `phi3` (`quantized_phi3`). The name `llama` (feature, module,
 //! [`LlamaGenerator`], `kind = "llama"`) names the backend, as in llama.cpp, not the
-//! architecture.
+//! architecture. On CPU, `llama` GGUF files run our own forward pass instead of
+//! `quantized_llama` (`fast`: the same math on plain buffers, Q4_1 and Q8_0 weights as stored
+//! on AVX-512 VNNI / AVX2 kernels); on a GPU, candle's.
 //!
 //! The prompt is rendered from the model's own Jinja chat template (see
 //! [`chat_template`](crate::chat_template)); a model without one falls back to a built-in
@@ -37,7 +39,7 @@
 //!
 //! | architecture | KV state per call | prefix reuse |
 //! | --- | --- | --- |
-//! | Llama (safetensors and GGUF) | a clone (tensors shared) | on |
+//! | Llama (safetensors and GGUF) | a clone (tensors, or our forward's key and value chunks, shared) | on |
 //! | Gemma 3 | a clone | off: candle's Gemma 3 cannot read a chunk after a cached prefix (its mask joins an `f32` block to a `u32` one) |
 //! | Phi-3 | a clone of the empty cache | off: its KV cache is written in place, so copies of a filled cache would share and overwrite one buffer |
 //! | Qwen2 | one state, lent to one call at a time | off: candle's Qwen2 weights cannot be cloned |
@@ -47,6 +49,7 @@
 //! the others answer concurrent calls independently.
 
 mod device;
+mod fast;
 mod fit;
 mod gguf_tokenizer;
 #[cfg(feature = "hub")]
@@ -166,6 +169,17 @@ impl Locked {
     }
 }
 
+/// Which forward pass runs a GGUF `llama` file on CPU.
+#[derive(Debug, Clone, Copy)]
+enum LlamaForward {
+    /// Ours ([`fast`]); `native_q4_1: false` widens Q4_1 weights to Q8_0 as candle's
+    /// path does (its very weights).
+    Own { native_q4_1: bool },
+    /// candle's `quantized_llama` (on the widened file).
+    #[cfg_attr(not(test), allow(dead_code))]
+    Candle,
+}
+
 /// The loaded network.
 enum Network {
     Full {
@@ -174,6 +188,8 @@ enum Network {
         cache: full::Cache,
     },
     Quantized(Quantized),
+    /// Our own forward pass for GGUF `llama` files on CPU ([`fast`]).
+    Fast(fast::FastLlama),
     Locked(Mutex<Locked>),
 }
 
@@ -185,6 +201,8 @@ enum KvState {
     /// candle keeps a quantized model's cache inside the weights struct; its clone shares
     /// the weights.
     Quantized(Quantized),
+    /// Shared chunks of keys and values.
+    Fast(fast::KvCache),
 }
 
 /// The KV state one call works on (one short-lived value per call: not worth boxing).
@@ -209,7 +227,9 @@ impl Network {
     /// `None` when they can.
     fn prefix_reuse_off(&self) -> Option<&'static str> {
         match self {
-            Network::Full { .. } | Network::Quantized(Quantized::Llama(_)) => None,
+            Network::Full { .. } | Network::Quantized(Quantized::Llama(_)) | Network::Fast(_) => {
+                None
+            }
             Network::Quantized(Quantized::Gemma3(_)) => {
                 Some("candle's Gemma 3 cannot read a prompt chunk after a cached prefix")
             }
@@ -230,6 +250,7 @@ impl Network {
         match self {
             Network::Full { cache, .. } => CallState::Owned(KvState::Full(cache.clone())),
             Network::Quantized(weights) => CallState::Owned(KvState::Quantized(weights.empty())),
+            Network::Fast(model) => CallState::Owned(KvState::Fast(model.empty_cache())),
             Network::Locked(locked) => {
                 let mut guard = lock(locked);
                 guard.clear();
@@ -261,6 +282,10 @@ impl Network {
             }
             (Network::Quantized(_), CallState::Owned(KvState::Quantized(weights))) => {
                 weights.forward(&input, position)?
+            }
+            (Network::Fast(model), CallState::Owned(KvState::Fast(cache))) => {
+                let logits = model.forward(tokens, position, cache)?;
+                return Tensor::new(logits, device);
             }
             (Network::Locked(_), CallState::Lent(weights)) => weights.forward(&input, position)?,
             _ => candle_core::bail!("the KV state does not belong to this network"),
@@ -578,6 +603,22 @@ impl LlamaGenerator {
     /// `tokenizer` when given, otherwise rebuilt from the GGUF's own vocabulary; the chat
     /// template is the file's `tokenizer.chat_template`.
     pub fn from_gguf(path: &Path, tokenizer: Option<&Path>, params: LlamaParams) -> Result<Self> {
+        Self::from_gguf_with(
+            path,
+            tokenizer,
+            params,
+            LlamaForward::Own { native_q4_1: true },
+        )
+    }
+
+    /// [`LlamaGenerator::from_gguf`] with a `llama` file run by `forward` (the tests
+    /// compare them).
+    fn from_gguf_with(
+        path: &Path,
+        tokenizer: Option<&Path>,
+        params: LlamaParams,
+        forward: LlamaForward,
+    ) -> Result<Self> {
         params.validate()?;
         let device = device::open(params.device)?;
         if !path.is_file() {
@@ -627,19 +668,30 @@ impl LlamaGenerator {
             path: path.to_path_buf(),
             reason: format!("loading the {architecture} weights: {e}"),
         };
+        // On CPU, `llama` files run our own forward pass, which widens blocks itself.
+        let fast = match forward {
+            LlamaForward::Own { native_q4_1 } => {
+                (device.is_cpu() && architecture == Architecture::Llama).then_some(native_q4_1)
+            }
+            LlamaForward::Candle => None,
+        };
         // The widening serves candle's CPU kernels only; a GPU reads the file's own blocks.
-        let widened = if device.is_cpu() {
+        let widened = if device.is_cpu() && fast.is_none() {
             requantized(&content, &mut file).map_err(load_error)?
         } else {
             None
         };
-        let network = match widened {
-            Some(bytes) => {
+        let network = match (widened, fast) {
+            (_, Some(native_q4_1)) => {
+                fast::FastLlama::from_gguf(&content, &mut file, positions, native_q4_1)
+                    .map(Network::Fast)
+            }
+            (Some(bytes), None) => {
                 let mut reader = std::io::Cursor::new(bytes);
                 let content = gguf_file::Content::read(&mut reader).map_err(load_error)?;
                 load_quantized(architecture, content, &mut reader, &device, positions)
             }
-            None => load_quantized(architecture, content, &mut file, &device, positions),
+            (None, None) => load_quantized(architecture, content, &mut file, &device, positions),
         }
         .map_err(load_error)?;
         let name = format!("{architecture}:{}", path.display());
@@ -965,16 +1017,15 @@ impl LlamaGenerator {
         result
     }
 
-    /// Reads the prompt from `reused` on, then generates (see [`LlamaGenerator::run`]).
-    fn decode(
+    /// Reads the prompt from `reused` on, in the chunks of `split`, saving the states
+    /// `split` names; returns the logits after its last token.
+    fn prefill(
         &self,
         prompt: &[u32],
         split: &PromptSplit,
         reused: usize,
         state: &mut CallState<'_>,
-        sampler: &mut LogitsProcessor,
-        started: Instant,
-    ) -> Result<Completion> {
+    ) -> Result<Tensor> {
         let mut position = reused;
         for &end in split.points.iter().filter(|&&end| end > reused) {
             self.network
@@ -987,10 +1038,146 @@ impl LlamaGenerator {
                 self.prefix_cache.save(&prompt[..end], saveable);
             }
         }
-        let mut logits = self
-            .network
+        self.network
             .forward(&self.device, state, &prompt[position..], position)
-            .map_err(model_error("reading the prompt"))?;
+            .map_err(model_error("reading the prompt"))
+    }
+
+    /// Completions of several chats (each with its sampler's seed), decoded together: with
+    /// our `llama` forward pass, each step reads one new token of every unfinished chat in
+    /// one pass (every weight read once for all of them; attention per chat), so replies
+    /// per second grow with the batch while decoding is bound by memory. Each reply is the
+    /// one [`LlamaGenerator::complete`] gives (the same numbers row by row); every
+    /// completion reports the batch's shared decoding time. Other networks complete the
+    /// chats one after another.
+    pub fn complete_batch(&self, chats: &[(Vec<ChatMessage>, u64)]) -> Result<Vec<Completion>> {
+        let Network::Fast(model) = &self.network else {
+            return chats
+                .iter()
+                .map(|(messages, seed)| self.complete(messages, *seed))
+                .collect();
+        };
+        struct Sequence {
+            prompt_tokens: usize,
+            reused: usize,
+            cache: fast::KvCache,
+            sampler: LogitsProcessor,
+            logits: Tensor,
+            generated: Vec<u32>,
+            stopped: bool,
+            done: bool,
+            prompt_seconds: f64,
+        }
+        let mut sequences = Vec::with_capacity(chats.len());
+        for (messages, seed) in chats {
+            let started = Instant::now();
+            let prompt = self.prompt_ids(messages)?;
+            let needed = prompt.len() + self.params.max_new_tokens;
+            if needed > self.context_limit {
+                return Err(Error::PromptTooLong {
+                    session_id: String::new(),
+                    turn_number: 0,
+                    tokens: needed,
+                    limit: self.context_limit,
+                });
+            }
+            let split = self.split(messages, &prompt)?;
+            let (reused, mut state) = match self.prefix_cache.longest(&prompt, &split.points) {
+                Some((reused, saved)) => (reused, CallState::Owned(saved)),
+                None => (0, self.network.begin()),
+            };
+            let logits = self.prefill(&prompt, &split, reused, &mut state)?;
+            let CallState::Owned(KvState::Fast(cache)) = state else {
+                return Err(model_error("batching")(candle_core::Error::Msg(
+                    "the KV state does not belong to this network".into(),
+                )));
+            };
+            sequences.push(Sequence {
+                prompt_tokens: prompt.len(),
+                reused,
+                cache,
+                sampler: self.sampler(*seed),
+                logits,
+                generated: Vec::with_capacity(self.params.max_new_tokens),
+                stopped: false,
+                done: false,
+                prompt_seconds: started.elapsed().as_secs_f64(),
+            });
+        }
+        let started = Instant::now();
+        loop {
+            // The same steps as `decode`, for every unfinished chat.
+            let mut tokens = Vec::with_capacity(sequences.len());
+            for sequence in sequences.iter_mut().filter(|s| !s.done) {
+                let logits = penalize_repeats(
+                    sequence.logits.clone(),
+                    &sequence.generated,
+                    self.params.repeat_penalty,
+                    self.params.repeat_last_n,
+                )
+                .map_err(model_error("applying the repeat penalty"))?;
+                let next = sequence
+                    .sampler
+                    .sample(&logits)
+                    .map_err(model_error("sampling a token"))?;
+                if self.end_tokens.contains(&next) {
+                    sequence.stopped = true;
+                    sequence.done = true;
+                    continue;
+                }
+                sequence.generated.push(next);
+                if sequence.generated.len() >= self.params.max_new_tokens {
+                    sequence.done = true;
+                    continue;
+                }
+                tokens.push(next);
+            }
+            if tokens.is_empty() {
+                break;
+            }
+            let mut active: Vec<&mut Sequence> = sequences.iter_mut().filter(|s| !s.done).collect();
+            let mut caches: Vec<&mut fast::KvCache> =
+                active.iter_mut().map(|s| &mut s.cache).collect();
+            let logits = model
+                .forward_many(&tokens, &vec![1; tokens.len()], &mut caches)
+                .map_err(model_error("generating"))?;
+            for (sequence, logits) in active.iter_mut().zip(logits) {
+                sequence.logits =
+                    Tensor::new(logits, &self.device).map_err(model_error("generating"))?;
+            }
+        }
+        let generation_seconds = started.elapsed().as_secs_f64();
+        sequences
+            .into_iter()
+            .map(|sequence| {
+                let text = self
+                    .tokenizer
+                    .decode(&sequence.generated, true)
+                    .map_err(tokenizer_error("decoding the reply"))?;
+                Ok(Completion {
+                    text: text.trim().to_string(),
+                    prompt_tokens: sequence.prompt_tokens,
+                    reused_prompt_tokens: sequence.reused,
+                    generated_tokens: sequence.generated.len(),
+                    stopped: sequence.stopped,
+                    prompt_seconds: sequence.prompt_seconds,
+                    generation_seconds,
+                })
+            })
+            .collect()
+    }
+
+    /// Reads the prompt from `reused` on, then generates (see [`LlamaGenerator::run`]).
+    fn decode(
+        &self,
+        prompt: &[u32],
+        split: &PromptSplit,
+        reused: usize,
+        state: &mut CallState<'_>,
+        sampler: &mut LogitsProcessor,
+        started: Instant,
+    ) -> Result<Completion> {
+        let mut logits = self.prefill(prompt, split, reused, state)?;
         let prompt_seconds = started.elapsed().as_secs_f64();
         let started = Instant::now();
         let mut generated: Vec<u32> = Vec::with_capacity(self.params.max_new_tokens);

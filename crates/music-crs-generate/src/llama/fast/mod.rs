@@ -1,0 +1,631 @@
+//! Our own CPU forward pass for GGUF files of the `llama` architecture (Llama 2/3, SmolLM2,
+//! TinyLlama): the math of candle-transformers' `quantized_llama` (RMS norm with the file's
+//! epsilon, interleaved rotary embedding, grouped-query attention with a causal mask, SiLU
+//! gated MLP, logits of the last position only) on plain `f32` buffers, with the linear
+//! layers on our Q8_0 kernels ([`q8`]).
+//!
+//! Weights: Q8_0 and Q4_1 tensors are used as stored (Q4_1 by a kernel of its own: decoding
+//! reads every weight once per token, and Q4_1 is 5 bits a weight to Q8_0's 8.5); other block
+//! types whose rows are whole Q8_0 blocks (Q4_0/Q5_x and the k-quants) are widened to Q8_0 at
+//! load, as candle's own widening of Q4_1/Q5_x did; F32/F16/BF16 tensors stay f32. q/k/v and gate/up are stacked into one matrix each, so a layer runs four products.
+//! Widening a k-quant file costs memory: Q8_0 takes 8.5 bits per weight (Q4_K_M ~4.8).
+//!
+//! The KV cache ([`KvCache`]) is a value per call: a list of shared chunks per layer, so
+//! cloning it (the prefix cache does) copies no keys or values; a call appends to its own
+//! last chunk in place.
+
+// The only unsafe code of the workspace (which denies it elsewhere): SIMD intrinsics behind
+// run-time CPU feature checks, and disjoint writes to one output buffer from rayon's threads.
+#[allow(unsafe_code)]
+mod q8;
+#[allow(unsafe_code)]
+mod vector;
+
+use std::sync::Arc;
+
+use candle_core::quantized::{GgmlDType, QTensor, gguf_file};
+use candle_core::{Device, Result, bail};
+use rayon::prelude::*;
+
+use q8::{BLOCK, Q4Matrix, Q8Matrix, Q8Rows, Weights};
+
+/// Multiply-adds of attention below which it runs on the calling thread.
+const PARALLEL_ATTENTION: usize = 1 << 20;
+
+/// A linear layer's weights, `rows` outputs by `cols` inputs.
+enum Linear {
+    Q8(Q8Matrix),
+    /// Q4_1 as stored.
+    Q4(Q4Matrix),
+    F32 {
+        rows: usize,
+        cols: usize,
+        weights: Vec<f32>,
+    },
+}
+
+impl Linear {
+    fn load<R: std::io::Read + std::io::Seek>(
+        content: &gguf_file::Content,
+        reader: &mut R,
+        name: &str,
+        native_q4_1: bool,
+    ) -> Result<Self> {
+        let tensor = content.tensor(reader, name, &Device::Cpu)?;
+        Self::from_qtensor(&tensor, name, native_q4_1)
+    }
+
+    fn from_qtensor(tensor: &QTensor, name: &str, native_q4_1: bool) -> Result<Self> {
+        let (rows, cols) = tensor.shape().dims2()?;
+        let dtype = tensor.dtype();
+        let f32_weights = || -> Result<Linear> {
+            Ok(Linear::F32 {
+                rows,
+                cols,
+                weights: tensor
+                    .dequantize(&Device::Cpu)?
+                    .flatten_all()?
+                    .to_vec1::<f32>()?,
+            })
+        };
+        if matches!(dtype, GgmlDType::F32 | GgmlDType::F16 | GgmlDType::BF16)
+            || !cols.is_multiple_of(BLOCK)
+        {
+            return f32_weights();
+        }
+        if dtype == GgmlDType::Q4_1 && native_q4_1 {
+            return match Q4Matrix::from_ggml_blocks(rows, cols, &tensor.data()?) {
+                Some(matrix) => Ok(Linear::Q4(matrix)),
+                None => bail!("{name}: unexpected Q4_1 data size"),
+            };
+        }
+        let widened;
+        let q8 = if dtype == GgmlDType::Q8_0 {
+            tensor
+        } else {
+            widened = QTensor::quantize(&tensor.dequantize(&Device::Cpu)?, GgmlDType::Q8_0)?;
+            &widened
+        };
+        match Q8Matrix::from_ggml_blocks(rows, cols, &q8.data()?) {
+            Some(matrix) => Ok(Linear::Q8(matrix)),
+            None => bail!("{name}: unexpected Q8_0 data size"),
+        }
+    }
+
+    fn rows(&self) -> usize {
+        match self {
+            Linear::Q8(m) => m.rows(),
+            Linear::Q4(m) => m.rows(),
+            Linear::F32 { rows, .. } => *rows,
+        }
+    }
+
+    fn cols(&self) -> usize {
+        match self {
+            Linear::Q8(m) => m.cols(),
+            Linear::Q4(m) => m.cols(),
+            Linear::F32 { cols, .. } => *cols,
+        }
+    }
+
+    /// Row `row` as f32.
+    fn row(&self, row: usize, out: &mut [f32]) {
+        match self {
+            Linear::Q8(m) => m.dequantize_row(row, out),
+            Linear::Q4(m) => m.dequantize_row(row, out),
+            Linear::F32 { cols, weights, .. } => {
+                out.copy_from_slice(&weights[row * cols..(row + 1) * cols])
+            }
+        }
+    }
+
+    /// Layers of the same input size stacked: their outputs side by side. Parts of one
+    /// block type stay in it; Q4_1 beside Q8_0 is widened to Q8_0; beside f32, all is f32.
+    fn stacked(parts: Vec<Linear>) -> Linear {
+        let cols = parts[0].cols();
+        let dequantized = |part: &Linear| {
+            let mut values = vec![0f32; part.rows() * cols];
+            for (r, row) in values.chunks_exact_mut(cols).enumerate() {
+                part.row(r, row);
+            }
+            values
+        };
+        if parts.iter().all(|part| matches!(part, Linear::Q4(_))) {
+            let matrices: Vec<Q4Matrix> = parts
+                .into_iter()
+                .filter_map(|part| match part {
+                    Linear::Q4(m) => Some(m),
+                    _ => None,
+                })
+                .collect();
+            return Linear::Q4(Q4Matrix::stacked(&matrices));
+        }
+        if parts.iter().all(|part| !matches!(part, Linear::F32 { .. })) {
+            let matrices: Vec<Q8Matrix> = parts
+                .into_iter()
+                .map(|part| match part {
+                    Linear::Q8(m) => m,
+                    other => Q8Matrix::quantize(other.rows(), cols, &dequantized(&other)),
+                })
+                .collect();
+            return Linear::Q8(Q8Matrix::stacked(&matrices));
+        }
+        let weights: Vec<f32> = parts.iter().flat_map(dequantized).collect();
+        Linear::F32 {
+            rows: weights.len() / cols,
+            cols,
+            weights,
+        }
+    }
+
+    /// `m` rows of input (`m * cols`) to `m` rows of output (`m * rows`).
+    fn forward(&self, x: &[f32], m: usize) -> Vec<f32> {
+        let mut out = vec![0f32; m * self.rows()];
+        match self {
+            Linear::Q8(w) => q8::matmul(&Q8Rows::quantize(x, m, w.cols()), w, &mut out),
+            Linear::Q4(w) => q8::matmul(&Q8Rows::quantize(x, m, w.cols()), w, &mut out),
+            Linear::F32 {
+                rows,
+                cols,
+                weights,
+            } => {
+                for (xi, oi) in x.chunks_exact(*cols).zip(out.chunks_exact_mut(*rows)) {
+                    for (o, w) in oi.iter_mut().zip(weights.chunks_exact(*cols)) {
+                        *o = vector::dot(xi, w);
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    fn bytes(&self) -> usize {
+        match self {
+            Linear::Q8(m) => m.bytes(),
+            Linear::Q4(m) => m.bytes(),
+            Linear::F32 { weights, .. } => 4 * weights.len(),
+        }
+    }
+}
+
+struct Layer {
+    attention_norm: Vec<f32>,
+    /// q, k and v stacked.
+    qkv: Linear,
+    output: Linear,
+    ffn_norm: Vec<f32>,
+    /// gate and up stacked.
+    gate_up: Linear,
+    down: Linear,
+}
+
+/// Hyperparameters, as candle's `quantized_llama` reads them.
+#[derive(Debug, Clone, Copy)]
+struct Shape {
+    hidden: usize,
+    heads: usize,
+    kv_heads: usize,
+    head_dim: usize,
+    ffn: usize,
+    eps: f32,
+}
+
+/// The model: immutable once loaded.
+pub(crate) struct FastLlama {
+    shape: Shape,
+    embedding: Linear,
+    layers: Vec<Layer>,
+    norm: Vec<f32>,
+    /// `None`: the embedding matrix (tied weights).
+    output: Option<Linear>,
+    /// Rotary tables, `positions` x `head_dim / 2`.
+    cos: Vec<f32>,
+    sin: Vec<f32>,
+    positions: usize,
+}
+
+/// Keys and values of the positions read so far, per layer: shared chunks, so a clone is
+/// cheap and never copies them.
+#[derive(Clone, Default)]
+pub(crate) struct KvCache {
+    layers: Vec<Vec<Arc<Chunk>>>,
+    len: usize,
+}
+
+/// Keys and values of consecutive positions (`[position][kv head][head_dim]`).
+#[derive(Clone, Default)]
+struct Chunk {
+    keys: Vec<f32>,
+    values: Vec<f32>,
+}
+
+impl KvCache {
+    /// Appends keys and values to `layer`: in place when this cache owns its last chunk.
+    fn append(&mut self, layer: usize, keys: &[f32], values: &[f32]) {
+        let chunks = &mut self.layers[layer];
+        if let Some(last) = chunks.last_mut().and_then(Arc::get_mut) {
+            last.keys.extend_from_slice(keys);
+            last.values.extend_from_slice(values);
+        } else {
+            chunks.push(Arc::new(Chunk {
+                keys: keys.to_vec(),
+                values: values.to_vec(),
+            }));
+        }
+    }
+}
+
+fn metadata_u32(content: &gguf_file::Content, key: &str) -> Result<usize> {
+    match content.metadata.get(key) {
+        Some(value) => Ok(value.to_u32()? as usize),
+        None => bail!("cannot find {key} in metadata"),
+    }
+}
+
+impl FastLlama {
+    /// Loads a checked GGUF file of the `llama` architecture; rotary tables for `positions`.
+    ///
+    /// `native_q4_1: false` widens Q4_1 to Q8_0 as well, as candle's path did (the same
+    /// weights as candle's model: the tests compare replies so).
+    pub(crate) fn from_gguf<R: std::io::Read + std::io::Seek>(
+        content: &gguf_file::Content,
+        reader: &mut R,
+        positions: usize,
+        native_q4_1: bool,
+    ) -> Result<Self> {
+        let heads = metadata_u32(content, "llama.attention.head_count")?;
+        let kv_heads = metadata_u32(content, "llama.attention.head_count_kv")?;
+        let blocks = metadata_u32(content, "llama.block_count")?;
+        let hidden = metadata_u32(content, "llama.embedding_length")?;
+        let rope_dim = metadata_u32(content, "llama.rope.dimension_count")?;
+        let eps = match content
+            .metadata
+            .get("llama.attention.layer_norm_rms_epsilon")
+        {
+            Some(value) => value.to_f32()?,
+            None => bail!("cannot find llama.attention.layer_norm_rms_epsilon in metadata"),
+        };
+        let freq_base = content
+            .metadata
+            .get("llama.rope.freq_base")
+            .and_then(|v| v.to_f32().ok())
+            .unwrap_or(10000.0);
+        if heads == 0 || kv_heads == 0 || !heads.is_multiple_of(kv_heads) || hidden % heads != 0 {
+            bail!("inconsistent head counts {heads} / {kv_heads} for {hidden}");
+        }
+        let head_dim = hidden / heads;
+        if rope_dim != head_dim || !head_dim.is_multiple_of(2) {
+            bail!("rope dimension {rope_dim} differs from the head size {head_dim}");
+        }
+        let vector = |reader: &mut R, name: &str| -> Result<Vec<f32>> {
+            content
+                .tensor(reader, name, &Device::Cpu)?
+                .dequantize(&Device::Cpu)?
+                .flatten_all()?
+                .to_vec1::<f32>()
+        };
+        let load = |reader: &mut R, name: &str| Linear::load(content, reader, name, native_q4_1);
+        let embedding = load(reader, "token_embd.weight")?;
+        let norm = vector(reader, "output_norm.weight")?;
+        let output = if content.tensor_infos.contains_key("output.weight") {
+            Some(load(reader, "output.weight")?)
+        } else {
+            None
+        };
+        let mut layers = Vec::with_capacity(blocks);
+        let mut ffn = 0;
+        for layer in 0..blocks {
+            let name = |part: &str| format!("blk.{layer}.{part}.weight");
+            let mut part = |part: &str| load(reader, &name(part));
+            let (q, k, v) = (part("attn_q")?, part("attn_k")?, part("attn_v")?);
+            let output = part("attn_output")?;
+            let (gate, up, down) = (part("ffn_gate")?, part("ffn_up")?, part("ffn_down")?);
+            let kv = kv_heads * head_dim;
+            if q.rows() != hidden || k.rows() != kv || v.rows() != kv || q.cols() != hidden {
+                bail!("blk.{layer}: attention weights do not match the head counts");
+            }
+            ffn = gate.rows();
+            if up.rows() != ffn || down.cols() != ffn || down.rows() != hidden {
+                bail!("blk.{layer}: feed-forward weights of mismatched sizes");
+            }
+            layers.push(Layer {
+                attention_norm: vector(reader, &name("attn_norm"))?,
+                qkv: Linear::stacked(vec![q, k, v]),
+                output,
+                ffn_norm: vector(reader, &name("ffn_norm"))?,
+                gate_up: Linear::stacked(vec![gate, up]),
+                down,
+            });
+        }
+        // candle's tables: theta_i = 1 / base^(2i / d) and angle = position * theta_i, in f32.
+        let half = head_dim / 2;
+        let theta: Vec<f32> = (0..head_dim)
+            .step_by(2)
+            .map(|i| 1f32 / freq_base.powf(i as f32 / head_dim as f32))
+            .collect();
+        let mut cos = Vec::with_capacity(positions * half);
+        let mut sin = Vec::with_capacity(positions * half);
+        for position in 0..positions {
+            for &t in &theta {
+                let angle = position as f32 * t;
+                cos.push(angle.cos());
+                sin.push(angle.sin());
+            }
+        }
+        let model = FastLlama {
+            shape: Shape {
+                hidden,
+                heads,
+                kv_heads,
+                head_dim,
+                ffn,
+                eps,
+            },
+            embedding,
+            layers,
+            norm,
+            output,
+            cos,
+            sin,
+            positions,
+        };
+        tracing::info!(
+            "llama forward: {} MB of weights ({:?} kernels)",
+            model.weight_bytes() / 1_000_000,
+            q8::Kernel::detect()
+        );
+        Ok(model)
+    }
+
+    fn weight_bytes(&self) -> usize {
+        let layers: usize = self
+            .layers
+            .iter()
+            .map(|l| l.qkv.bytes() + l.output.bytes() + l.gate_up.bytes() + l.down.bytes())
+            .sum();
+        layers + self.embedding.bytes() + self.output.as_ref().map_or(0, Linear::bytes)
+    }
+
+    /// An empty KV cache for this model.
+    pub(crate) fn empty_cache(&self) -> KvCache {
+        KvCache {
+            layers: vec![Vec::new(); self.layers.len()],
+            len: 0,
+        }
+    }
+
+    /// Reads `tokens` at `position` (which must be the cache's length) into `cache`; returns
+    /// the logits of the last token.
+    pub(crate) fn forward(
+        &self,
+        tokens: &[u32],
+        position: usize,
+        cache: &mut KvCache,
+    ) -> Result<Vec<f32>> {
+        if position != cache.len {
+            bail!(
+                "reading at position {position}, but the cache holds {} positions",
+                cache.len
+            );
+        }
+        let mut logits = self.forward_many(tokens, &[tokens.len()], &mut [cache])?;
+        Ok(logits.pop().unwrap_or_default())
+    }
+
+    /// Several sequences at once: `counts[s]` tokens of `tokens` (in order) read into
+    /// `caches[s]` after the positions it holds; returns the logits of each sequence's last
+    /// token. The rows of all sequences share every product (each weight is read once per
+    /// step, not once per sequence); attention is per sequence. Each row's numbers are those
+    /// of reading its sequence alone (the kernels treat rows independently).
+    pub(crate) fn forward_many(
+        &self,
+        tokens: &[u32],
+        counts: &[usize],
+        caches: &mut [&mut KvCache],
+    ) -> Result<Vec<Vec<f32>>> {
+        let Shape {
+            hidden,
+            heads: _,
+            kv_heads,
+            head_dim,
+            ffn,
+            eps,
+        } = self.shape;
+        let m = tokens.len();
+        if counts.len() != caches.len() || counts.contains(&0) || counts.iter().sum::<usize>() != m
+        {
+            bail!(
+                "{m} tokens do not split into {counts:?} for {} caches",
+                caches.len()
+            );
+        }
+        // (sequence, position) of every row.
+        let mut rows = Vec::with_capacity(m);
+        for (sequence, (&count, cache)) in counts.iter().zip(caches.iter()).enumerate() {
+            if cache.layers.len() != self.layers.len() {
+                bail!("the KV cache belongs to another model");
+            }
+            if cache.len + count > self.positions {
+                bail!(
+                    "positions up to {} exceed the rotary table of {}",
+                    cache.len + count,
+                    self.positions
+                );
+            }
+            rows.extend((cache.len..cache.len + count).map(|position| (sequence, position)));
+        }
+        let vocab = self.embedding.rows();
+        let mut x = vec![0f32; m * hidden];
+        for (&token, row) in tokens.iter().zip(x.chunks_exact_mut(hidden)) {
+            if token as usize >= vocab {
+                bail!("token {token} outside the vocabulary of {vocab}");
+            }
+            self.embedding.row(token as usize, row);
+        }
+        let kv = kv_heads * head_dim;
+        let mut normed = vec![0f32; m * hidden];
+        for (index, layer) in self.layers.iter().enumerate() {
+            rms_norm(&x, &layer.attention_norm, eps, &mut normed);
+            let qkv = layer.qkv.forward(&normed, m);
+            let width = hidden + 2 * kv;
+            let mut queries = vec![0f32; m * hidden];
+            let mut keys = vec![0f32; m * kv];
+            let mut values = vec![0f32; m * kv];
+            for (i, &(_, position)) in rows.iter().enumerate() {
+                let row = &qkv[i * width..(i + 1) * width];
+                queries[i * hidden..(i + 1) * hidden].copy_from_slice(&row[..hidden]);
+                keys[i * kv..(i + 1) * kv].copy_from_slice(&row[hidden..hidden + kv]);
+                values[i * kv..(i + 1) * kv].copy_from_slice(&row[hidden + kv..]);
+                self.rope(&mut queries[i * hidden..(i + 1) * hidden], position);
+                self.rope(&mut keys[i * kv..(i + 1) * kv], position);
+            }
+            let mut start = 0;
+            for (&count, cache) in counts.iter().zip(caches.iter_mut()) {
+                let range = start * kv..(start + count) * kv;
+                cache.append(index, &keys[range.clone()], &values[range]);
+                start += count;
+            }
+            let chunks: Vec<&[Arc<Chunk>]> = caches
+                .iter()
+                .map(|cache| &cache.layers[index][..])
+                .collect();
+            let attended = self.attention(&queries, &rows, &chunks);
+            let projected = layer.output.forward(&attended, m);
+            for (x, p) in x.iter_mut().zip(&projected) {
+                *x += p;
+            }
+            rms_norm(&x, &layer.ffn_norm, eps, &mut normed);
+            let gate_up = layer.gate_up.forward(&normed, m);
+            let mut gated = vec![0f32; m * ffn];
+            for (row, out) in gate_up
+                .chunks_exact(2 * ffn)
+                .zip(gated.chunks_exact_mut(ffn))
+            {
+                let (gate, up) = row.split_at(ffn);
+                for ((o, &g), &u) in out.iter_mut().zip(gate).zip(up) {
+                    *o = g / (1.0 + (-g).exp()) * u;
+                }
+            }
+            let down = layer.down.forward(&gated, m);
+            for (x, d) in x.iter_mut().zip(&down) {
+                *x += d;
+            }
+        }
+        let mut last_rows = Vec::with_capacity(counts.len() * hidden);
+        let mut end = 0;
+        for (&count, cache) in counts.iter().zip(caches.iter_mut()) {
+            cache.len += count;
+            end += count;
+            last_rows.extend_from_slice(&x[(end - 1) * hidden..end * hidden]);
+        }
+        let mut normed_last = vec![0f32; last_rows.len()];
+        rms_norm(&last_rows, &self.norm, eps, &mut normed_last);
+        let logits = self
+            .output
+            .as_ref()
+            .unwrap_or(&self.embedding)
+            .forward(&normed_last, counts.len());
+        Ok(logits.chunks_exact(vocab).map(<[f32]>::to_vec).collect())
+    }
+
+    /// Rotates every head of `row` in place for `position` (interleaved pairs, as
+    /// candle's `rope_i` and llama.cpp's NORM mode).
+    fn rope(&self, row: &mut [f32], position: usize) {
+        let half = self.shape.head_dim / 2;
+        let cos = &self.cos[position * half..(position + 1) * half];
+        let sin = &self.sin[position * half..(position + 1) * half];
+        for head in row.chunks_exact_mut(self.shape.head_dim) {
+            for (pair, (&c, &s)) in head.chunks_exact_mut(2).zip(cos.iter().zip(sin)) {
+                let (a, b) = (pair[0], pair[1]);
+                pair[0] = a * c - b * s;
+                pair[1] = a * s + b * c;
+            }
+        }
+    }
+
+    /// Causal grouped-query attention of the queries of `rows` (sequence, position) over
+    /// the cached keys and values of their sequence (the new ones included); returns
+    /// `rows x hidden`.
+    fn attention(
+        &self,
+        queries: &[f32],
+        rows: &[(usize, usize)],
+        chunks: &[&[Arc<Chunk>]],
+    ) -> Vec<f32> {
+        let Shape {
+            hidden,
+            heads,
+            kv_heads,
+            head_dim,
+            ..
+        } = self.shape;
+        let kv = kv_heads * head_dim;
+        let group = heads / kv_heads;
+        let scale = 1.0 / (head_dim as f32).sqrt();
+        let m = rows.len();
+        let mut out = vec![0f32; m * hidden];
+        let run = |scores: &mut Vec<f32>, (index, out): (usize, &mut [f32])| {
+            let (i, head) = (index / heads, index % heads);
+            let offset = (head / group) * head_dim;
+            let query = &queries[i * hidden + head * head_dim..][..head_dim];
+            let (sequence, position) = rows[i];
+            let chunks = chunks[sequence];
+            let visible = position + 1;
+            scores.clear();
+            for chunk in chunks {
+                let count = (chunk.keys.len() / kv).min(visible - scores.len());
+                if count == 0 {
+                    break;
+                }
+                vector::scores(query, &chunk.keys[offset..], kv, count, scale, scores);
+            }
+            let max = scores.iter().fold(f32::NEG_INFINITY, |m, &s| m.max(s));
+            let mut sum = 0f32;
+            for s in scores.iter_mut() {
+                *s = (*s - max).exp();
+                sum += *s;
+            }
+            for s in scores.iter_mut() {
+                *s /= sum;
+            }
+            let mut done = 0;
+            for chunk in chunks {
+                let count = (chunk.values.len() / kv).min(visible - done);
+                if count == 0 {
+                    break;
+                }
+                let weights = &scores[done..done + count];
+                vector::weighted_sum(weights, &chunk.values[offset..], kv, out);
+                done += count;
+            }
+        };
+        // Decoding's attention is small next to its products: threads would mostly wait.
+        let work = rows.iter().map(|&(_, p)| p + 1).sum::<usize>() * heads * head_dim;
+        if rayon::current_num_threads() > 1 && m * heads > 1 && work >= PARALLEL_ATTENTION {
+            out.par_chunks_mut(head_dim)
+                .enumerate()
+                .for_each_init(Vec::new, run);
+        } else {
+            let mut scores = Vec::new();
+            out.chunks_mut(head_dim)
+                .enumerate()
+                .for_each(|item| run(&mut scores, item));
+        }
+        out
+    }
+}
+
+/// candle's `rms_norm`: `x / sqrt(mean(x^2) + eps) * weight`, per row.
+fn rms_norm(x: &[f32], weight: &[f32], eps: f32, out: &mut [f32]) {
+    let dim = weight.len();
+    for (row, out) in x.chunks_exact(dim).zip(out.chunks_exact_mut(dim)) {
+        let sum2: f32 = row.iter().map(|v| v * v).sum();
+        let m = (sum2 / dim as f32 + eps).sqrt();
+        for ((o, &v), &w) in out.iter_mut().zip(row).zip(weight) {
+            *o = v / m * w;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
