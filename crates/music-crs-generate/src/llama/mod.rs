@@ -1072,15 +1072,7 @@ impl LlamaGenerator {
         for (messages, seed) in chats {
             let started = Instant::now();
             let prompt = self.prompt_ids(messages)?;
-            let needed = prompt.len() + self.params.max_new_tokens;
-            if needed > self.context_limit {
-                return Err(Error::PromptTooLong {
-                    session_id: String::new(),
-                    turn_number: 0,
-                    tokens: needed,
-                    limit: self.context_limit,
-                });
-            }
+            self.check_fits(prompt.len() + self.params.max_new_tokens)?;
             let split = self.split(messages, &prompt)?;
             let (reused, mut state) = match self.prefix_cache.longest(&prompt, &split.points) {
                 Some((reused, saved)) => (reused, CallState::Owned(saved)),

@@ -1078,6 +1078,47 @@ mod architectures {
         }
     }
 
+    #[test]
+    fn a_batch_of_chats_gets_the_replies_of_one_at_a_time() {
+        let chat = |system: &str, user: &str| {
+            vec![
+                ChatMessage::new(ChatRole::System, system),
+                ChatMessage::new(ChatRole::User, user),
+            ]
+        };
+        let chats = vec![
+            (chat("Be brief.", "calm jazz please"), 1),
+            (
+                chat(
+                    "You recommend music.",
+                    "something loud and fast for a long run, with guitars",
+                ),
+                2,
+            ),
+            (chat("Be brief.", "calm jazz please"), 3),
+            (chat("Reply in one line.", "piano"), 4),
+        ];
+        let sampled = LlamaParams {
+            max_new_tokens: 8,
+            temperature: 0.8,
+            ..LlamaParams::greedy()
+        };
+        for params in [greedy(8), sampled] {
+            let dir = tempfile::tempdir().unwrap();
+            let generator = load(dir.path(), Architecture::Llama, params);
+            let batched = generator.complete_batch(&chats).unwrap();
+            assert_eq!(batched.len(), chats.len());
+            for ((messages, seed), together) in chats.iter().zip(&batched) {
+                generator.clear_prefix_cache();
+                let alone = generator.complete(messages, *seed).unwrap();
+                assert_eq!(together.text, alone.text, "seed {seed}");
+                assert_eq!(together.generated_tokens, alone.generated_tokens);
+                assert_eq!(together.stopped, alone.stopped);
+                assert_eq!(together.prompt_tokens, alone.prompt_tokens);
+            }
+        }
+    }
+
     /// A second turn: a played track and a reply (two assistant messages) in the history.
     fn second_turn(session: &str, message: &str) -> GenerationRequest {
         let mut req = request(session, message);
