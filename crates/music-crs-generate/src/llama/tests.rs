@@ -677,6 +677,23 @@ fn chunked_prefill_matches_one_pass() {
     );
 }
 
+/// A second turn (a user message and a reply in the history) and the same turn with another
+/// user message: the two share every prompt token up to the last user message.
+fn second_turn_and_sibling() -> [GenerationRequest; 2] {
+    let mut first = request(
+        "s",
+        "I want something mellow for a rainy evening, maybe jazz piano.",
+    );
+    first.context.turn_number = 2;
+    first.context.history = vec![
+        music_crs_core::Message::new(1, music_crs_core::Role::User, "Play me some funk."),
+        music_crs_core::Message::new(1, music_crs_core::Role::Assistant, "Try this one."),
+    ];
+    let mut second = first.clone();
+    second.context.user_message = "Something with a saxophone, please.".into();
+    [first, second]
+}
+
 #[test]
 fn smollm2_reply_is_the_same_with_and_without_prefix_reuse() {
     let Some(gguf) = shared_path(SMOL_GGUF) else {
@@ -696,17 +713,7 @@ fn smollm2_reply_is_the_same_with_and_without_prefix_reuse() {
         },
     )
     .unwrap();
-    let mut first = request(
-        "s",
-        "I want something mellow for a rainy evening, maybe jazz piano.",
-    );
-    first.context.turn_number = 2;
-    first.context.history = vec![
-        music_crs_core::Message::new(1, music_crs_core::Role::User, "Play me some funk."),
-        music_crs_core::Message::new(1, music_crs_core::Role::Assistant, "Try this one."),
-    ];
-    let mut second = first.clone();
-    second.context.user_message = "Something with a saxophone, please.".into();
+    let [first, second] = second_turn_and_sibling();
     let reference = one_pass.generate_with_stats(&first).unwrap();
     assert_eq!(reference.reused_prompt_tokens, 0);
     let cold = cached.generate_with_stats(&first).unwrap();
@@ -746,18 +753,7 @@ fn smollm2_greedy_replies_on_candle_and_on_our_forward() {
     let Some(gguf) = shared_path(SMOL_GGUF) else {
         return;
     };
-    // The requests of `smollm2_reply_is_the_same_with_and_without_prefix_reuse`.
-    let mut with_history = request(
-        "s",
-        "I want something mellow for a rainy evening, maybe jazz piano.",
-    );
-    with_history.context.turn_number = 2;
-    with_history.context.history = vec![
-        music_crs_core::Message::new(1, music_crs_core::Role::User, "Play me some funk."),
-        music_crs_core::Message::new(1, music_crs_core::Role::Assistant, "Try this one."),
-    ];
-    let mut sibling = with_history.clone();
-    sibling.context.user_message = "Something with a saxophone, please.".into();
+    let [with_history, sibling] = second_turn_and_sibling();
     // Greedy: sampled replies (temperature 0.6) may part at the first token, since the two
     // quantize activations differently (candle per 256 values for k % 256 == 0).
     let cases = [
