@@ -7,8 +7,8 @@ use music_crs_core::{
     Catalog, GenerationRequest, MAX_PREDICTED_TRACKS, Prediction, ScoredTrack, Track, TurnContext,
     UserProfile,
 };
-use music_crs_generate::Generator;
 use music_crs_generate::reply_check::ReplyCheck;
+use music_crs_generate::{CheckedReply, Generator};
 use music_crs_retrieval::Retriever;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -229,28 +229,60 @@ impl Crs {
                     },
                 ));
             }
-            let replies: Vec<Result<PredictedTurn>> = batch
+            // Replies go in groups of the generator's liking: one turn per group spreads
+            // turns over threads; a whole batch lets a backend decode its turns together.
+            let (tracks, requests): (Vec<Vec<ScoredTrack>>, Vec<GenerationRequest>) = batch
                 .par_iter()
                 .zip(retrieved)
                 .map(|(turn, tracks)| {
-                    let (reply, checked) = self.checked_reply(turn, tracks)?;
-                    progress(1);
-                    Ok(PredictedTurn {
-                        prediction: Prediction {
-                            session_id: turn.session_id.clone(),
-                            user_id: turn.user_id.clone(),
-                            turn_number: turn.turn_number,
-                            predicted_track_ids: reply.track_ids(),
-                            predicted_response: reply.response,
-                        },
-                        reply_check: checked.check,
-                        reply_replaced: checked.replaced,
-                    })
+                    let tracks = self.final_tracks(turn, tracks);
+                    let request = self.generation_request(turn, &tracks);
+                    (tracks, request)
+                })
+                .unzip();
+            let group = self.generator.batch_size_hint().clamp(1, batch.len());
+            let replies: Vec<Result<Vec<CheckedReply>>> = batch
+                .par_chunks(group)
+                .zip(requests.par_chunks(group))
+                .map(|(turns, requests)| {
+                    let replies = self
+                        .generator
+                        .generate_checked_batch(requests)
+                        .map_err(|e| batch_error(turns, e.into()))?;
+                    if replies.len() != turns.len() {
+                        return Err(batch_error(
+                            turns,
+                            Error::InvalidSetting {
+                                key: "generator".into(),
+                                reason: format!(
+                                    "{} answered {} requests with {} replies",
+                                    self.generator.name(),
+                                    turns.len(),
+                                    replies.len()
+                                ),
+                            },
+                        ));
+                    }
+                    progress(turns.len());
+                    Ok(replies)
                 })
                 .collect();
             let first = predictions.len();
-            for reply in replies {
-                predictions.push(reply?);
+            let replies = replies.into_iter().collect::<Result<Vec<_>>>()?;
+            for ((turn, tracks), reply) in
+                batch.iter().zip(tracks).zip(replies.into_iter().flatten())
+            {
+                predictions.push(PredictedTurn {
+                    prediction: Prediction {
+                        session_id: turn.session_id.clone(),
+                        user_id: turn.user_id.clone(),
+                        turn_number: turn.turn_number,
+                        predicted_track_ids: tracks.into_iter().map(|t| t.track_id).collect(),
+                        predicted_response: reply.text,
+                    },
+                    reply_check: reply.check,
+                    reply_replaced: reply.replaced,
+                });
             }
             on_batch(&predictions[first..])?;
         }
@@ -280,11 +312,8 @@ impl Crs {
         &self,
         turn: &TurnContext,
         tracks: Vec<ScoredTrack>,
-    ) -> Result<(Reply, music_crs_generate::CheckedReply)> {
-        let mut tracks = unique_top(tracks, self.top_k);
-        if tracks.len() < self.top_k && !self.fallback.is_empty() {
-            self.fill(turn, &mut tracks);
-        }
+    ) -> Result<(Reply, CheckedReply)> {
+        let tracks = self.final_tracks(turn, tracks);
         let request = self.generation_request(turn, &tracks);
         let mut checked = self
             .generator
@@ -292,6 +321,16 @@ impl Crs {
             .map_err(|e| turn_error(turn, e.into()))?;
         let response = std::mem::take(&mut checked.text);
         Ok((Reply { tracks, response }, checked))
+    }
+
+    /// The tracks that go out for a turn: unique, at most `top_k`, topped up from the
+    /// fallback list when the retriever found fewer.
+    fn final_tracks(&self, turn: &TurnContext, tracks: Vec<ScoredTrack>) -> Vec<ScoredTrack> {
+        let mut tracks = unique_top(tracks, self.top_k);
+        if tracks.len() < self.top_k && !self.fallback.is_empty() {
+            self.fill(turn, &mut tracks);
+        }
+        tracks
     }
 
     fn fill(&self, turn: &TurnContext, tracks: &mut Vec<ScoredTrack>) {
@@ -657,6 +696,76 @@ mod tests {
             predicted[2].prediction.predicted_response,
             "so good ".repeat(6)
         );
+    }
+
+    /// Takes whole batches, as the Llama generator's own forward pass does, and answers
+    /// like [`Echo`]; `short` drops the last reply of each batch.
+    struct Batching {
+        echo: Echo,
+        batches: Mutex<Vec<usize>>,
+        short: bool,
+    }
+
+    impl Generator for Batching {
+        fn name(&self) -> &str {
+            "batching"
+        }
+        fn generate(&self, request: &GenerationRequest) -> music_crs_generate::Result<String> {
+            self.echo.generate(request)
+        }
+        fn batch_size_hint(&self) -> usize {
+            usize::MAX
+        }
+        fn generate_checked_batch(
+            &self,
+            requests: &[GenerationRequest],
+        ) -> music_crs_generate::Result<Vec<CheckedReply>> {
+            self.batches.lock().unwrap().push(requests.len());
+            let mut replies = requests
+                .iter()
+                .map(|request| self.generate_checked(request))
+                .collect::<music_crs_generate::Result<Vec<_>>>()?;
+            if self.short {
+                replies.pop();
+            }
+            Ok(replies)
+        }
+    }
+
+    #[test]
+    fn a_batching_generator_gets_whole_batches_and_the_same_rows() {
+        let turns: Vec<TurnContext> = ["s1", "s2"]
+            .iter()
+            .flat_map(|id| session(id, "u").turn_contexts().unwrap())
+            .collect();
+        let one_by_one = crs().with_batch_size(4).unwrap().predict(&turns).unwrap();
+        let catalog = catalog();
+        let batching = |short| {
+            let generator = Arc::new(Batching {
+                echo: Echo {
+                    seen: Mutex::new(Vec::new()),
+                },
+                batches: Mutex::new(Vec::new()),
+                short,
+            });
+            let crs = Crs::new(
+                Box::new(WordOverlap {
+                    catalog: catalog.clone(),
+                }),
+                Box::new(generator.clone()),
+                catalog.clone(),
+            )
+            .with_batch_size(4)
+            .unwrap();
+            (crs, generator)
+        };
+        let (crs, generator) = batching(false);
+        assert_eq!(crs.predict(&turns).unwrap(), one_by_one);
+        assert_eq!(*generator.batches.lock().unwrap(), [4, 2]);
+        // A generator that loses a reply stops the run instead of shifting the rows.
+        let (crs, _) = batching(true);
+        let err = crs.predict(&turns).unwrap_err().to_string();
+        assert!(err.contains("answered 4 requests with 3 replies"), "{err}");
     }
 
     #[test]

@@ -52,6 +52,24 @@ pub trait Generator: Send + Sync {
         Ok(CheckedReply::kept(self.generate(request)?))
     }
 
+    /// How many requests one [`Generator::generate_checked_batch`] call should take. The
+    /// default, 1, means requests are best answered one by one, spread over threads; a
+    /// backend that decodes several sequences together (the Llama generator's own forward
+    /// pass) answers `usize::MAX`: hand it whole batches.
+    fn batch_size_hint(&self) -> usize {
+        1
+    }
+
+    /// Checked replies for many requests, in input order, each the reply
+    /// [`Generator::generate_checked`] gives for its request alone. The default loops over
+    /// it; the Llama generator decodes the batch's sequences together.
+    fn generate_checked_batch(&self, requests: &[GenerationRequest]) -> Result<Vec<CheckedReply>> {
+        requests
+            .iter()
+            .map(|request| self.generate_checked(request))
+            .collect()
+    }
+
     /// Replies for many requests, in input order. The default loops over
     /// [`Generator::generate`]; backends override it where batching pays.
     fn generate_batch(&self, requests: &[GenerationRequest]) -> Result<Vec<String>> {
@@ -76,6 +94,15 @@ macro_rules! forward_generator {
             }
             fn generate_batch(&self, requests: &[GenerationRequest]) -> Result<Vec<String>> {
                 (**self).generate_batch(requests)
+            }
+            fn batch_size_hint(&self) -> usize {
+                (**self).batch_size_hint()
+            }
+            fn generate_checked_batch(
+                &self,
+                requests: &[GenerationRequest],
+            ) -> Result<Vec<CheckedReply>> {
+                (**self).generate_checked_batch(requests)
             }
         }
     )*};

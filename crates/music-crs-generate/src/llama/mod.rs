@@ -447,6 +447,13 @@ struct PromptSplit {
     save: Vec<usize>,
 }
 
+/// A prompt ready to run: its tokens, chunks and sampler seed.
+struct BatchPrompt {
+    prompt: Vec<u32>,
+    split: PromptSplit,
+    seed: u64,
+}
+
 fn model_error(context: &str) -> impl Fn(candle_core::Error) -> Error + '_ {
     move |e| Error::Model {
         context: context.to_string(),
@@ -867,6 +874,37 @@ impl LlamaGenerator {
     /// naming the session and turn. Only a prompt too long without any of them fails, which
     /// [`LlamaGenerator::load`] already refuses for the system prompt without a profile.
     pub fn generate_with_stats(&self, request: &GenerationRequest) -> Result<Completion> {
+        let BatchPrompt {
+            prompt,
+            split,
+            seed,
+        } = self.request_prompt(request)?;
+        let completion = self.run(&prompt, &split, seed)?;
+        log_completion(request, &completion);
+        Ok(completion)
+    }
+
+    /// [`LlamaGenerator::generate_with_stats`] for several requests, decoded together (see
+    /// [`LlamaGenerator::complete_batch`]): each completion is the one its request gets
+    /// alone.
+    pub fn generate_batch_with_stats(
+        &self,
+        requests: &[GenerationRequest],
+    ) -> Result<Vec<Completion>> {
+        let prompts = requests
+            .iter()
+            .map(|request| self.request_prompt(request))
+            .collect::<Result<Vec<_>>>()?;
+        let completions = self.run_batch(&prompts)?;
+        for (request, completion) in requests.iter().zip(&completions) {
+            log_completion(request, completion);
+        }
+        Ok(completions)
+    }
+
+    /// The fitted prompt of a request, its chunks and its sampler's seed (drawn from the
+    /// session and turn, so a reply does not depend on what ran before).
+    fn request_prompt(&self, request: &GenerationRequest) -> Result<BatchPrompt> {
         let context = &request.context;
         let (messages, prompt) = self.fitted_prompt(request)?;
         let seed = mix_seed(
@@ -877,7 +915,11 @@ impl LlamaGenerator {
             ],
         );
         let split = self.split(&messages, &prompt)?;
-        self.run(&prompt, &split, seed)
+        Ok(BatchPrompt {
+            prompt,
+            split,
+            seed,
+        })
     }
 
     /// The chat and prompt ids of `request`, fitted to the context limit (see
@@ -1051,10 +1093,29 @@ impl LlamaGenerator {
     /// completion reports the batch's shared decoding time. Other networks complete the
     /// chats one after another.
     pub fn complete_batch(&self, chats: &[(Vec<ChatMessage>, u64)]) -> Result<Vec<Completion>> {
+        let mut prompts = Vec::with_capacity(chats.len());
+        for (messages, seed) in chats {
+            let prompt = self.prompt_ids(messages)?;
+            self.check_fits(prompt.len() + self.params.max_new_tokens)?;
+            let split = self.split(messages, &prompt)?;
+            prompts.push(BatchPrompt {
+                prompt,
+                split,
+                seed: *seed,
+            });
+        }
+        self.run_batch(&prompts)
+    }
+
+    /// [`LlamaGenerator::run`] for several prompts, decoded together with our forward pass
+    /// (see [`LlamaGenerator::complete_batch`]); other networks run them one by one. Each
+    /// prompt is read in turn, so a later one reuses the prefixes an earlier one saved, as
+    /// when they come one at a time.
+    fn run_batch(&self, prompts: &[BatchPrompt]) -> Result<Vec<Completion>> {
         let Network::Fast(model) = &self.network else {
-            return chats
+            return prompts
                 .iter()
-                .map(|(messages, seed)| self.complete(messages, *seed))
+                .map(|p| self.run(&p.prompt, &p.split, p.seed))
                 .collect();
         };
         struct Sequence {
@@ -1068,17 +1129,19 @@ impl LlamaGenerator {
             done: bool,
             prompt_seconds: f64,
         }
-        let mut sequences = Vec::with_capacity(chats.len());
-        for (messages, seed) in chats {
+        let mut sequences = Vec::with_capacity(prompts.len());
+        for BatchPrompt {
+            prompt,
+            split,
+            seed,
+        } in prompts
+        {
             let started = Instant::now();
-            let prompt = self.prompt_ids(messages)?;
-            self.check_fits(prompt.len() + self.params.max_new_tokens)?;
-            let split = self.split(messages, &prompt)?;
-            let (reused, mut state) = match self.prefix_cache.longest(&prompt, &split.points) {
+            let (reused, mut state) = match self.prefix_cache.longest(prompt, &split.points) {
                 Some((reused, saved)) => (reused, CallState::Owned(saved)),
                 None => (0, self.network.begin()),
             };
-            let logits = self.prefill(&prompt, &split, reused, &mut state)?;
+            let logits = self.prefill(prompt, split, reused, &mut state)?;
             let CallState::Owned(KvState::Fast(cache)) = state else {
                 return Err(model_error("batching")(candle_core::Error::Msg(
                     "the KV state does not belong to this network".into(),
@@ -1220,6 +1283,20 @@ impl LlamaGenerator {
     }
 }
 
+/// One debug line per reply: where its time went (`-v` shows them).
+fn log_completion(request: &GenerationRequest, completion: &Completion) {
+    let (session, turn) = (&request.context.session_id, request.context.turn_number);
+    tracing::debug!(
+        "session {session}, turn {turn}: prompt {} tokens ({} reused) in {:.3}s, {} tokens \
+         generated in {:.3}s",
+        completion.prompt_tokens,
+        completion.reused_prompt_tokens,
+        completion.prompt_seconds,
+        completion.generated_tokens,
+        completion.generation_seconds
+    );
+}
+
 /// Ends a user message cut to fit the context (after a space), so the model sees the cut.
 pub const CUT_MARK: &str = "[...]";
 
@@ -1269,6 +1346,29 @@ impl Generator for LlamaGenerator {
     fn generate_checked(&self, request: &GenerationRequest) -> Result<CheckedReply> {
         let completion = self.generate_with_stats(request)?;
         Ok(self.settle(request, completion.text))
+    }
+
+    /// Whole batches for our forward pass, which decodes their sequences together; one
+    /// request per call for candle's networks (calls then run side by side on threads).
+    fn batch_size_hint(&self) -> usize {
+        match self.network {
+            Network::Fast(_) => usize::MAX,
+            _ => 1,
+        }
+    }
+
+    fn generate_batch(&self, requests: &[GenerationRequest]) -> Result<Vec<String>> {
+        let replies = self.generate_checked_batch(requests)?;
+        Ok(replies.into_iter().map(|reply| reply.text).collect())
+    }
+
+    fn generate_checked_batch(&self, requests: &[GenerationRequest]) -> Result<Vec<CheckedReply>> {
+        let completions = self.generate_batch_with_stats(requests)?;
+        Ok(requests
+            .iter()
+            .zip(completions)
+            .map(|(request, completion)| self.settle(request, completion.text))
+            .collect())
     }
 }
 

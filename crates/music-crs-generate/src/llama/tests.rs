@@ -1115,6 +1115,38 @@ mod architectures {
         }
     }
 
+    #[test]
+    fn a_batch_of_requests_gets_the_checked_replies_of_one_at_a_time() {
+        // A session's turns as a run hands them over: the second reuses the first's prefix.
+        let [second, sibling] = second_turn_and_sibling();
+        let requests = vec![
+            request("a", "calm jazz please"),
+            second,
+            sibling,
+            request("b", "something loud and fast for a long run"),
+        ];
+        for architecture in [Architecture::Llama, Architecture::Qwen2] {
+            let dir = tempfile::tempdir().unwrap();
+            let generator = load(dir.path(), architecture, greedy(6));
+            let whole_batches = architecture == Architecture::Llama;
+            assert_eq!(generator.batch_size_hint() == usize::MAX, whole_batches);
+            let batched = generator.generate_checked_batch(&requests).unwrap();
+            assert_eq!(batched.len(), requests.len());
+            for (request, together) in requests.iter().zip(&batched) {
+                generator.clear_prefix_cache();
+                let alone = generator.generate_checked(request).unwrap();
+                assert_eq!(
+                    together, &alone,
+                    "{architecture:?}, {}",
+                    request.context.user_message
+                );
+            }
+            let texts = generator.generate_batch(&requests).unwrap();
+            let expected: Vec<&str> = batched.iter().map(|reply| reply.text.as_str()).collect();
+            assert_eq!(texts, expected);
+        }
+    }
+
     /// A second turn: a played track and a reply (two assistant messages) in the history.
     fn second_turn(session: &str, message: &str) -> GenerationRequest {
         let mut req = request(session, message);
