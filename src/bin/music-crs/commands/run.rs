@@ -68,8 +68,9 @@ pub(crate) struct RunArgs {
     /// data and model files. Without --resume an old checkpoint is replaced.
     #[arg(long)]
     pub(crate) resume: bool,
-    /// Turns per batch: the retriever's batch and the checkpoint's unit (a kill loses at most
-    /// one batch) [default: 256; with the llama generator 4 per thread].
+    /// Turns per batch: the retriever's batch, the checkpoint's unit (a kill loses at most
+    /// one batch) and, for a GGUF llama model on CPU, the replies decoded together
+    /// [default: 256; with the llama generator 4 per thread].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub(crate) batch_size: Option<u64>,
 }
