@@ -12,7 +12,13 @@
 //!
 //! The KV cache ([`KvCache`]) is a value per call: a list of shared chunks per layer, so
 //! cloning it (the prefix cache does) copies no keys or values; a call appends to its own
-//! last chunk in place.
+//! last chunk in place. Keys are kept in blocks of 16 positions, dimension-major, values
+//! position-major: attention ([`vector`]) runs in tiles of up to [`ATTENTION_ROWS`] rows of
+//! a sequence by the query heads of one kv head, so each key and value is loaded once per
+//! tile and 16 scores add up in one register without a horizontal sum; softmax uses a
+//! vectorised exp. Each score and output value is one chain of multiply-adds in a fixed
+//! order, so a row's numbers do not depend on the other rows, sequences or chunk
+//! boundaries of the pass.
 
 // The only unsafe code of the workspace (which denies it elsewhere): SIMD intrinsics behind
 // run-time CPU feature checks, and disjoint writes to one output buffer from rayon's threads.
@@ -21,6 +27,7 @@ mod q8;
 #[allow(unsafe_code)]
 mod vector;
 
+use std::ops::Range;
 use std::sync::Arc;
 
 use candle_core::quantized::{GgmlDType, QTensor, gguf_file};
@@ -28,9 +35,13 @@ use candle_core::{Device, Result, bail};
 use rayon::prelude::*;
 
 use q8::{BLOCK, Q4Matrix, Q8Matrix, Q8Rows, Weights};
+use vector::{KEY_BLOCK, Simd};
 
 /// Multiply-adds of attention below which it runs on the calling thread.
 const PARALLEL_ATTENTION: usize = 1 << 20;
+
+/// Query rows of one sequence per attention tile.
+const ATTENTION_ROWS: usize = 8;
 
 /// A linear layer's weights, `rows` outputs by `cols` inputs.
 enum Linear {
@@ -232,26 +243,84 @@ pub(crate) struct KvCache {
     len: usize,
 }
 
-/// Keys and values of consecutive positions (`[position][kv head][head_dim]`).
+/// Keys and values of consecutive positions from `start`, a multiple of [`KEY_BLOCK`].
 #[derive(Clone, Default)]
 struct Chunk {
+    start: usize,
+    /// Positions held.
+    len: usize,
+    /// `[block of KEY_BLOCK positions][kv head][head_dim][position in the block]`, the last
+    /// block padded with zeros: the layout of [`vector::block_scores`].
     keys: Vec<f32>,
+    /// `[position][kv head][head_dim]`.
     values: Vec<f32>,
 }
 
-impl KvCache {
-    /// Appends keys and values to `layer`: in place when this cache owns its last chunk.
-    fn append(&mut self, layer: usize, keys: &[f32], values: &[f32]) {
-        let chunks = &mut self.layers[layer];
-        if let Some(last) = chunks.last_mut().and_then(Arc::get_mut) {
-            last.keys.extend_from_slice(keys);
-            last.values.extend_from_slice(values);
-        } else {
-            chunks.push(Arc::new(Chunk {
-                keys: keys.to_vec(),
-                values: values.to_vec(),
-            }));
+impl Chunk {
+    /// Appends the keys and values (`kv` each) of the positions after this chunk's.
+    fn extend(&mut self, keys: &[f32], values: &[f32], kv: usize) {
+        for key in keys.chunks_exact(kv) {
+            let lane = self.len % KEY_BLOCK;
+            if lane == 0 {
+                self.keys.resize(self.keys.len() + kv * KEY_BLOCK, 0.0);
+            }
+            let block = self.keys.len() - kv * KEY_BLOCK;
+            for (c, &k) in key.iter().enumerate() {
+                self.keys[block + c * KEY_BLOCK + lane] = k;
+            }
+            self.len += 1;
         }
+        self.values.extend_from_slice(values);
+    }
+}
+
+impl KvCache {
+    /// Appends keys and values (`kv` a position) to `layer` after the cache's positions: in
+    /// place when this cache owns its last chunk. A new chunk starts at a block boundary,
+    /// with a copy of the shared chunk's last, partly filled block (at most 15 positions),
+    /// so every key block lies whole in one chunk.
+    fn append(&mut self, layer: usize, keys: &[f32], values: &[f32], kv: usize) {
+        let position = self.len;
+        let chunks = &mut self.layers[layer];
+        if chunks.last_mut().and_then(Arc::get_mut).is_none() {
+            let start = position / KEY_BLOCK * KEY_BLOCK;
+            let mut chunk = Chunk {
+                start,
+                ..Chunk::default()
+            };
+            if let Some(shared) = chunks.last()
+                && start < position
+            {
+                let (from, to) = (start - shared.start, position - shared.start);
+                let block = &shared.keys[from * kv..][..kv * KEY_BLOCK];
+                let mut partial = Vec::with_capacity((to - from) * kv);
+                for lane in 0..to - from {
+                    partial.extend(block.iter().skip(lane).step_by(KEY_BLOCK));
+                }
+                chunk.extend(&partial, &shared.values[from * kv..to * kv], kv);
+            }
+            chunks.push(Arc::new(chunk));
+        }
+        let last = chunks.last_mut().and_then(Arc::get_mut).expect("owned");
+        debug_assert_eq!(last.start + last.len, position);
+        last.extend(keys, values, kv);
+    }
+
+    /// The chunks that hold `layer`'s keys and values of positions `0..end`, each with the
+    /// positions it gives (a later chunk's copy of a block replaces the earlier one's).
+    fn spans(&self, layer: usize, end: usize) -> Vec<(&Chunk, Range<usize>)> {
+        let chunks = &self.layers[layer];
+        let mut spans = Vec::with_capacity(chunks.len());
+        for (i, chunk) in chunks.iter().enumerate() {
+            let until = chunks
+                .get(i + 1)
+                .map_or(chunk.start + chunk.len, |next| next.start)
+                .min(end);
+            if chunk.start < until {
+                spans.push((&**chunk, chunk.start..until));
+            }
+        }
+        spans
     }
 }
 
@@ -482,14 +551,14 @@ impl FastLlama {
             let mut start = 0;
             for (&count, cache) in counts.iter().zip(caches.iter_mut()) {
                 let range = start * kv..(start + count) * kv;
-                cache.append(index, &keys[range.clone()], &values[range]);
+                cache.append(index, &keys[range.clone()], &values[range], kv);
                 start += count;
             }
-            let chunks: Vec<&[Arc<Chunk>]> = caches
+            let spans: Vec<_> = caches
                 .iter()
-                .map(|cache| &cache.layers[index][..])
+                .map(|cache| cache.spans(index, usize::MAX))
                 .collect();
-            let attended = self.attention(&queries, &rows, &chunks);
+            let attended = self.attention(&queries, &rows, &spans);
             let projected = layer.output.forward(&attended, m);
             for (x, p) in x.iter_mut().zip(&projected) {
                 *x += p;
@@ -544,13 +613,19 @@ impl FastLlama {
     }
 
     /// Causal grouped-query attention of the queries of `rows` (sequence, position) over
-    /// the cached keys and values of their sequence (the new ones included); returns
-    /// `rows x hidden`.
+    /// the cached keys and values of their sequence (the new ones included; `spans` per
+    /// sequence, as [`KvCache::spans`] gives them); returns `rows x hidden`.
+    ///
+    /// Tiles of up to [`ATTENTION_ROWS`] consecutive rows of one sequence by one kv head
+    /// (with all its query heads): each key and value is read once per tile. A row's numbers
+    /// never depend on its tile: each score and output value is one chain of multiply-adds
+    /// in a fixed order, and the positions a row does not see get weight 0, which adds
+    /// exactly nothing.
     fn attention(
         &self,
         queries: &[f32],
         rows: &[(usize, usize)],
-        chunks: &[&[Arc<Chunk>]],
+        spans: &[Vec<(&Chunk, Range<usize>)>],
     ) -> Vec<f32> {
         let Shape {
             hidden,
@@ -562,56 +637,105 @@ impl FastLlama {
         let kv = kv_heads * head_dim;
         let group = heads / kv_heads;
         let scale = 1.0 / (head_dim as f32).sqrt();
-        let m = rows.len();
-        let mut out = vec![0f32; m * hidden];
-        let run = |scores: &mut Vec<f32>, (index, out): (usize, &mut [f32])| {
-            let (i, head) = (index / heads, index % heads);
-            let offset = (head / group) * head_dim;
-            let query = &queries[i * hidden + head * head_dim..][..head_dim];
-            let (sequence, position) = rows[i];
-            let chunks = chunks[sequence];
-            let visible = position + 1;
+        let simd = Simd::detect();
+        // (rows, kv head) of each tile.
+        let mut tiles = Vec::new();
+        let mut first = 0;
+        while first < rows.len() {
+            let sequence = rows[first].0;
+            let mut end = first + 1;
+            while end < rows.len() && rows[end].0 == sequence && end - first < ATTENTION_ROWS {
+                end += 1;
+            }
+            tiles.extend((0..kv_heads).map(|kv_head| (first..end, kv_head)));
+            first = end;
+        }
+        // A tile's outputs, `[row][query head of the group][head_dim]`.
+        let tile = |(gathered, scores): &mut (Vec<f32>, Vec<f32>),
+                    (range, kv_head): &(Range<usize>, usize)|
+         -> Vec<f32> {
+            let tile_rows = &rows[range.clone()];
+            let n = tile_rows.len() * group;
+            let heads_of_group = *kv_head * group * head_dim..(*kv_head + 1) * group * head_dim;
+            gathered.clear();
+            for i in range.clone() {
+                gathered.extend_from_slice(&queries[i * hidden..][heads_of_group.clone()]);
+            }
+            let end = tile_rows.iter().map(|&(_, p)| p + 1).max().unwrap_or(0);
+            let stride = end.div_ceil(KEY_BLOCK) * KEY_BLOCK;
             scores.clear();
-            for chunk in chunks {
-                let count = (chunk.keys.len() / kv).min(visible - scores.len());
-                if count == 0 {
-                    break;
+            scores.resize(n * stride, 0.0);
+            let spans = &spans[tile_rows[0].0];
+            let seen = || {
+                spans
+                    .iter()
+                    .filter(|(_, positions)| positions.start < end)
+                    .map(|(chunk, positions)| (chunk, positions.start..positions.end.min(end)))
+            };
+            for (chunk, positions) in seen() {
+                let first_block = positions.start / KEY_BLOCK;
+                let blocks = positions.end.div_ceil(KEY_BLOCK) - first_block;
+                let offset =
+                    ((first_block - chunk.start / KEY_BLOCK) * kv + kv_head * head_dim) * KEY_BLOCK;
+                vector::block_scores(
+                    simd,
+                    gathered,
+                    head_dim,
+                    &chunk.keys[offset..],
+                    kv * KEY_BLOCK,
+                    blocks,
+                    scale,
+                    &mut scores[positions.start..],
+                    stride,
+                );
+            }
+            let sums: Vec<f32> = scores
+                .chunks_exact_mut(stride)
+                .enumerate()
+                .map(|(q, row)| {
+                    let visible = tile_rows[q / group].1 + 1;
+                    vector::softmax_numerators(simd, row, visible)
+                })
+                .collect();
+            let mut out = vec![0f32; n * head_dim];
+            for (chunk, positions) in seen() {
+                let offset = (positions.start - chunk.start) * kv + kv_head * head_dim;
+                vector::weighted_sums(
+                    simd,
+                    &scores[positions.start..],
+                    stride,
+                    positions.len(),
+                    &chunk.values[offset..],
+                    kv,
+                    &mut out,
+                    head_dim,
+                );
+            }
+            for (row, sum) in out.chunks_exact_mut(head_dim).zip(sums) {
+                let inverse = 1.0 / sum;
+                for o in row {
+                    *o *= inverse;
                 }
-                vector::scores(query, &chunk.keys[offset..], kv, count, scale, scores);
             }
-            let max = scores.iter().fold(f32::NEG_INFINITY, |m, &s| m.max(s));
-            let mut sum = 0f32;
-            for s in scores.iter_mut() {
-                *s = (*s - max).exp();
-                sum += *s;
-            }
-            for s in scores.iter_mut() {
-                *s /= sum;
-            }
-            let mut done = 0;
-            for chunk in chunks {
-                let count = (chunk.values.len() / kv).min(visible - done);
-                if count == 0 {
-                    break;
-                }
-                let weights = &scores[done..done + count];
-                vector::weighted_sum(weights, &chunk.values[offset..], kv, out);
-                done += count;
-            }
+            out
         };
         // Decoding's attention is small next to its products: threads would mostly wait.
         let work = rows.iter().map(|&(_, p)| p + 1).sum::<usize>() * heads * head_dim;
-        if rayon::current_num_threads() > 1 && m * heads > 1 && work >= PARALLEL_ATTENTION {
-            out.par_chunks_mut(head_dim)
-                .enumerate()
-                .for_each_init(Vec::new, run);
-        } else {
-            let mut scores = Vec::new();
-            out.chunks_mut(head_dim)
-                .enumerate()
-                .for_each(|item| run(&mut scores, item));
+        let outputs: Vec<Vec<f32>> =
+            if rayon::current_num_threads() > 1 && tiles.len() > 1 && work >= PARALLEL_ATTENTION {
+                tiles.par_iter().map_init(Default::default, tile).collect()
+            } else {
+                let mut scratch = Default::default();
+                tiles.iter().map(|t| tile(&mut scratch, t)).collect()
+            };
+        let mut attended = vec![0f32; rows.len() * hidden];
+        let width = group * head_dim;
+        for ((range, kv_head), out) in tiles.iter().zip(outputs) {
+            for (i, out) in range.clone().zip(out.chunks_exact(width)) {
+                attended[i * hidden + kv_head * width..][..width].copy_from_slice(out);
+            }
         }
-        out
+        attended
     }
 }
 

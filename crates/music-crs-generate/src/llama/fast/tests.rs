@@ -166,6 +166,45 @@ fn a_cloned_cache_reads_on_independently() {
     assert!(model.forward(&[300], 3, &mut saved.clone()).is_err());
 }
 
+#[test]
+fn a_row_reads_the_same_in_any_pass_and_after_clones_at_any_position() {
+    let pair = load_both(&with_matrices_in(
+        &tiny_llama_gguf().bytes(),
+        GgmlDType::Q8_0,
+    ));
+    let model = &pair.ours;
+    let tokens: Vec<u32> = (0..70).map(|i| (i * 37 % 250) as u32 + 1).collect();
+    let mut one_pass = model.empty_cache();
+    let last = model.forward(&tokens, 0, &mut one_pass).unwrap();
+    // One token at a time; the second cache is cloned now and then (its next append starts
+    // a new chunk, mid-block), and read in two sequences at once with the first.
+    let mut alone = model.empty_cache();
+    let mut cloned = model.empty_cache();
+    let mut kept = Vec::new();
+    for (position, &token) in tokens.iter().enumerate() {
+        if position % 7 == 3 {
+            kept.push(cloned.clone());
+        }
+        let mut both = model
+            .forward_many(&[token, token], &[1, 1], &mut [&mut alone, &mut cloned])
+            .unwrap();
+        assert_eq!(both[0], both[1], "{position}");
+        if position + 1 == tokens.len() {
+            assert_eq!(both.pop().unwrap(), last);
+        }
+    }
+    // A kept clone reads on as the cache it was cloned from did.
+    let kept = &mut kept[3];
+    let position = kept.len;
+    let mut again = model.empty_cache();
+    model.forward(&tokens[..position], 0, &mut again).unwrap();
+    let rest = &tokens[position..];
+    assert_eq!(
+        model.forward(rest, position, kept).unwrap(),
+        model.forward(rest, position, &mut again).unwrap()
+    );
+}
+
 /// Largest difference between two logit vectors relative to the largest of `reference`.
 fn relative_difference(ours: &[f32], reference: &[f32]) -> f32 {
     let scale = reference.iter().fold(0f32, |m, v| m.max(v.abs()));
