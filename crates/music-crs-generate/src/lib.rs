@@ -83,7 +83,7 @@ pub use generator::{CheckedReply, Generator};
 #[cfg(feature = "llama")]
 #[cfg_attr(docsrs, doc(cfg(feature = "llama")))]
 pub use llama::LlamaGenerator;
-pub use prompt::{ChatMessage, ChatRole, PromptParams};
+pub use prompt::{ChatMessage, ChatRole, PromptParams, PromptStyle};
 pub use template::{
     DEFAULT_ALTERNATIVE_RATE, DEFAULT_OPENER_RATE, DEFAULT_TEMPLATE_SEED, TemplateGenerator,
     TemplateParams,

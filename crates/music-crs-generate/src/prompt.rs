@@ -7,6 +7,9 @@
 //! track's metadata. The current user message comes next, and last an assistant message with
 //! the recommended track's metadata, which the model then explains.
 //!
+//! That is [`PromptStyle::Baseline`], the default. [`PromptStyle::Grounded`] builds a short
+//! chat for small local models instead (see [`build_grounded_chat`]).
+//!
 //! The texts live in `prompts/*.txt` beside the crate sources, so they can be read and
 //! changed without touching code.
 
@@ -19,6 +22,52 @@ pub const ROLEPLAY_PROMPT: &str = include_str!("../prompts/roleplay.txt");
 pub const RESPONSE_GENERATION_PROMPT: &str = include_str!("../prompts/response_generation.txt");
 /// The personalisation instruction, followed by the profile lines when a profile is known.
 pub const PERSONALIZATION_PROMPT: &str = include_str!("../prompts/personalization.txt");
+
+/// The system message of the grounded style (before the listener sentence).
+pub const GROUNDED_SYSTEM_PROMPT: &str = include_str!("../prompts/grounded_system.txt");
+
+/// Most tags of a track the grounded style shows.
+pub const GROUNDED_TAGS: usize = 3;
+
+/// A worked example the grounded style shows before the listener's message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GroundedExample {
+    /// What a listener asks.
+    pub request: &'static str,
+    /// The track, as [`grounded_track`] writes one.
+    pub track: &'static str,
+    /// The reply wanted: the title in quotes, the artist, why it fits, one question.
+    pub reply: &'static str,
+}
+
+/// The grounded style's examples, one per turn in turn (real tracks, so their tags and
+/// descriptions are true; none is in the demo catalog). Each reply opens differently.
+pub const GROUNDED_EXAMPLES: [GroundedExample; 4] = [
+    GroundedExample {
+        request: "Something mellow for a rainy evening.",
+        track: "\"Blue in Green\" by Miles Davis (jazz, ballad, piano)",
+        reply: "\"Blue in Green\" by Miles Davis is a slow, tender jazz ballad with soft piano \
+                and muted trumpet. Want more quiet jazz like this?",
+    },
+    GroundedExample {
+        request: "Play me something with a great female voice.",
+        track: "\"Dreams\" by Fleetwood Mac (soft rock, dreamy, female vocals)",
+        reply: "I'd suggest \"Dreams\" by Fleetwood Mac, a dreamy soft rock song carried by \
+                Stevie Nicks's voice over a gentle groove. Shall I find more like it?",
+    },
+    GroundedExample {
+        request: "I need energy for my workout.",
+        track: "\"Can't Hold Us\" by Macklemore (hip hop, upbeat, energetic)",
+        reply: "Here's \"Can't Hold Us\" by Macklemore, an upbeat hip hop anthem with pounding \
+                drums to keep you moving. Want another high-energy track?",
+    },
+    GroundedExample {
+        request: "Something like Radiohead but calmer.",
+        track: "\"Holocene\" by Bon Iver (indie folk, calm, acoustic)",
+        reply: "You might like \"Holocene\" by Bon Iver, a calm indie folk song with soft \
+                acoustic guitar and airy vocals. Should I look for more in this vein?",
+    },
+];
 
 /// How many retrieved tracks the track block (the chat's last message) shows: the
 /// best-ranked one, as the baseline does.
@@ -66,11 +115,15 @@ impl ChatMessage {
     }
 }
 
-/// Options of the baseline prompt.
+/// Options of the prompt.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PromptParams {
-    /// Lowercase the metadata values, as the baseline does.
+    /// Which chat to build: the official baseline's (default) or one made for small models.
+    #[serde(skip_serializing_if = "PromptStyle::is_baseline")]
+    pub style: PromptStyle,
+    /// Lowercase the metadata values, as the baseline does (baseline style only: the
+    /// grounded style keeps the catalog's case).
     pub lowercase_metadata: bool,
     /// Add the personalisation block when the listener has a profile.
     pub personalize: bool,
@@ -79,9 +132,28 @@ pub struct PromptParams {
 impl Default for PromptParams {
     fn default() -> Self {
         PromptParams {
+            style: PromptStyle::Baseline,
             lowercase_metadata: true,
             personalize: true,
         }
+    }
+}
+
+/// Which chat [`build_chat`] builds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PromptStyle {
+    /// The official baseline's chat (see the [module docs](self)).
+    #[default]
+    Baseline,
+    /// A short chat for small local models (see [`build_grounded_chat`]).
+    Grounded,
+}
+
+impl PromptStyle {
+    /// True for [`PromptStyle::Baseline`].
+    pub fn is_baseline(&self) -> bool {
+        matches!(self, PromptStyle::Baseline)
     }
 }
 
@@ -147,6 +219,9 @@ pub fn track_metadata(track: &Track, params: &PromptParams) -> String {
 /// The whole chat for one request, ending with the recommended track's metadata as an
 /// assistant message (a chat template then adds the generation prompt).
 pub fn build_chat(request: &GenerationRequest, params: &PromptParams) -> Vec<ChatMessage> {
+    if params.style == PromptStyle::Grounded {
+        return build_grounded_chat(request, params);
+    }
     let context = &request.context;
     let mut chat = vec![ChatMessage::new(
         ChatRole::System,
@@ -184,6 +259,120 @@ fn played_metadata(request: &GenerationRequest, track_id: &str, params: &PromptP
         .find(|track| track.track_id == track_id)
         .map(|track| track_metadata(track, params))
         .unwrap_or_else(|| format!("track_id: {track_id}"))
+}
+
+/// `"Title" by Artist (tag, tag, tag)`: the track as the grounded style shows it, in the
+/// catalog's own case, with up to [`GROUNDED_TAGS`] of its tags.
+///
+/// Tags give a small model something true to say about the track (its genre and mood);
+/// album and release year are left out, as a 135M model tended to name the album or the year
+/// in place of the title (see [`build_grounded_chat`]).
+pub fn grounded_track(track: &Track) -> String {
+    let mut line = format!("\"{}\" by {}", track.name(), track.artist());
+    let tags: Vec<&str> = track
+        .tag_list
+        .iter()
+        .map(|tag| tag.trim())
+        .filter(|tag| !tag.is_empty())
+        .take(GROUNDED_TAGS)
+        .collect();
+    if !tags.is_empty() {
+        line.push_str(&format!(" ({})", tags.join(", ")));
+    }
+    line
+}
+
+/// `You are talking to a female listener aged 25-34 from Brazil.`, from the profile fields
+/// known; `None` when none is.
+fn grounded_listener(profile: &UserProfile) -> Option<String> {
+    fn field(value: Option<&str>) -> Option<&str> {
+        value.map(str::trim).filter(|value| !value.is_empty())
+    }
+    let gender = field(profile.gender.as_deref());
+    let age_group = field(profile.age_group.as_deref());
+    let country = field(
+        profile
+            .country_name
+            .as_deref()
+            .or(profile.country_code.as_deref()),
+    );
+    if gender.is_none() && age_group.is_none() && country.is_none() {
+        return None;
+    }
+    // A sentence, not `key: value` lines: a small model copied those lines into its reply.
+    let mut listener = match gender {
+        Some(gender) => format!("You are talking to a {gender} listener"),
+        None => String::from("You are talking to a listener"),
+    };
+    if let Some(age_group) = age_group {
+        listener.push_str(&format!(" aged {age_group}"));
+    }
+    if let Some(country) = country {
+        listener.push_str(&format!(" from {country}"));
+    }
+    listener.push('.');
+    Some(listener)
+}
+
+/// The final user message of the grounded chat: the listener's message, then the track to
+/// recommend.
+fn grounded_user_message(user_message: &str, track: Option<&str>) -> String {
+    match track {
+        Some(track) => format!("{user_message}\n\nRecommended track: {track}"),
+        None => user_message.to_string(),
+    }
+}
+
+/// The chat of [`PromptStyle::Grounded`], made for small local models (SmolLM2-135M):
+///
+/// 1. a short system message ([`GROUNDED_SYSTEM_PROMPT`]) and, with a profile, one sentence
+///    about the listener (gender, age group, country);
+/// 2. one worked example, a user message and the reply wanted, taken from
+///    [`GROUNDED_EXAMPLES`] by turn number (so the example's phrasing, which the model
+///    echoes, varies across turns instead of repeating in every reply);
+/// 3. the listener's message followed by `Recommended track: "Title" by Artist (tags)`.
+///
+/// Earlier turns are left out: the model copied the dataset's earlier replies (which name
+/// other tracks) and named tracks from the history instead of the recommended one. Nothing
+/// of the reply is written for the model: it answers from an empty assistant message.
+///
+/// Measured on the first 200 demo test turns with BM25 and SmolLM2-135M-Instruct (Q4_1,
+/// greedy, 48 new tokens): replies naming the top track's title and artist rose from 47.5%
+/// (baseline style) to 90.5% (89.5% with `repeat_penalty = 1.2`, which also brings
+/// Distinct-2 from 0.387 to 0.437 and degenerate replies from 12 to 0; the baseline's
+/// Distinct-2 is 0.459). An album and year in the track line, the track in the system message,
+/// and no example each named the track less often; the profile as `key: value` lines got
+/// copied into replies. The prompt shrank from ~600-1,000 tokens to ~150.
+pub fn build_grounded_chat(request: &GenerationRequest, params: &PromptParams) -> Vec<ChatMessage> {
+    let context = &request.context;
+    let mut system = String::from(GROUNDED_SYSTEM_PROMPT.trim_end());
+    if let Some(listener) = context
+        .profile()
+        .filter(|_| params.personalize)
+        .and_then(grounded_listener)
+    {
+        system.push(' ');
+        system.push_str(&listener);
+    }
+    let example = &GROUNDED_EXAMPLES[context.turn_number as usize % GROUNDED_EXAMPLES.len()];
+    let track = request
+        .recommended
+        .iter()
+        .take(TRACKS_IN_PROMPT)
+        .map(grounded_track)
+        .next();
+    vec![
+        ChatMessage::new(ChatRole::System, system),
+        ChatMessage::new(
+            ChatRole::User,
+            grounded_user_message(example.request, Some(example.track)),
+        ),
+        ChatMessage::new(ChatRole::Assistant, example.reply),
+        ChatMessage::new(
+            ChatRole::User,
+            grounded_user_message(&context.user_message, track.as_deref()),
+        ),
+    ]
 }
 
 #[cfg(test)]
@@ -259,5 +448,182 @@ mod tests {
         );
         assert_eq!(chat[4].content, "more like that");
         assert!(chat[5].content.contains("artist_name: miles davis"));
+    }
+
+    fn second_turn_request() -> GenerationRequest {
+        let mut context = TurnContext::from_message("more like that");
+        context.turn_number = 2;
+        context.history = vec![
+            Message::new(1, Role::User, "calm jazz"),
+            Message::new(1, Role::Music, "t1"),
+            Message::new(1, Role::Assistant, "Try Peace Piece."),
+        ];
+        context.played_track_ids = vec!["t1".into()];
+        let mut recommended = Track::new("t2", "Blue in Green", "Miles Davis");
+        recommended.tag_list = vec![
+            "jazz".into(),
+            " ".into(),
+            "modal".into(),
+            "piano".into(),
+            "1959".into(),
+        ];
+        GenerationRequest {
+            context,
+            recommended: vec![recommended],
+            played: vec![track()],
+        }
+    }
+
+    fn grounded() -> PromptParams {
+        PromptParams {
+            style: PromptStyle::Grounded,
+            ..PromptParams::default()
+        }
+    }
+
+    #[test]
+    fn baseline_style_is_the_default_and_unchanged() {
+        let request = second_turn_request();
+        let default = PromptParams::default();
+        assert_eq!(default.style, PromptStyle::Baseline);
+        let explicit = PromptParams {
+            style: PromptStyle::Baseline,
+            ..PromptParams::default()
+        };
+        let chat = build_chat(&request, &explicit);
+        assert_eq!(chat, build_chat(&request, &default));
+        assert_eq!(
+            chat,
+            [
+                ChatMessage::new(ChatRole::System, system_prompt(None, &default)),
+                ChatMessage::new(ChatRole::User, "calm jazz"),
+                ChatMessage::new(
+                    ChatRole::Assistant,
+                    "track_id: t1, track_name: peace piece, artist_name: bill evans, \
+                     album_name: everybody digs bill evans, release_date: 1959-01-01"
+                ),
+                ChatMessage::new(ChatRole::Assistant, "Try Peace Piece."),
+                ChatMessage::new(ChatRole::User, "more like that"),
+                ChatMessage::new(
+                    ChatRole::Assistant,
+                    "track_id: t2, track_name: blue in green, artist_name: miles davis, \
+                     album_name: , release_date: "
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn style_reads_lowercase_and_is_serialized_only_when_not_the_baseline() {
+        let params: PromptParams = serde_json::from_str(r#"{"style": "grounded"}"#).unwrap();
+        assert_eq!(params, grounded());
+        let baseline = serde_json::to_string(&PromptParams::default()).unwrap();
+        assert_eq!(
+            baseline,
+            r#"{"lowercase_metadata":true,"personalize":true}"#
+        );
+        let json = serde_json::to_string(&grounded()).unwrap();
+        assert!(json.starts_with(r#"{"style":"grounded","#));
+        assert!(serde_json::from_str::<PromptParams>(r#"{"style": "terse"}"#).is_err());
+    }
+
+    #[test]
+    fn grounded_chat_is_system_example_and_the_track_in_the_user_message() {
+        let chat = build_chat(&second_turn_request(), &grounded());
+        // Turn 2 takes the third example; earlier turns are left out.
+        let example = GROUNDED_EXAMPLES[2];
+        assert_eq!(
+            chat,
+            [
+                ChatMessage::new(
+                    ChatRole::System,
+                    "You are a friendly music recommendation assistant. Reply in two or three \
+                     sentences: name the recommended track's title in quotes and its artist, \
+                     say why it suits the listener's request, and ask one short follow-up \
+                     question."
+                ),
+                ChatMessage::new(
+                    ChatRole::User,
+                    "I need energy for my workout.\n\nRecommended track: \"Can't Hold Us\" by \
+                     Macklemore (hip hop, upbeat, energetic)"
+                ),
+                ChatMessage::new(ChatRole::Assistant, example.reply),
+                ChatMessage::new(
+                    ChatRole::User,
+                    "more like that\n\nRecommended track: \"Blue in Green\" by Miles Davis \
+                     (jazz, modal, piano)"
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn grounded_chat_keeps_the_profile_as_a_sentence() {
+        let mut request = second_turn_request();
+        request.context.user_profile = Some(UserProfile {
+            age_group: Some("25-34".into()),
+            gender: Some("female".into()),
+            country_code: Some("BR".into()),
+            ..UserProfile::default()
+        });
+        let chat = build_chat(&request, &grounded());
+        assert!(chat[0].content.ends_with(
+            "follow-up question. You are talking to a female listener aged 25-34 from BR."
+        ));
+        let impersonal = PromptParams {
+            personalize: false,
+            ..grounded()
+        };
+        assert!(
+            build_chat(&request, &impersonal)[0]
+                .content
+                .ends_with("follow-up question.")
+        );
+        request.context.user_profile = Some(UserProfile {
+            country_name: Some("Brazil".into()),
+            ..UserProfile::default()
+        });
+        assert!(
+            build_chat(&request, &grounded())[0]
+                .content
+                .ends_with(" You are talking to a listener from Brazil.")
+        );
+    }
+
+    #[test]
+    fn grounded_chat_without_a_track_is_the_bare_message() {
+        // Prompt fitting may drop the track block: the chat then ends with the message alone.
+        let mut request = second_turn_request();
+        request.recommended.clear();
+        let chat = build_chat(&request, &grounded());
+        assert_eq!(chat.len(), 4);
+        assert_eq!(chat[3], ChatMessage::new(ChatRole::User, "more like that"));
+    }
+
+    #[test]
+    fn grounded_examples_name_their_track_and_rotate_by_turn() {
+        for example in GROUNDED_EXAMPLES {
+            let title_and_artist = example.track.split(" (").next().unwrap();
+            let (title, artist) = title_and_artist.split_once(" by ").unwrap();
+            let title = title.trim_matches('"').to_string();
+            assert!(crate::reply_check::names_track(
+                example.reply,
+                &[title],
+                &[artist.to_string()]
+            ));
+        }
+        let mut request = second_turn_request();
+        let replies: Vec<String> = (1..=4)
+            .map(|turn| {
+                request.context.turn_number = turn;
+                build_chat(&request, &grounded())[2].content.clone()
+            })
+            .collect();
+        assert!(
+            replies
+                .iter()
+                .enumerate()
+                .all(|(i, reply)| !replies[..i].contains(reply))
+        );
     }
 }
