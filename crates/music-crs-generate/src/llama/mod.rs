@@ -1068,6 +1068,21 @@ impl LlamaGenerator {
         reused: usize,
         state: &mut CallState<'_>,
     ) -> Result<Tensor> {
+        let position = self.prefill_chunks(prompt, split, reused, state)?;
+        self.network
+            .forward(&self.device, state, &prompt[position..], position)
+            .map_err(model_error("reading the prompt"))
+    }
+
+    /// Reads the prompt's chunks from `reused` to its last split point, saving the states
+    /// `split` names; returns the position reached (the rest of the prompt is left unread).
+    fn prefill_chunks(
+        &self,
+        prompt: &[u32],
+        split: &PromptSplit,
+        reused: usize,
+        state: &mut CallState<'_>,
+    ) -> Result<usize> {
         let mut position = reused;
         for &end in split.points.iter().filter(|&&end| end > reused) {
             self.network
@@ -1080,18 +1095,17 @@ impl LlamaGenerator {
                 self.prefix_cache.save(&prompt[..end], saveable);
             }
         }
-        self.network
-            .forward(&self.device, state, &prompt[position..], position)
-            .map_err(model_error("reading the prompt"))
+        Ok(position)
     }
 
     /// Completions of several chats (each with its sampler's seed), decoded together: with
     /// our `llama` forward pass, each step reads one new token of every unfinished chat in
     /// one pass (every weight read once for all of them; attention per chat), so replies
     /// per second grow with the batch while decoding is bound by memory. Each reply is the
-    /// one [`LlamaGenerator::complete`] gives (the same numbers row by row); every
-    /// completion reports the batch's shared decoding time. Other networks complete the
-    /// chats one after another.
+    /// one [`LlamaGenerator::complete`] gives (the same numbers row by row). Prompts are read
+    /// as one at a time up to their last chunk point (so prefix reuse is unchanged), then
+    /// their tails together in one pass; every completion's times include the batch's
+    /// shared passes. Other networks complete the chats one after another.
     pub fn complete_batch(&self, chats: &[(Vec<ChatMessage>, u64)]) -> Result<Vec<Completion>> {
         let mut prompts = Vec::with_capacity(chats.len());
         for (messages, seed) in chats {
@@ -1129,34 +1143,54 @@ impl LlamaGenerator {
             done: bool,
             prompt_seconds: f64,
         }
-        let mut sequences = Vec::with_capacity(prompts.len());
-        for BatchPrompt {
-            prompt,
-            split,
-            seed,
-        } in prompts
-        {
+        // Each prompt's chunks up to its last split point, in turn (a later prompt reuses
+        // what an earlier one saved), then the rest of every prompt in one pass: the tails
+        // (the turn's own message) share each weight read, as decoding's steps do.
+        let mut caches = Vec::with_capacity(prompts.len());
+        let mut tails = Vec::new();
+        let mut counts = Vec::with_capacity(prompts.len());
+        let mut chunk_seconds = Vec::with_capacity(prompts.len());
+        for BatchPrompt { prompt, split, .. } in prompts {
             let started = Instant::now();
             let (reused, mut state) = match self.prefix_cache.longest(prompt, &split.points) {
                 Some((reused, saved)) => (reused, CallState::Owned(saved)),
                 None => (0, self.network.begin()),
             };
-            let logits = self.prefill(prompt, split, reused, &mut state)?;
+            let position = self.prefill_chunks(prompt, split, reused, &mut state)?;
             let CallState::Owned(KvState::Fast(cache)) = state else {
                 return Err(model_error("batching")(candle_core::Error::Msg(
                     "the KV state does not belong to this network".into(),
                 )));
             };
+            caches.push((reused, cache));
+            tails.extend_from_slice(&prompt[position..]);
+            counts.push(prompt.len() - position);
+            chunk_seconds.push(started.elapsed().as_secs_f64());
+        }
+        let started = Instant::now();
+        let mut tail_caches: Vec<&mut fast::KvCache> =
+            caches.iter_mut().map(|(_, cache)| cache).collect();
+        let last_logits = model
+            .forward_many(&tails, &counts, &mut tail_caches)
+            .map_err(model_error("reading the prompt"))?;
+        let tails_seconds = started.elapsed().as_secs_f64();
+        let mut sequences = Vec::with_capacity(prompts.len());
+        for (((prompt, (reused, cache)), logits), seconds) in prompts
+            .iter()
+            .zip(caches)
+            .zip(last_logits)
+            .zip(chunk_seconds)
+        {
             sequences.push(Sequence {
-                prompt_tokens: prompt.len(),
+                prompt_tokens: prompt.prompt.len(),
                 reused,
                 cache,
-                sampler: self.sampler(*seed),
-                logits,
+                sampler: self.sampler(prompt.seed),
+                logits: Tensor::new(logits, &self.device).map_err(model_error("generating"))?,
                 generated: Vec::with_capacity(self.params.max_new_tokens),
                 stopped: false,
                 done: false,
-                prompt_seconds: started.elapsed().as_secs_f64(),
+                prompt_seconds: seconds + tails_seconds,
             });
         }
         let started = Instant::now();
