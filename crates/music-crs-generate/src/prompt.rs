@@ -424,34 +424,7 @@ mod tests {
         )));
     }
 
-    #[test]
-    fn chat_puts_played_tracks_as_assistant_metadata() {
-        let mut context = TurnContext::from_message("more like that");
-        context.turn_number = 2;
-        context.history = vec![
-            Message::new(1, Role::User, "calm jazz"),
-            Message::new(1, Role::Music, "t1"),
-            Message::new(1, Role::Assistant, "Try Peace Piece."),
-        ];
-        context.played_track_ids = vec!["t1".into()];
-        let request = GenerationRequest {
-            context,
-            recommended: vec![Track::new("t2", "Blue in Green", "Miles Davis")],
-            played: vec![track()],
-        };
-        let chat = build_chat(&request, &PromptParams::default());
-        let roles: Vec<ChatRole> = chat.iter().map(|m| m.role).collect();
-        use ChatRole::*;
-        assert_eq!(roles, [System, User, Assistant, Assistant, User, Assistant]);
-        assert!(
-            chat[2]
-                .content
-                .starts_with("track_id: t1, track_name: peace piece")
-        );
-        assert_eq!(chat[4].content, "more like that");
-        assert!(chat[5].content.contains("artist_name: miles davis"));
-    }
-
+    /// A second turn: one played track with its reply in the history.
     fn second_turn_request() -> GenerationRequest {
         let mut context = TurnContext::from_message("more like that");
         context.turn_number = 2;
