@@ -104,6 +104,8 @@ mod tests {
         let reply = Reply {
             tracks: vec![ScoredTrack::new("t1", 1.0), ScoredTrack::new("t2", 0.5)],
             response: "Try t1".into(),
+            check: Default::default(),
+            replaced: false,
         };
         conversation.record("something calm", &reply);
         let next = conversation.turn_context("more");

@@ -26,6 +26,12 @@ pub struct Reply {
     pub tracks: Vec<ScoredTrack>,
     /// The natural-language reply, grounded on the first track.
     pub response: String,
+    /// What [`music_crs_generate::reply_check`] found in the generator's own text (empty,
+    /// degenerate or sound), whatever went out.
+    pub check: ReplyCheck,
+    /// True when `response` is the template reply sent in place of a flawed one (the Llama
+    /// generator's `on_empty` / `on_degenerate`).
+    pub replaced: bool,
 }
 
 impl Reply {
@@ -302,25 +308,20 @@ impl Crs {
         }
     }
 
+    /// The reply with what the check found in the generator's own text.
     fn reply(&self, turn: &TurnContext, tracks: Vec<ScoredTrack>) -> Result<Reply> {
-        Ok(self.checked_reply(turn, tracks)?.0)
-    }
-
-    /// The reply and what the check found in the generator's own text (the reply's
-    /// `response` is the text that goes out, a stand-in when the check's `replaced` is set).
-    fn checked_reply(
-        &self,
-        turn: &TurnContext,
-        tracks: Vec<ScoredTrack>,
-    ) -> Result<(Reply, CheckedReply)> {
         let tracks = self.final_tracks(turn, tracks);
         let request = self.generation_request(turn, &tracks);
-        let mut checked = self
+        let checked = self
             .generator
             .generate_checked(&request)
             .map_err(|e| turn_error(turn, e.into()))?;
-        let response = std::mem::take(&mut checked.text);
-        Ok((Reply { tracks, response }, checked))
+        Ok(Reply {
+            tracks,
+            response: checked.text,
+            check: checked.check,
+            replaced: checked.replaced,
+        })
     }
 
     /// The tracks that go out for a turn: unique, at most `top_k`, topped up from the

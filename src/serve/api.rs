@@ -2,10 +2,12 @@
 //! [`Conversation`].
 
 use music_crs_core::{Catalog, Message, Role, Track, TurnContext, UserProfile};
+use music_crs_generate::reply_check::ReplyCheck;
 use serde::{Deserialize, Serialize};
 
 use super::error::ApiError;
 use super::limits::Limits;
+
 use crate::{Conversation, Crs, Reply};
 
 /// One message of a conversation as the API takes and gives it.
@@ -137,6 +139,11 @@ pub struct RecommendResponse {
     pub turn_number: u32,
     /// The reply, grounded on the first track.
     pub reply: String,
+    /// What the reply check found in the generator's own text: `{"status": "ok"}`,
+    /// `{"status": "empty"}` or `{"status": "degenerate", ...}` with the repetition.
+    pub reply_check: ReplyCheck,
+    /// True when `reply` is the template reply sent in place of a flawed one.
+    pub reply_replaced: bool,
     /// The tracks, best first.
     pub tracks: Vec<RecommendedTrack>,
 }
@@ -171,6 +178,8 @@ impl RecommendResponse {
             session_id: None,
             turn_number,
             reply: reply.response,
+            reply_check: reply.check,
+            reply_replaced: reply.replaced,
             tracks,
         }
     }

@@ -165,6 +165,8 @@ mod tests {
             &crate::Reply {
                 tracks: vec![],
                 response: "hello".into(),
+                check: Default::default(),
+                replaced: false,
             },
         );
         assert_eq!(store.commit(&id, 0, next.clone(), now), Ok(()));

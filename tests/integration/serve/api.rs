@@ -48,6 +48,9 @@ async fn every_endpoint_answers() {
         "grounded on the first track: {reply}"
     );
     assert!(answer.get("session_id").is_none());
+    // The template reply is sound, and says so.
+    assert_eq!(answer["reply_check"], json!({"status": "ok"}));
+    assert_eq!(answer["reply_replaced"], false);
 
     let user_id = crs.user_ids().min().unwrap().to_string();
     let second = json!({
