@@ -1141,6 +1141,16 @@ mod architectures {
                     request.context.user_message
                 );
             }
+            assert!(generator.generate_checked_batch(&[]).unwrap().is_empty());
+            // Past the largest decoding batch, requests go in groups with the same replies.
+            let many: Vec<GenerationRequest> = (0..MAX_DECODE_BATCH + 3)
+                .map(|i| requests[i % requests.len()].clone())
+                .collect();
+            let grouped = generator.generate_checked_batch(&many).unwrap();
+            assert_eq!(grouped.len(), many.len());
+            for (i, reply) in grouped.iter().enumerate() {
+                assert_eq!(reply, &batched[i % batched.len()], "request {i}");
+            }
             let texts = generator.generate_batch(&requests).unwrap();
             let expected: Vec<&str> = batched.iter().map(|reply| reply.text.as_str()).collect();
             assert_eq!(texts, expected);
