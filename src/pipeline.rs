@@ -222,17 +222,15 @@ impl Crs {
                 .retrieve_batch(&batch, self.top_k)
                 .map_err(|e| batch_error(&batch, e.into()))?;
             if retrieved.len() != batch.len() {
-                return Err(batch_error(
+                return Err(miscounted(
                     &batch,
-                    Error::InvalidSetting {
-                        key: "retriever".into(),
-                        reason: format!(
-                            "{} answered {} queries for {} turns",
-                            self.retriever.name(),
-                            retrieved.len(),
-                            batch.len()
-                        ),
-                    },
+                    "retriever",
+                    format!(
+                        "{} answered {} queries for {} turns",
+                        self.retriever.name(),
+                        retrieved.len(),
+                        batch.len()
+                    ),
                 ));
             }
             // Replies go in groups of the generator's liking: one turn per group spreads
@@ -256,17 +254,15 @@ impl Crs {
                         .generate_checked_batch(requests)
                         .map_err(|e| batch_error(turns, e.into()))?;
                     if replies.len() != turns.len() {
-                        return Err(batch_error(
+                        return Err(miscounted(
                             turns,
-                            Error::InvalidSetting {
-                                key: "generator".into(),
-                                reason: format!(
-                                    "{} answered {} requests with {} replies",
-                                    self.generator.name(),
-                                    turns.len(),
-                                    replies.len()
-                                ),
-                            },
+                            "generator",
+                            format!(
+                                "{} answered {} requests with {} replies",
+                                self.generator.name(),
+                                turns.len(),
+                                replies.len()
+                            ),
                         ));
                     }
                     progress(turns.len());
@@ -387,6 +383,18 @@ fn turn_error(turn: &TurnContext, source: Error) -> Error {
         turn_number: turn.turn_number,
         error: Box::new(source),
     }
+}
+
+/// A retriever or generator (`key`) that answered a batch with the wrong number of
+/// results: the run stops rather than pair results with the wrong turns.
+fn miscounted(batch: &[TurnContext], key: &str, reason: String) -> Error {
+    batch_error(
+        batch,
+        Error::InvalidSetting {
+            key: key.into(),
+            reason,
+        },
+    )
 }
 
 fn batch_error(batch: &[TurnContext], source: Error) -> Error {

@@ -99,20 +99,30 @@ pub fn names_top_track(turn: &PredictedTurn, catalog: &Catalog) -> bool {
 pub fn flawed_turn_lines(turns: &[PredictedTurn], max: usize) -> Vec<String> {
     turns
         .iter()
-        .filter(|turn| !turn.reply_check.is_ok())
-        .take(max)
-        .map(|turn| {
-            let what = if turn.reply_replaced {
-                "template reply sent"
-            } else {
-                "kept"
-            };
-            format!(
-                "session {}, turn {}: {}; {what}",
-                turn.prediction.session_id, turn.prediction.turn_number, turn.reply_check
-            )
+        .filter_map(|turn| {
+            let note = flaw_note(&turn.reply_check, turn.reply_replaced)?;
+            Some(format!(
+                "session {}, turn {}: {note}",
+                turn.prediction.session_id, turn.prediction.turn_number
+            ))
         })
+        .take(max)
         .collect()
+}
+
+/// What the check found in a flawed reply and what went out, as `run` and `chat` print it:
+/// `empty; template reply sent` or `degenerate: "so good" 5 times back to back (10 of 12
+/// tokens); kept`. `None` for a sound reply.
+pub fn flaw_note(check: &ReplyCheck, replaced: bool) -> Option<String> {
+    if check.is_ok() {
+        return None;
+    }
+    let what = if replaced {
+        "template reply sent"
+    } else {
+        "kept"
+    };
+    Some(format!("{check}; {what}"))
 }
 
 /// The per-turn reply table that goes with the official score file `score_file`:
@@ -260,6 +270,19 @@ mod tests {
             "replies: 0 checked, 0 empty (0.0%), 0 degenerate (0.0%), 0 name their top track's \
              title and artist (0.0%)"
         );
+    }
+
+    #[test]
+    fn flawed_replies_get_a_note_and_sound_ones_none() {
+        let note = |text: &str, replaced| flaw_note(&check_reply(text), replaced);
+        assert_eq!(note("Try \"Blue in Green\" by Miles Davis.", false), None);
+        assert_eq!(
+            note("", true).as_deref(),
+            Some("empty; template reply sent")
+        );
+        let looping = note(&"so good ".repeat(6), false).unwrap();
+        assert!(looping.starts_with("degenerate: "), "{looping}");
+        assert!(looping.ends_with("; kept"), "{looping}");
     }
 
     #[test]

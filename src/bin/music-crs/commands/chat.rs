@@ -288,24 +288,11 @@ pub(crate) fn render_reply(crs: &Crs, reply: &Reply, show: usize) -> String {
         })
         .collect();
     let mut text = format!("crs> {}\n", reply.response);
-    if let Some(note) = check_note(reply) {
-        text.push_str(&format!("     ({note})\n"));
+    if let Some(note) = music_crs::replies::flaw_note(&reply.check, reply.replaced) {
+        text.push_str(&format!("     (the model's reply was {note})\n"));
     }
     text.push_str(&track_table(&rows));
     text
-}
-
-/// What the reply check found, when the model's own reply was empty or degenerate.
-fn check_note(reply: &Reply) -> Option<String> {
-    if reply.check.is_ok() {
-        return None;
-    }
-    let sent = if reply.replaced {
-        "the template reply was sent instead"
-    } else {
-        "kept"
-    };
-    Some(format!("the model's reply was {}; {sent}", reply.check))
 }
 
 /// Rows numbered from 1, columns padded to their widest cell (in characters).
@@ -374,33 +361,6 @@ mod tests {
             Some(PathBuf::from("/home/a/.local/state/music-crs/history"))
         );
         assert_eq!(history_path_from(env(&[])), None);
-    }
-
-    #[test]
-    fn flawed_replies_get_a_note_and_sound_ones_none() {
-        let reply = |text: &str, replaced| {
-            let check = music_crs_generate::reply_check::check_reply(text);
-            Reply {
-                tracks: Vec::new(),
-                response: text.to_string(),
-                check,
-                replaced,
-            }
-        };
-        assert_eq!(
-            check_note(&reply("Try \"Blue in Green\" by Miles Davis.", false)),
-            None
-        );
-        assert_eq!(
-            check_note(&reply("", true)).as_deref(),
-            Some("the model's reply was empty; the template reply was sent instead")
-        );
-        let looping = check_note(&reply(&"so good ".repeat(6), false)).unwrap();
-        assert!(
-            looping.starts_with("the model's reply was degenerate: "),
-            "{looping}"
-        );
-        assert!(looping.ends_with("; kept"), "{looping}");
     }
 
     #[test]
