@@ -28,10 +28,12 @@
 //! chunk clones that state (candle tensors are shared, never written in place) and reads only
 //! the rest. A saved state is reused only where the new prompt is split anyway, so a warm
 //! call runs exactly the same tensor operations as a cold one and gives bit-identical logits;
-//! chunks start at multiples of [`PREFILL_ALIGNMENT`] tokens, where candle's chunked prefill
-//! also matches a single pass over the whole prompt (bit for bit with quantized weights, as
-//! GGUF releases store them; with F32 matrices, to rounding: ~1e-8 on a tiny model, since
-//! candle's F32 matmul sums in an order that depends on the rows of a pass).
+//! with candle's networks chunks start at multiples of [`PREFILL_ALIGNMENT`] tokens, where
+//! candle's chunked prefill also matches a single pass over the whole prompt (bit for bit with
+//! quantized weights, as GGUF releases store them; with F32 matrices, to rounding: ~1e-8 on a
+//! tiny model, since candle's F32 matmul sums in an order that depends on the rows of a pass).
+//! Our own forward pass (`fast`) gives every row the same bits however a pass groups them, so
+//! its chunks end exactly at the messages' ends.
 //!
 //! Prefix reuse needs a KV state that can be copied and a model that reads a prompt in
 //! chunks. Where candle's model lacks either, reuse is off for it (logged once at load) and
@@ -223,6 +225,17 @@ impl CallState<'_> {
 }
 
 impl Network {
+    /// Where a prompt may be split into chunks with every logit unchanged: multiples of
+    /// [`PREFILL_ALIGNMENT`] for candle's networks; anywhere for our own forward pass, whose
+    /// rows never depend on how a pass groups them (so a saved prefix ends exactly at its
+    /// message and a later prompt reads only what is new).
+    fn split_alignment(&self) -> usize {
+        match self {
+            Network::Fast(_) => 1,
+            _ => PREFILL_ALIGNMENT,
+        }
+    }
+
     /// Why prompt prefixes cannot be reused with this network (see the module docs), or
     /// `None` when they can.
     fn prefix_reuse_off(&self) -> Option<&'static str> {
@@ -428,7 +441,8 @@ impl PrefixCache {
     }
 }
 
-/// Prompt chunks start at multiples of this many tokens. candle's CPU prefill (0.11) gives
+/// Prompt chunks of candle's networks start at multiples of this many tokens (our own forward
+/// pass splits anywhere: [`Network::split_alignment`]). candle's CPU prefill (0.11) gives
 /// rows results that depend on how the rows of one forward pass are grouped: reading a prompt
 /// in two passes split elsewhere moved SmolLM2's logits by up to ~0.9, enough to change a
 /// greedy reply, while splits at multiples of 32 gave bit-identical logits (checked by the
@@ -440,17 +454,18 @@ pub const PREFILL_ALIGNMENT: usize = 32;
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 struct PromptSplit {
     /// Token counts, ascending, each strictly inside the prompt: the end of every message
-    /// rounded down to a multiple of [`PREFILL_ALIGNMENT`].
+    /// rounded down to the network's [`Network::split_alignment`].
     points: Vec<usize>,
     /// The points whose state is saved: the end of the first message (the system block) and
     /// of the second-to-last one (the user message the next turn's history repeats).
     save: Vec<usize>,
 }
 
-/// Sequences decoded together at most: on the demo (SmolLM2-135M, 2 threads) replies per
-/// second stopped growing past 16 (200 turns: 58 s in batches of 8, 49 s of 16, 51 s of 32),
-/// while the KV caches held grow with the batch (a 1,300-token prompt of that model takes
-/// ~60 MB).
+/// Sequences decoded together at most, over all threads' groups: on the demo (SmolLM2-135M,
+/// 2 threads, a group a thread) replies per second stopped growing past 32 (200 turns: 38 s
+/// in batches of 16, 29 s of 32, one quiet run each; with this cap at 64, batches of 64 and of
+/// 32 took 38.7 s and 39.2 s back to back), while the KV caches held grow with the batch (a 1,300-token prompt
+/// of that model takes ~60 MB).
 pub const MAX_DECODE_BATCH: usize = 32;
 
 /// A prompt ready to run: its tokens, chunks and sampler seed.
@@ -1005,8 +1020,8 @@ impl LlamaGenerator {
     }
 
     /// The chunk ends of a prompt: the token count after each whole message, rounded down to
-    /// a multiple of [`PREFILL_ALIGNMENT`], kept only where those tokens really start the
-    /// prompt (tokenization need not split at a message boundary).
+    /// the network's [`Network::split_alignment`], kept only where those tokens really start
+    /// the prompt (tokenization need not split at a message boundary).
     fn split(&self, messages: &[ChatMessage], prompt: &[u32]) -> Result<PromptSplit> {
         let mut split = PromptSplit::default();
         if self.prefix_cache.capacity == 0 {
@@ -1025,7 +1040,8 @@ impl LlamaGenerator {
                 .encode(text, false)
                 .map_err(tokenizer_error("encoding a prompt prefix"))?;
             let ids = encoding.get_ids();
-            let end = ids.len() / PREFILL_ALIGNMENT * PREFILL_ALIGNMENT;
+            let alignment = self.network.split_alignment();
+            let end = ids.len() / alignment * alignment;
             if end == 0 || end >= prompt.len() || !prompt.starts_with(&ids[..end]) {
                 continue;
             }
@@ -1105,13 +1121,14 @@ impl LlamaGenerator {
     }
 
     /// Completions of several chats (each with its sampler's seed), decoded together: with
-    /// our `llama` forward pass, each step reads one new token of every unfinished chat in
-    /// one pass (every weight read once for all of them; attention per chat), so replies
+    /// our `llama` forward pass, each step reads one new token of every unfinished chat of a
+    /// group in one pass (every weight read once for all of them; attention per chat), so replies
     /// per second grow with the batch while decoding is bound by memory. Each reply is the
-    /// one [`LlamaGenerator::complete`] gives (the same numbers row by row). Prompts are read
-    /// as one at a time up to their last chunk point (so prefix reuse is unchanged), then
-    /// their tails together in one pass; every completion's times include the batch's
-    /// shared passes. Other networks complete the chats one after another.
+    /// one [`LlamaGenerator::complete`] gives (the same numbers row by row). Each thread takes
+    /// a contiguous group of the chats: it reads their prompts as one at a time up to their
+    /// last chunk point (so prefix reuse is unchanged), then their tails together in one
+    /// pass, then decodes them together; every completion's times include its group's shared
+    /// passes. Other networks complete the chats one after another.
     pub fn complete_batch(&self, chats: &[(Vec<ChatMessage>, u64)]) -> Result<Vec<Completion>> {
         let mut prompts = Vec::with_capacity(chats.len());
         for (messages, seed) in chats {
@@ -1150,6 +1167,36 @@ impl LlamaGenerator {
                 .map(|p| self.run(&p.prompt, &p.split, p.seed))
                 .collect();
         };
+        // One contiguous group of the batch per thread, side by side: each thread reads its
+        // own prompts and decodes its own sequences. A small model's products are too short
+        // to share between two threads without waiting on each other (on 2 cores one prompt
+        // read 1.3x faster than on 1, and one sequence decoded slower), while two groups do
+        // about twice the work of one. A group's products still split into pieces that an
+        // idle thread takes, so an early finisher helps the other group.
+        let threads = rayon::current_num_threads().min(prompts.len());
+        if threads > 1 {
+            use rayon::prelude::*;
+            let groups: Vec<Result<Vec<Completion>>> = prompts
+                .par_chunks(prompts.len().div_ceil(threads))
+                .map(|group| self.run_together(model, group))
+                .collect();
+            let mut completions = Vec::with_capacity(prompts.len());
+            for group in groups {
+                completions.extend(group?);
+            }
+            return Ok(completions);
+        }
+        self.run_together(model, prompts)
+    }
+
+    /// [`LlamaGenerator::run_batch`]'s work for one group of prompts on our forward pass:
+    /// each prompt read in turn up to its last chunk point, the tails in one pass, then the
+    /// sequences decoded together.
+    fn run_together(
+        &self,
+        model: &fast::FastLlama,
+        prompts: &[BatchPrompt],
+    ) -> Result<Vec<Completion>> {
         struct Sequence {
             prompt_tokens: usize,
             reused: usize,

@@ -627,54 +627,72 @@ fn tiny_llama_reuses_the_prompt_prefix_with_the_same_reply() {
     assert_eq!(cleared.text, cold.text);
 }
 
+/// Logits after `prompt` read in one pass and read in chunks ending at `ends`.
+fn one_pass_and_split(
+    generator: &LlamaGenerator,
+    prompt: &[u32],
+    ends: impl IntoIterator<Item = usize>,
+) -> (Tensor, Tensor) {
+    let network = &generator.network;
+    let mut single = network.begin();
+    let one_pass = network
+        .forward(&Device::Cpu, &mut single, prompt, 0)
+        .unwrap();
+    let mut chunked = network.begin();
+    let mut position = 0;
+    for end in ends {
+        network
+            .forward(&Device::Cpu, &mut chunked, &prompt[position..end], position)
+            .unwrap();
+        position = end;
+    }
+    let in_chunks = network
+        .forward(&Device::Cpu, &mut chunked, &prompt[position..], position)
+        .unwrap();
+    network.finish(single);
+    network.finish(chunked);
+    (one_pass, in_chunks)
+}
+
 #[test]
 fn chunked_prefill_matches_one_pass() {
     let Some(gguf) = shared_path(SMOL_GGUF) else {
         return;
     };
-    let generator = LlamaGenerator::from_gguf(&gguf, None, LlamaParams::greedy()).unwrap();
     let messages = chatml_conversation();
-    let prompt = generator.prompt_ids(&messages).unwrap();
-    let split = generator.split(&messages, &prompt).unwrap();
+    // candle's network: exact at multiples of the alignment, where its splits fall.
+    let candle =
+        LlamaGenerator::from_gguf_with(&gguf, None, LlamaParams::greedy(), LlamaForward::Candle)
+            .unwrap();
+    let prompt = candle.prompt_ids(&messages).unwrap();
+    let split = candle.split(&messages, &prompt).unwrap();
     assert!(!split.points.is_empty(), "{split:?}");
     assert!(
         split.points.iter().all(|p| p % PREFILL_ALIGNMENT == 0),
         "{split:?}"
     );
-    let mut single = generator.network.begin();
-    let one_pass = generator
-        .network
-        .forward(&Device::Cpu, &mut single, &prompt, 0)
-        .unwrap();
-    let mut chunked = generator.network.begin();
-    let mut position = 0;
-    for end in (PREFILL_ALIGNMENT..prompt.len()).step_by(PREFILL_ALIGNMENT) {
-        generator
-            .network
-            .forward(&Device::Cpu, &mut chunked, &prompt[position..end], position)
-            .unwrap();
-        position = end;
-    }
-    let in_chunks = generator
-        .network
-        .forward(&Device::Cpu, &mut chunked, &prompt[position..], position)
-        .unwrap();
+    let aligned = (PREFILL_ALIGNMENT..prompt.len()).step_by(PREFILL_ALIGNMENT);
+    let (one_pass, in_chunks) = one_pass_and_split(&candle, &prompt, aligned);
     assert_eq!(max_abs_diff(&one_pass, &in_chunks), 0.0);
     // For the record: a split off the alignment is not exact in candle 0.11.
-    let mut off = generator.network.begin();
-    generator
-        .network
-        .forward(&Device::Cpu, &mut off, &prompt[..18], 0)
-        .unwrap();
-    let off = generator
-        .network
-        .forward(&Device::Cpu, &mut off, &prompt[18..], 18)
-        .unwrap();
+    let (one_pass, off) = one_pass_and_split(&candle, &prompt, [18]);
     println!(
-        "split at 18 of {}: max logit difference {}",
+        "candle, split at 18 of {}: max logit difference {}",
         prompt.len(),
         max_abs_diff(&one_pass, &off)
     );
+    // Our forward pass: exact anywhere, so its splits fall at the messages' own ends.
+    let own = LlamaGenerator::from_gguf(&gguf, None, LlamaParams::greedy()).unwrap();
+    assert!(matches!(own.network, Network::Fast(_)));
+    let split = own.split(&messages, &prompt).unwrap();
+    assert!(
+        split.points.iter().any(|p| p % PREFILL_ALIGNMENT != 0),
+        "{split:?}"
+    );
+    for ends in [split.points.clone(), vec![18], vec![1, 2, 33, 34]] {
+        let (one_pass, in_chunks) = one_pass_and_split(&own, &prompt, ends.clone());
+        assert_eq!(max_abs_diff(&one_pass, &in_chunks), 0.0, "{ends:?}");
+    }
 }
 
 /// A second turn (a user message and a reply in the history) and the same turn with another
@@ -1154,6 +1172,20 @@ mod architectures {
             let texts = generator.generate_batch(&requests).unwrap();
             let expected: Vec<&str> = batched.iter().map(|reply| reply.text.as_str()).collect();
             assert_eq!(texts, expected);
+            // One group per thread: one thread, or groups of 2, 1 and 1 on 3, same replies.
+            for threads in [1, 3] {
+                generator.clear_prefix_cache();
+                let pool = rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .build()
+                    .unwrap();
+                let on_pool = pool.install(|| generator.generate_checked_batch(&requests));
+                assert_eq!(
+                    on_pool.unwrap(),
+                    batched,
+                    "{architecture:?}, {threads} threads"
+                );
+            }
         }
     }
 
@@ -1308,25 +1340,8 @@ mod architectures {
 
     /// Logits of `prompt` read in one pass, and read in chunks of [`PREFILL_ALIGNMENT`].
     fn one_pass_and_chunked(generator: &LlamaGenerator, prompt: &[u32]) -> (Tensor, Tensor) {
-        let network = &generator.network;
-        let mut single = network.begin();
-        let one_pass = network
-            .forward(&Device::Cpu, &mut single, prompt, 0)
-            .unwrap();
-        network.finish(single);
-        let mut chunked = network.begin();
-        let mut position = 0;
-        for end in (PREFILL_ALIGNMENT..prompt.len()).step_by(PREFILL_ALIGNMENT) {
-            network
-                .forward(&Device::Cpu, &mut chunked, &prompt[position..end], position)
-                .unwrap();
-            position = end;
-        }
-        let in_chunks = network
-            .forward(&Device::Cpu, &mut chunked, &prompt[position..], position)
-            .unwrap();
-        network.finish(chunked);
-        (one_pass, in_chunks)
+        let aligned = (PREFILL_ALIGNMENT..prompt.len()).step_by(PREFILL_ALIGNMENT);
+        super::one_pass_and_split(generator, prompt, aligned)
     }
 
     /// `file` with its matrices stored as Q8_0 blocks (as a quantized release stores them;
@@ -1369,13 +1384,14 @@ mod architectures {
         assert!(prompt.len() > 3 * PREFILL_ALIGNMENT, "{}", prompt.len());
         let (one_pass, in_chunks) = one_pass_and_chunked(&generator, &prompt);
         assert_eq!(max_abs_diff(&one_pass, &in_chunks), 0.0);
-        // The split the generator uses ends at message boundaries, on the alignment.
+        // The split the generator uses ends at message boundaries (anywhere, with our own
+        // forward pass), where reading is exact too.
+        assert!(matches!(generator.network, Network::Fast(_)));
         let split = generator.split(&messages, &prompt).unwrap();
         assert!(!split.points.is_empty(), "{split:?}");
-        assert!(
-            split.points.iter().all(|p| p % PREFILL_ALIGNMENT == 0),
-            "{split:?}"
-        );
+        let (one_pass, at_messages) =
+            super::one_pass_and_split(&generator, &prompt, split.points.clone());
+        assert_eq!(max_abs_diff(&one_pass, &at_messages), 0.0);
         // For the record: with F32 matrices candle's matmul groups sums by the rows of a
         // pass, so chunks match one pass only to rounding.
         let f32_model = load(dir.path(), Architecture::Llama, greedy(4));

@@ -69,17 +69,17 @@ pub(crate) struct RunArgs {
     #[arg(long)]
     pub(crate) resume: bool,
     /// Turns per batch: the retriever's batch, the checkpoint's unit (a kill loses at most
-    /// one batch) and, for a GGUF llama model on CPU, the replies decoded together
-    /// [default: 256; with the llama generator 8 per thread].
+    /// one batch) and, for a GGUF llama model on CPU, the replies decoded together (each
+    /// thread a group of them) [default: 256; with the llama generator 16 per thread].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub(crate) batch_size: Option<u64>,
 }
 
 /// Turns per batch and thread with the llama generator: a kill should lose a few seconds of
-/// replies, not 256 of them, while the own forward pass decodes a batch together (on the demo
-/// with SmolLM2-135M and 2 threads, 200 turns took 58 s in batches of 8, 49 s of 16 and 51 s
-/// of 32).
-const LLAMA_TURNS_PER_THREAD: usize = 8;
+/// replies, not 256 of them, while the own forward pass gives each thread a group of the
+/// batch to decode together (on the demo with SmolLM2-135M and 2 threads, 200 turns took
+/// 38 s in batches of 16, 29 s of 32 and 30 s of 64).
+const LLAMA_TURNS_PER_THREAD: usize = 16;
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub(crate) enum RetrieverArg {

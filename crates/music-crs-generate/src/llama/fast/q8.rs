@@ -2,24 +2,30 @@
 //! quantized the same way per row (as ggml and candle do), one integer dot product per block
 //! scaled by the two blocks' scales.
 //!
-//! Three kernels compute the same integers: AVX-512 VNNI (`vpdpbusd` on 256-bit lanes),
-//! AVX2 (`vpmaddubsw` with the sign trick, as candle's `vec_dot_q8_0_q8_0`) and a scalar
-//! reference; the fastest the CPU has is chosen at run time. Both SIMD kernels work on tiles
-//! of activation rows by weight rows, so each weight block loaded serves several activation
-//! rows (prompt reading) and each activation block several weight rows (decoding). Scales
-//! are converted from f16 once, at load.
+//! Three kernels compute the same integers: AVX-512 VNNI (`vpdpbusd` on 512-bit registers,
+//! two weight rows' blocks per register), AVX2 (`vpmaddubsw` with the sign trick, as candle's
+//! `vec_dot_q8_0_q8_0`) and a scalar reference; the fastest the CPU has is chosen at run
+//! time. Both SIMD kernels work on tiles of activation rows by weight rows, so each weight
+//! block loaded serves several activation rows (prompt reading) and each activation block
+//! several weight rows (decoding), and both give the same bits: each 256-bit half of a VNNI
+//! register does, lane by lane, what the AVX2 kernel does (a run's replies do not depend on
+//! which of the two the CPU has). Scales are converted from f16 once, at load.
 //!
-//! VNNI multiplies unsigned by signed bytes, so weights are stored offset by 128 (`w + 128`,
-//! unsigned) and each activation block carries `-128 * sum(x)`, the term that offset adds,
-//! as the starting value of its integer sum: the result is the exact `sum(w * x)`.
+//! VNNI multiplies unsigned by signed bytes, so Q8_0 weights are stored offset by 128
+//! (`w + 128`, unsigned) and each group of 4 activations carries `-128 * sum(x)`, the term
+//! that offset adds to its lane, as the lane's starting value: each lane holds the exact
+//! `sum(w * x)` of its 4 values, as in the AVX2 kernel.
 
 use half::f16;
 
 /// Values per Q8_0 block.
 pub(crate) const BLOCK: usize = 32;
 
-/// Weight rows per tile of the SIMD kernels.
-const TILE_N: usize = 4;
+/// Weight rows per tile of the SIMD kernels (the VNNI kernel holds two per register); a
+/// thread's range of weight rows is a multiple of it.
+const TILE_N: usize = 8;
+/// Weight rows per tile of the AVX2 kernel (its 16 registers hold 4 x 4 accumulators).
+const TILE_N_AVX2: usize = 4;
 /// Activation rows per tile of the SIMD kernels.
 const TILE_M: usize = 4;
 
@@ -108,8 +114,10 @@ pub(crate) struct Q8Rows {
     cols: usize,
     quants: Vec<i8>,
     scales: Vec<f32>,
-    /// `-128 * sum(quants)` per block: cancels the weights' +128 offset in the VNNI kernel.
-    offset_terms: Vec<i32>,
+    /// `-128 * sum(quants)` of each group of 4 quants (8 per block): the VNNI kernel starts
+    /// each lane's sum there, which cancels the weights' +128 offset lane by lane (so every
+    /// lane's integer equals the AVX2 kernel's).
+    lane_offsets: Vec<i32>,
     /// `scale * sum(quants)` per block: the Q4_1 kernel's term for the weights' minimum.
     block_sums: Vec<f32>,
 }
@@ -122,7 +130,7 @@ impl Q8Rows {
         let blocks = rows * cols / BLOCK;
         let mut quants = vec![0i8; rows * cols];
         let mut scales = Vec::with_capacity(blocks);
-        let mut offset_terms = Vec::with_capacity(blocks);
+        let mut lane_offsets = Vec::with_capacity(blocks * BLOCK / 4);
         let mut block_sums = Vec::with_capacity(blocks);
         #[cfg(target_arch = "x86_64")]
         let simd = Kernel::detect() != Kernel::Scalar;
@@ -141,7 +149,10 @@ impl Q8Rows {
                 quantize_block(xs, qs)
             };
             scales.push(scale);
-            offset_terms.push(-128 * sum);
+            lane_offsets.extend(
+                qs.chunks_exact(4)
+                    .map(|lane| -128 * lane.iter().map(|&q| q as i32).sum::<i32>()),
+            );
             block_sums.push(scale * sum as f32);
         }
         Q8Rows {
@@ -149,7 +160,7 @@ impl Q8Rows {
             cols,
             quants,
             scales,
-            offset_terms,
+            lane_offsets,
             block_sums,
         }
     }
@@ -187,7 +198,7 @@ impl Kernel {
                 let avx2 = is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma");
                 if avx2
                     && is_x86_feature_detected!("avx512f")
-                    && is_x86_feature_detected!("avx512vl")
+                    && is_x86_feature_detected!("avx512bw")
                     && is_x86_feature_detected!("avx512vnni")
                 {
                     return Kernel::Vnni;
@@ -277,9 +288,10 @@ fn columns<W: Weights>(
         #[cfg(target_arch = "x86_64")]
         Kernel::Avx2 | Kernel::Vnni => {
             let vnni = kernel == Kernel::Vnni;
+            let tile_n = if vnni { TILE_N } else { TILE_N_AVX2 };
             let mut j = range.start;
             while j < range.end {
-                let rn = (range.end - j).min(TILE_N);
+                let rn = (range.end - j).min(tile_n);
                 let mut i = 0;
                 while i < x.rows {
                     let rm = if x.rows - i >= TILE_M { TILE_M } else { 1 };
@@ -372,7 +384,9 @@ pub(crate) struct Q4Matrix {
     /// 16 bytes per block: values `t` in the low and `t + 16` in the high nibble of byte `t`.
     nibbles: Vec<u8>,
     scales: Vec<f32>,
-    mins: Vec<f32>,
+    /// The minimums block by block (`[block][row]`): a tile's epilogue reads the minimums of
+    /// its consecutive rows together.
+    mins_by_block: Vec<f32>,
 }
 
 impl Q4Matrix {
@@ -382,20 +396,21 @@ impl Q4Matrix {
             return None;
         }
         let blocks = rows * cols / BLOCK;
+        let row_blocks = cols / BLOCK;
         let mut matrix = Q4Matrix {
             rows,
             cols,
             nibbles: Vec::with_capacity(blocks * 16),
             scales: Vec::with_capacity(blocks),
-            mins: Vec::with_capacity(blocks),
+            mins_by_block: vec![0.0; blocks],
         };
-        for block in bytes.chunks_exact(20) {
+        for (index, block) in bytes.chunks_exact(20).enumerate() {
             matrix
                 .scales
                 .push(f16::from_le_bytes([block[0], block[1]]).to_f32());
-            matrix
-                .mins
-                .push(f16::from_le_bytes([block[2], block[3]]).to_f32());
+            let (row, b) = (index / row_blocks, index % row_blocks);
+            matrix.mins_by_block[b * rows + row] =
+                f16::from_le_bytes([block[2], block[3]]).to_f32();
             matrix.nibbles.extend_from_slice(&block[4..]);
         }
         Some(matrix)
@@ -416,8 +431,18 @@ impl Q4Matrix {
                 .iter()
                 .flat_map(|p| p.scales.iter().copied())
                 .collect(),
-            mins: parts.iter().flat_map(|p| p.mins.iter().copied()).collect(),
+            mins_by_block: (0..cols / BLOCK)
+                .flat_map(|b| {
+                    parts
+                        .iter()
+                        .flat_map(move |p| p.mins_by_block[b * p.rows..][..p.rows].iter().copied())
+                })
+                .collect(),
         }
+    }
+
+    fn min(&self, row: usize, b: usize) -> f32 {
+        self.mins_by_block[b * self.rows + row]
     }
 
     fn quant(&self, row: usize, col: usize) -> u8 {
@@ -431,13 +456,13 @@ impl Q4Matrix {
         let blocks = self.cols / BLOCK;
         for (c, y) in out.iter_mut().enumerate() {
             let b = row * blocks + c / BLOCK;
-            *y = self.quant(row, c) as f32 * self.scales[b] + self.mins[b];
+            *y = self.quant(row, c) as f32 * self.scales[b] + self.min(row, c / BLOCK);
         }
     }
 
     /// Bytes held (nibbles, scales and minimums).
     pub(crate) fn bytes(&self) -> usize {
-        self.nibbles.len() + 4 * (self.scales.len() + self.mins.len())
+        self.nibbles.len() + 4 * (self.scales.len() + self.mins_by_block.len())
     }
 }
 
@@ -461,7 +486,7 @@ impl Weights for Q4Matrix {
                 .map(|(t, &a)| a as i32 * self.quant(j, b * BLOCK + t) as i32)
                 .sum();
             let (xb, wb) = (i * blocks + b, j * blocks + b);
-            acc += x.scales[xb] * self.scales[wb] * sum as f32 + self.mins[wb] * x.block_sums[xb];
+            acc += x.scales[xb] * self.scales[wb] * sum as f32 + self.min(j, b) * x.block_sums[xb];
         }
         acc
     }
@@ -479,7 +504,7 @@ impl Weights for Q4Matrix {
         ld: usize,
     ) {
         // SAFETY: forwarded.
-        unsafe { x86::tile_q4(vnni, rm, rn, x, i0, self, j0, out, ld) }
+        unsafe { x86::tile(vnni, rm, rn, x, i0, self, j0, out, ld) }
     }
 }
 
@@ -490,23 +515,6 @@ mod x86 {
     use half::f16;
 
     use super::{BLOCK, Q4Matrix, Q8Matrix, Q8Rows};
-
-    /// Calls `$kernel` with the tile shape as constants.
-    macro_rules! dispatch {
-        ($kernel:ident, $rm:expr, $rn:expr, $($arg:expr),*) => {
-            match ($rm, $rn) {
-                (4, 4) => $kernel::<4, 4>($($arg),*),
-                (4, 3) => $kernel::<4, 3>($($arg),*),
-                (4, 2) => $kernel::<4, 2>($($arg),*),
-                (4, 1) => $kernel::<4, 1>($($arg),*),
-                (1, 4) => $kernel::<1, 4>($($arg),*),
-                (1, 3) => $kernel::<1, 3>($($arg),*),
-                (1, 2) => $kernel::<1, 2>($($arg),*),
-                (1, 1) => $kernel::<1, 1>($($arg),*),
-                (rm, rn) => unreachable!("tile {rm}x{rn}"),
-            }
-        };
-    }
 
     /// [`super::quantize_block`] with AVX2.
     ///
@@ -559,161 +567,6 @@ mod x86 {
         }
     }
 
-    /// One tile of `rm` activation rows from `i0` by `rn` weight rows from `j0`.
-    ///
-    /// # Safety
-    /// The tile must lie inside `x`, `w` and `out` (`ld` columns), and the CPU must have
-    /// AVX2 and FMA (and AVX-512 F/VL/VNNI when `vnni`).
-    #[allow(clippy::too_many_arguments)]
-    pub(super) unsafe fn tile(
-        vnni: bool,
-        rm: usize,
-        rn: usize,
-        x: &Q8Rows,
-        i0: usize,
-        w: &Q8Matrix,
-        j0: usize,
-        out: *mut f32,
-        ld: usize,
-    ) {
-        // SAFETY: forwarded from the caller.
-        unsafe {
-            if vnni {
-                dispatch!(tile_vnni, rm, rn, x, i0, w, j0, out, ld)
-            } else {
-                dispatch!(tile_avx2, rm, rn, x, i0, w, j0, out, ld)
-            }
-        }
-    }
-
-    /// [`tile`] for Q4_1 weights.
-    ///
-    /// # Safety
-    /// As [`tile`].
-    #[allow(clippy::too_many_arguments)]
-    pub(super) unsafe fn tile_q4(
-        vnni: bool,
-        rm: usize,
-        rn: usize,
-        x: &Q8Rows,
-        i0: usize,
-        w: &Q4Matrix,
-        j0: usize,
-        out: *mut f32,
-        ld: usize,
-    ) {
-        // SAFETY: forwarded from the caller.
-        unsafe {
-            if vnni {
-                dispatch!(tile_q4_vnni, rm, rn, x, i0, w, j0, out, ld)
-            } else {
-                dispatch!(tile_q4_avx2, rm, rn, x, i0, w, j0, out, ld)
-            }
-        }
-    }
-
-    macro_rules! tile_kernel_q4 {
-        ($name:ident, $features:literal, |$xv:ident, $wv:ident| $dot:expr) => {
-            #[target_feature(enable = $features)]
-            unsafe fn $name<const RM: usize, const RN: usize>(
-                x: &Q8Rows,
-                i0: usize,
-                w: &Q4Matrix,
-                j0: usize,
-                out: *mut f32,
-                ld: usize,
-            ) {
-                let blocks = w.cols / BLOCK;
-                let mut acc = [[_mm256_setzero_ps(); RN]; RM];
-                let nibbles = w.nibbles.as_ptr();
-                let xq = x.quants.as_ptr();
-                let low = _mm_set1_epi8(0x0F);
-                for b in 0..blocks {
-                    let mut wvs = [_mm256_setzero_si256(); RN];
-                    let mut wss = [_mm256_setzero_ps(); RN];
-                    for j in 0..RN {
-                        let block = (j0 + j) * blocks + b;
-                        // SAFETY: row j0 + j, block b lie inside w.
-                        unsafe {
-                            let raw = _mm_loadu_si128(nibbles.add(block * 16) as *const __m128i);
-                            wvs[j] = _mm256_set_m128i(
-                                _mm_and_si128(_mm_srli_epi16(raw, 4), low),
-                                _mm_and_si128(raw, low),
-                            );
-                            wss[j] = _mm256_set1_ps(*w.scales.get_unchecked(block));
-                        }
-                    }
-                    for i in 0..RM {
-                        let row = i0 + i;
-                        // SAFETY: row, block b lie inside x.
-                        let ($xv, xs) = unsafe {
-                            (
-                                _mm256_loadu_si256(
-                                    xq.add(row * x.cols + b * BLOCK) as *const __m256i
-                                ),
-                                _mm256_set1_ps(*x.scales.get_unchecked(row * blocks + b)),
-                            )
-                        };
-                        for j in 0..RN {
-                            let $wv = wvs[j];
-                            let dot: __m256i = $dot;
-                            acc[i][j] = _mm256_fmadd_ps(
-                                _mm256_cvtepi32_ps(dot),
-                                _mm256_mul_ps(xs, wss[j]),
-                                acc[i][j],
-                            );
-                        }
-                    }
-                }
-                for i in 0..RM {
-                    for j in 0..RN {
-                        // The minimums' term, sum_b min_jb * scale_ib * sum(x_ib), over blocks.
-                        // SAFETY: rows i0 + i of x and j0 + j of w; inside the output.
-                        unsafe {
-                            let min_term = dot_f32(
-                                w.mins.as_ptr().add((j0 + j) * blocks),
-                                x.block_sums.as_ptr().add((i0 + i) * blocks),
-                                blocks,
-                            );
-                            *out.add((i0 + i) * ld + j0 + j) = hsum(acc[i][j]) + min_term;
-                        }
-                    }
-                }
-            }
-        };
-    }
-
-    // Nibbles (0..16) are unsigned: both instructions take them as they are.
-    tile_kernel_q4!(
-        tile_q4_vnni,
-        "avx2,fma,avx512f,avx512vl,avx512vnni",
-        |xv, wv| { _mm256_dpbusd_epi32(_mm256_setzero_si256(), wv, xv) }
-    );
-
-    tile_kernel_q4!(tile_q4_avx2, "avx2,fma", |xv, wv| {
-        _mm256_madd_epi16(_mm256_maddubs_epi16(wv, xv), _mm256_set1_epi16(1))
-    });
-
-    /// `a . b` over `n` values.
-    #[inline(always)]
-    unsafe fn dot_f32(a: *const f32, b: *const f32, n: usize) -> f32 {
-        // SAFETY: the caller's pointers hold n values; AVX2 and FMA in every caller.
-        unsafe {
-            let mut acc = _mm256_setzero_ps();
-            let mut t = 0;
-            while t + 8 <= n {
-                acc = _mm256_fmadd_ps(_mm256_loadu_ps(a.add(t)), _mm256_loadu_ps(b.add(t)), acc);
-                t += 8;
-            }
-            let mut sum = hsum(acc);
-            while t < n {
-                sum += *a.add(t) * *b.add(t);
-                t += 1;
-            }
-            sum
-        }
-    }
-
     #[inline(always)]
     unsafe fn hsum(v: __m256) -> f32 {
         unsafe {
@@ -724,84 +577,398 @@ mod x86 {
         }
     }
 
-    macro_rules! tile_kernel {
-        ($name:ident, $features:literal, |$xv:ident, $xo:ident, $wv:ident| $dot:expr) => {
-            #[target_feature(enable = $features)]
-            unsafe fn $name<const RM: usize, const RN: usize>(
-                x: &Q8Rows,
-                i0: usize,
-                w: &Q8Matrix,
-                j0: usize,
-                out: *mut f32,
-                ld: usize,
-            ) {
-                let blocks = w.cols / BLOCK;
-                let mut acc = [[_mm256_setzero_ps(); RN]; RM];
-                let wq = w.offset_quants.as_ptr();
-                let xq = x.quants.as_ptr();
-                for b in 0..blocks {
-                    let mut wvs = [_mm256_setzero_si256(); RN];
-                    let mut wss = [_mm256_setzero_ps(); RN];
-                    for j in 0..RN {
-                        // SAFETY: row j0 + j, block b lie inside w.
-                        unsafe {
-                            wvs[j] = _mm256_loadu_si256(
-                                wq.add((j0 + j) * w.cols + b * BLOCK) as *const __m256i
-                            );
-                            wss[j] = _mm256_set1_ps(*w.scales.get_unchecked((j0 + j) * blocks + b));
-                        }
-                    }
-                    for i in 0..RM {
-                        let row = i0 + i;
-                        // SAFETY: row, block b lie inside x.
-                        let ($xv, xs, $xo) = unsafe {
-                            (
-                                _mm256_loadu_si256(
-                                    xq.add(row * x.cols + b * BLOCK) as *const __m256i
-                                ),
-                                _mm256_set1_ps(*x.scales.get_unchecked(row * blocks + b)),
-                                *x.offset_terms.get_unchecked(row * blocks + b),
-                            )
-                        };
-                        for j in 0..RN {
-                            let $wv = wvs[j];
-                            let dot: __m256i = $dot;
-                            acc[i][j] = _mm256_fmadd_ps(
-                                _mm256_cvtepi32_ps(dot),
-                                _mm256_mul_ps(xs, wss[j]),
-                                acc[i][j],
-                            );
-                        }
-                    }
+    /// What the SIMD tiles need of a weight format. Both kernels compute, lane by lane, the
+    /// same integer sums and the same float steps, so they give the same bits: the 512-bit
+    /// one holds block `b` of two weight rows in one register (the first row in the low
+    /// 256 bits), each half doing exactly what the AVX2 kernel does for its row.
+    pub(super) trait SimdWeights: Sync {
+        /// Weights stored offset by 128 (Q8_0): each VNNI lane's sum starts at its
+        /// activations' `-128 * sum(x)`, which cancels the offset.
+        const OFFSET: bool;
+        fn blocks_per_row(&self) -> usize;
+        /// The scale of block `index` (row-major).
+        ///
+        /// # Safety
+        /// The block lies inside the matrix.
+        unsafe fn scale(&self, index: usize) -> f32;
+        /// Block `b` of `row`: 32 bytes for the AVX2 dot.
+        ///
+        /// # Safety
+        /// AVX2; the block lies inside the matrix.
+        unsafe fn block(&self, row: usize, b: usize) -> __m256i;
+        /// The AVX2 integer dot of a weight block and an activation block: eight partial
+        /// sums.
+        ///
+        /// # Safety
+        /// AVX2.
+        unsafe fn dot(w: __m256i, x: __m256i) -> __m256i;
+        /// Block `b` of rows `first` (low half) and `second` (high half), as unsigned bytes
+        /// for `vpdpbusd`.
+        ///
+        /// # Safety
+        /// AVX-512 F/BW; both blocks lie inside the matrix.
+        unsafe fn pair(&self, first: usize, second: usize, b: usize) -> __m512i;
+        /// What is added to the sums over blocks of activation row `i` and weight rows
+        /// `j0..j0 + n` (`n` at most 8), in its first `n` values.
+        ///
+        /// # Safety
+        /// AVX2 and FMA; the rows lie inside `x` and the matrix.
+        unsafe fn extras(&self, x: &Q8Rows, i: usize, j0: usize, n: usize) -> [f32; 8];
+    }
+
+    impl SimdWeights for Q8Matrix {
+        const OFFSET: bool = true;
+
+        fn blocks_per_row(&self) -> usize {
+            self.cols / BLOCK
+        }
+
+        #[inline(always)]
+        unsafe fn scale(&self, index: usize) -> f32 {
+            // SAFETY: inside the matrix (the caller's contract).
+            unsafe { *self.scales.get_unchecked(index) }
+        }
+
+        #[inline(always)]
+        unsafe fn block(&self, row: usize, b: usize) -> __m256i {
+            // SAFETY: inside the matrix (the caller's contract).
+            unsafe { _mm256_loadu_si256(self.block_ptr(row, b) as *const __m256i) }
+        }
+
+        // candle's and ggml's AVX2 dot: |w| by x carrying w's sign, pairs summed to i16
+        // (at most 2 * 128 * 127, no saturation), then to i32.
+        #[inline(always)]
+        unsafe fn dot(w: __m256i, x: __m256i) -> __m256i {
+            // SAFETY: AVX2 (the caller's contract).
+            unsafe {
+                let signed = _mm256_xor_si256(w, _mm256_set1_epi8(-128));
+                let pairs = _mm256_maddubs_epi16(
+                    _mm256_sign_epi8(signed, signed),
+                    _mm256_sign_epi8(x, signed),
+                );
+                _mm256_madd_epi16(pairs, _mm256_set1_epi16(1))
+            }
+        }
+
+        #[inline(always)]
+        unsafe fn pair(&self, first: usize, second: usize, b: usize) -> __m512i {
+            // SAFETY: inside the matrix (the caller's contract).
+            unsafe {
+                let low = _mm256_loadu_si256(self.block_ptr(first, b) as *const __m256i);
+                let high = _mm256_loadu_si256(self.block_ptr(second, b) as *const __m256i);
+                _mm512_inserti64x4::<1>(_mm512_castsi256_si512(low), high)
+            }
+        }
+
+        #[inline(always)]
+        unsafe fn extras(&self, _: &Q8Rows, _: usize, _: usize, _: usize) -> [f32; 8] {
+            [0.0; 8]
+        }
+    }
+
+    impl Q8Matrix {
+        /// # Safety
+        /// Row `row`, block `b` lie inside the matrix.
+        #[inline(always)]
+        unsafe fn block_ptr(&self, row: usize, b: usize) -> *const u8 {
+            // SAFETY: the caller's contract.
+            unsafe { self.offset_quants.as_ptr().add(row * self.cols + b * BLOCK) }
+        }
+    }
+
+    impl SimdWeights for Q4Matrix {
+        // Nibbles (0..16) are unsigned: both instructions take them as they are.
+        const OFFSET: bool = false;
+
+        fn blocks_per_row(&self) -> usize {
+            self.cols / BLOCK
+        }
+
+        #[inline(always)]
+        unsafe fn scale(&self, index: usize) -> f32 {
+            // SAFETY: inside the matrix (the caller's contract).
+            unsafe { *self.scales.get_unchecked(index) }
+        }
+
+        #[inline(always)]
+        unsafe fn block(&self, row: usize, b: usize) -> __m256i {
+            // SAFETY: inside the matrix (the caller's contract).
+            unsafe {
+                let raw = _mm_loadu_si128(self.block_ptr(row, b) as *const __m128i);
+                let low = _mm_set1_epi8(0x0F);
+                _mm256_set_m128i(
+                    _mm_and_si128(_mm_srli_epi16(raw, 4), low),
+                    _mm_and_si128(raw, low),
+                )
+            }
+        }
+
+        #[inline(always)]
+        unsafe fn dot(w: __m256i, x: __m256i) -> __m256i {
+            // SAFETY: AVX2 (the caller's contract).
+            unsafe { _mm256_madd_epi16(_mm256_maddubs_epi16(w, x), _mm256_set1_epi16(1)) }
+        }
+
+        #[inline(always)]
+        unsafe fn pair(&self, first: usize, second: usize, b: usize) -> __m512i {
+            // SAFETY: inside the matrix (the caller's contract).
+            unsafe {
+                // 128-bit lanes [first, first, second, second]; lanes 1 and 3 take the high
+                // nibbles (values 16..32 of their block).
+                let first = _mm512_broadcast_i32x4(_mm_loadu_si128(
+                    self.block_ptr(first, b) as *const __m128i
+                ));
+                let both = _mm512_mask_broadcast_i32x4(
+                    first,
+                    0xFF00,
+                    _mm_loadu_si128(self.block_ptr(second, b) as *const __m128i),
+                );
+                let shifted = _mm512_mask_srli_epi16(both, 0xFF00_FF00, both, 4);
+                _mm512_and_si512(shifted, _mm512_set1_epi8(0x0F))
+            }
+        }
+
+        /// The minimums' terms, `sum_b min_jb * scale_ib * sum(x_ib)`, of `n` weight rows at
+        /// once, one per lane, each summed in one fixed order whatever `n` is: 8 partial sums
+        /// (blocks by their number modulo 8), added as a tree, then the last blocks one by one.
+        #[inline(always)]
+        unsafe fn extras(&self, x: &Q8Rows, i: usize, j0: usize, n: usize) -> [f32; 8] {
+            let blocks = self.cols / BLOCK;
+            let whole = blocks / 8 * 8;
+            // SAFETY: row i of x holds `blocks` sums; lanes below n read rows j0.. of each
+            // block's minimums, inside the matrix (the caller's contract).
+            unsafe {
+                let lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+                let mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(n as i32), lanes);
+                let mins = |b: usize| {
+                    _mm256_maskload_ps(self.mins_by_block.as_ptr().add(b * self.rows + j0), mask)
+                };
+                let sums = x.block_sums.as_ptr().add(i * blocks);
+                let mut partial = [_mm256_setzero_ps(); 8];
+                for b in 0..whole {
+                    partial[b % 8] =
+                        _mm256_fmadd_ps(mins(b), _mm256_set1_ps(*sums.add(b)), partial[b % 8]);
                 }
-                for i in 0..RM {
-                    for j in 0..RN {
-                        // SAFETY: inside the output (the caller's contract).
-                        unsafe { *out.add((i0 + i) * ld + j0 + j) = hsum(acc[i][j]) };
+                let [p0, p1, p2, p3, p4, p5, p6, p7] = partial;
+                let mut total = _mm256_add_ps(
+                    _mm256_add_ps(_mm256_add_ps(p0, p4), _mm256_add_ps(p2, p6)),
+                    _mm256_add_ps(_mm256_add_ps(p1, p5), _mm256_add_ps(p3, p7)),
+                );
+                for b in whole..blocks {
+                    total =
+                        _mm256_add_ps(total, _mm256_mul_ps(mins(b), _mm256_set1_ps(*sums.add(b))));
+                }
+                let mut out = [0f32; 8];
+                _mm256_storeu_ps(out.as_mut_ptr(), total);
+                out
+            }
+        }
+    }
+
+    impl Q4Matrix {
+        /// # Safety
+        /// Row `row`, block `b` lie inside the matrix.
+        #[inline(always)]
+        unsafe fn block_ptr(&self, row: usize, b: usize) -> *const u8 {
+            // SAFETY: the caller's contract.
+            unsafe {
+                self.nibbles
+                    .as_ptr()
+                    .add((row * self.cols / BLOCK + b) * 16)
+            }
+        }
+    }
+
+    /// One tile of `rm` activation rows from `i0` by `rn` weight rows from `j0`.
+    ///
+    /// # Safety
+    /// The tile must lie inside `x`, `w` and `out` (`ld` columns), and the CPU must have
+    /// AVX2 and FMA (and AVX-512 F/BW/VNNI when `vnni`).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) unsafe fn tile<W: SimdWeights>(
+        vnni: bool,
+        rm: usize,
+        rn: usize,
+        x: &Q8Rows,
+        i0: usize,
+        w: &W,
+        j0: usize,
+        out: *mut f32,
+        ld: usize,
+    ) {
+        /// Calls `$kernel` with the tile shape as constants.
+        macro_rules! dispatch {
+            ($kernel:ident) => {
+                match (rm, rn) {
+                    (4, 8) => $kernel::<W, 4, 8>(x, i0, w, j0, out, ld),
+                    (4, 7) => $kernel::<W, 4, 7>(x, i0, w, j0, out, ld),
+                    (4, 6) => $kernel::<W, 4, 6>(x, i0, w, j0, out, ld),
+                    (4, 5) => $kernel::<W, 4, 5>(x, i0, w, j0, out, ld),
+                    (4, 4) => $kernel::<W, 4, 4>(x, i0, w, j0, out, ld),
+                    (4, 3) => $kernel::<W, 4, 3>(x, i0, w, j0, out, ld),
+                    (4, 2) => $kernel::<W, 4, 2>(x, i0, w, j0, out, ld),
+                    (4, 1) => $kernel::<W, 4, 1>(x, i0, w, j0, out, ld),
+                    (1, 8) => $kernel::<W, 1, 8>(x, i0, w, j0, out, ld),
+                    (1, 7) => $kernel::<W, 1, 7>(x, i0, w, j0, out, ld),
+                    (1, 6) => $kernel::<W, 1, 6>(x, i0, w, j0, out, ld),
+                    (1, 5) => $kernel::<W, 1, 5>(x, i0, w, j0, out, ld),
+                    (1, 4) => $kernel::<W, 1, 4>(x, i0, w, j0, out, ld),
+                    (1, 3) => $kernel::<W, 1, 3>(x, i0, w, j0, out, ld),
+                    (1, 2) => $kernel::<W, 1, 2>(x, i0, w, j0, out, ld),
+                    (1, 1) => $kernel::<W, 1, 1>(x, i0, w, j0, out, ld),
+                    (rm, rn) => unreachable!("tile {rm}x{rn}"),
+                }
+            };
+        }
+        // SAFETY: forwarded from the caller.
+        unsafe {
+            if vnni {
+                dispatch!(tile_vnni)
+            } else {
+                dispatch!(tile_avx2)
+            }
+        }
+    }
+
+    /// The AVX2 tile: per block, each weight block loaded serves `RM` activation rows and
+    /// each activation block `RN` weight rows; one float accumulator of 8 lanes per pair.
+    // Rows and columns index several arrays at once (loops over constant bounds, unrolled).
+    #[allow(clippy::needless_range_loop)]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn tile_avx2<W: SimdWeights, const RM: usize, const RN: usize>(
+        x: &Q8Rows,
+        i0: usize,
+        w: &W,
+        j0: usize,
+        out: *mut f32,
+        ld: usize,
+    ) {
+        let blocks = w.blocks_per_row();
+        let mut acc = [[_mm256_setzero_ps(); RN]; RM];
+        let xq = x.quants.as_ptr();
+        for b in 0..blocks {
+            let mut wvs = [_mm256_setzero_si256(); RN];
+            let mut wss = [_mm256_setzero_ps(); RN];
+            for j in 0..RN {
+                // SAFETY: row j0 + j, block b lie inside w.
+                unsafe {
+                    wvs[j] = w.block(j0 + j, b);
+                    wss[j] = _mm256_set1_ps(w.scale((j0 + j) * blocks + b));
+                }
+            }
+            for i in 0..RM {
+                let row = i0 + i;
+                // SAFETY: row, block b lie inside x.
+                let (xv, xs) = unsafe {
+                    (
+                        _mm256_loadu_si256(xq.add(row * x.cols + b * BLOCK) as *const __m256i),
+                        _mm256_set1_ps(*x.scales.get_unchecked(row * blocks + b)),
+                    )
+                };
+                for j in 0..RN {
+                    // SAFETY: AVX2 (this function's features).
+                    let dot = unsafe { W::dot(wvs[j], xv) };
+                    acc[i][j] = _mm256_fmadd_ps(
+                        _mm256_cvtepi32_ps(dot),
+                        _mm256_mul_ps(xs, wss[j]),
+                        acc[i][j],
+                    );
+                }
+            }
+        }
+        for i in 0..RM {
+            // SAFETY: inside x, w and the output (the caller's contract).
+            unsafe {
+                let extras = w.extras(x, i0 + i, j0, RN);
+                for j in 0..RN {
+                    *out.add((i0 + i) * ld + j0 + j) = hsum(acc[i][j]) + extras[j];
+                }
+            }
+        }
+    }
+
+    /// The AVX-512 VNNI tile: [`tile_avx2`]'s sums with two weight rows per register, so
+    /// each `vpdpbusd`, convert, multiply and FMA does the work of two. An odd last row is
+    /// paired with itself and its copy dropped.
+    // Rows and columns index several arrays at once (loops over constant bounds, unrolled).
+    #[allow(clippy::needless_range_loop)]
+    #[target_feature(enable = "avx2,fma,avx512f,avx512bw,avx512vnni")]
+    unsafe fn tile_vnni<W: SimdWeights, const RM: usize, const RN: usize>(
+        x: &Q8Rows,
+        i0: usize,
+        w: &W,
+        j0: usize,
+        out: *mut f32,
+        ld: usize,
+    ) {
+        let blocks = w.blocks_per_row();
+        let pairs = RN.div_ceil(2);
+        // Only the first `pairs` entries of each row are used.
+        let mut acc = [[_mm512_setzero_ps(); RN]; RM];
+        let xq = x.quants.as_ptr();
+        for b in 0..blocks {
+            let mut wvs = [_mm512_setzero_si512(); RN];
+            let mut wss = [_mm512_setzero_ps(); RN];
+            for p in 0..pairs {
+                let first = j0 + 2 * p;
+                let second = if 2 * p + 1 < RN { first + 1 } else { first };
+                // SAFETY: rows first and second, block b lie inside w.
+                unsafe {
+                    wvs[p] = w.pair(first, second, b);
+                    wss[p] = _mm512_mask_broadcastss_ps(
+                        _mm512_set1_ps(w.scale(first * blocks + b)),
+                        0xFF00,
+                        _mm_set_ss(w.scale(second * blocks + b)),
+                    );
+                }
+            }
+            for i in 0..RM {
+                let row = i0 + i;
+                let index = row * blocks + b;
+                // SAFETY: row, block b lie inside x.
+                let (xv, xs, start) = unsafe {
+                    (
+                        _mm512_broadcast_i64x4(_mm256_loadu_si256(
+                            xq.add(row * x.cols + b * BLOCK) as *const __m256i,
+                        )),
+                        _mm512_set1_ps(*x.scales.get_unchecked(index)),
+                        if W::OFFSET {
+                            _mm512_broadcast_i64x4(_mm256_loadu_si256(
+                                x.lane_offsets.as_ptr().add(index * 8) as *const __m256i,
+                            ))
+                        } else {
+                            _mm512_setzero_si512()
+                        },
+                    )
+                };
+                for p in 0..pairs {
+                    let dot = _mm512_dpbusd_epi32(start, wvs[p], xv);
+                    acc[i][p] = _mm512_fmadd_ps(
+                        _mm512_cvtepi32_ps(dot),
+                        _mm512_mul_ps(xs, wss[p]),
+                        acc[i][p],
+                    );
+                }
+            }
+        }
+        for i in 0..RM {
+            // SAFETY: inside x and w (the caller's contract).
+            let extras = unsafe { w.extras(x, i0 + i, j0, RN) };
+            for p in 0..pairs {
+                let j = j0 + 2 * p;
+                let low = _mm512_castps512_ps256(acc[i][p]);
+                let high =
+                    _mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(acc[i][p])));
+                // SAFETY: inside x, w and the output (the caller's contract).
+                unsafe {
+                    *out.add((i0 + i) * ld + j) = hsum(low) + extras[2 * p];
+                    if 2 * p + 1 < RN {
+                        *out.add((i0 + i) * ld + j + 1) = hsum(high) + extras[2 * p + 1];
                     }
                 }
             }
-        };
+        }
     }
-
-    // Unsigned (w + 128) by signed x, from -128 * sum(x) in lane 0: exactly sum(w * x).
-    tile_kernel!(
-        tile_vnni,
-        "avx2,fma,avx512f,avx512vl,avx512vnni",
-        |xv, xo, wv| { _mm256_dpbusd_epi32(_mm256_setr_epi32(xo, 0, 0, 0, 0, 0, 0, 0), wv, xv) }
-    );
-
-    // candle's and ggml's AVX2 dot: |w| by x carrying w's sign, pairs summed to i16
-    // (at most 2 * 128 * 127, no saturation), then to i32.
-    tile_kernel!(tile_avx2, "avx2,fma", |xv, xo, wv| {
-        let _ = xo;
-        let signed = _mm256_xor_si256(wv, _mm256_set1_epi8(-128));
-        let pairs = _mm256_maddubs_epi16(
-            _mm256_sign_epi8(signed, signed),
-            _mm256_sign_epi8(xv, signed),
-        );
-        _mm256_madd_epi16(pairs, _mm256_set1_epi16(1))
-    });
 }
 
 #[cfg(test)]
@@ -890,6 +1057,83 @@ mod tests {
     }
 
     #[test]
+    fn both_simd_kernels_give_the_same_bits() {
+        if !Kernel::Vnni.available() {
+            eprintln!("skipped: this CPU has no AVX-512 VNNI to compare with AVX2");
+            return;
+        }
+        // Odd weight rows (a VNNI row paired with itself), 1..9 activation rows (tiles of
+        // 4 and of 1), one block per row and many.
+        for (m, n, k) in [
+            (1, 1, 32),
+            (3, 7, 96),
+            (9, 13, 576),
+            (5, 8, 1536),
+            (2, 5, 32),
+        ] {
+            let w = Q8Matrix::from_ggml_blocks(n, k, &random_blocks(n, k, 21)).unwrap();
+            let w4 = Q4Matrix::from_ggml_blocks(n, k, &random_q4_blocks(n, k, 22)).unwrap();
+            let x = Q8Rows::quantize(&random(m * k, 23), m, k);
+            let product = |kernel: Kernel| {
+                let (mut out, mut out4) = (vec![0f32; m * n], vec![0f32; m * n]);
+                matmul_with(kernel, &x, &w, &mut out);
+                matmul_with(kernel, &x, &w4, &mut out4);
+                (out, out4)
+            };
+            let (avx2, vnni) = (product(Kernel::Avx2), product(Kernel::Vnni));
+            let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&avx2.0), bits(&vnni.0), "Q8_0 {m}x{n}x{k}");
+            assert_eq!(bits(&avx2.1), bits(&vnni.1), "Q4_1 {m}x{n}x{k}");
+        }
+    }
+
+    #[test]
+    fn q4_minimum_terms_are_summed_in_their_documented_order() {
+        // All nibbles 0: each product is its minimums' term alone, which both SIMD kernels
+        // sum as 8 partial sums (blocks modulo 8) added as a tree, then the last blocks.
+        let in_order = |mins: &[f32], sums: &[f32]| {
+            let whole = mins.len() / 8 * 8;
+            let mut partial = [0f32; 8];
+            for b in 0..whole {
+                partial[b % 8] = mins[b].mul_add(sums[b], partial[b % 8]);
+            }
+            let p = partial;
+            let mut total = ((p[0] + p[4]) + (p[2] + p[6])) + ((p[1] + p[5]) + (p[3] + p[7]));
+            for b in whole..mins.len() {
+                total += mins[b] * sums[b];
+            }
+            total
+        };
+        for (m, n, k) in [(5, 11, 576), (1, 3, 96), (4, 9, 1536), (2, 8, 32 * 13)] {
+            let mut bytes = random_q4_blocks(n, k, 31);
+            for block in bytes.chunks_exact_mut(20) {
+                block[4..].fill(0);
+            }
+            let w = Q4Matrix::from_ggml_blocks(n, k, &bytes).unwrap();
+            let x = Q8Rows::quantize(&random(m * k, 32), m, k);
+            let blocks = k / BLOCK;
+            for kernel in [Kernel::Avx2, Kernel::Vnni] {
+                if !kernel.available() {
+                    continue;
+                }
+                let mut out = vec![0f32; m * n];
+                matmul_with(kernel, &x, &w, &mut out);
+                for i in 0..m {
+                    for j in 0..n {
+                        let mins: Vec<f32> = (0..blocks).map(|b| w.min(j, b)).collect();
+                        let want = in_order(&mins, &x.block_sums[i * blocks..][..blocks]);
+                        assert_eq!(
+                            out[i * n + j].to_bits(),
+                            want.to_bits(),
+                            "{kernel:?} {i} {j}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
     fn threaded_products_equal_the_single_thread_ones() {
         let (m, n, k) = (7, 200, 576);
         let w = Q8Matrix::from_ggml_blocks(n, k, &random_blocks(n, k, 11)).unwrap();
@@ -939,7 +1183,12 @@ mod tests {
         assert_eq!(q.quants[0], -127);
         assert_eq!(q.scales[0], f16::from_f32(20.0 * 0.37 / 127.0).to_f32());
         let sum: i32 = q.quants[..32].iter().map(|&v| v as i32).sum();
-        assert_eq!(q.offset_terms[0], -128 * sum);
+        let lanes: Vec<i32> = q.quants[..32]
+            .chunks(4)
+            .map(|lane| -128 * lane.iter().map(|&v| v as i32).sum::<i32>())
+            .collect();
+        assert_eq!(q.lane_offsets[..8], lanes);
+        assert_eq!(q.lane_offsets[..8].iter().sum::<i32>(), -128 * sum);
         // A zero block has scale 0 and zero quants.
         let zero = Q8Rows::quantize(&[0.0; 32], 1, 32);
         assert!(zero.quants.iter().all(|&v| v == 0) && zero.scales[0] == 0.0);
