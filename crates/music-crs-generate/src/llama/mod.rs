@@ -442,7 +442,7 @@ impl PrefixCache {
 }
 
 /// Prompt chunks of candle's networks start at multiples of this many tokens (our own forward
-/// pass splits anywhere: [`Network::split_alignment`]). candle's CPU prefill (0.11) gives
+/// pass for GGUF `llama` files splits anywhere). candle's CPU prefill (0.11) gives
 /// rows results that depend on how the rows of one forward pass are grouped: reading a prompt
 /// in two passes split elsewhere moved SmolLM2's logits by up to ~0.9, enough to change a
 /// greedy reply, while splits at multiples of 32 gave bit-identical logits (checked by the
