@@ -1029,6 +1029,7 @@ impl LlamaGenerator {
             return Ok(split);
         }
         let messages = self.template.prepare(messages);
+        let alignment = self.network.split_alignment();
         for count in 1..messages.len() {
             // A template may refuse a part of the chat (or write it otherwise than inside
             // the whole): such a point is simply not a split point.
@@ -1040,7 +1041,6 @@ impl LlamaGenerator {
                 .encode(text, false)
                 .map_err(tokenizer_error("encoding a prompt prefix"))?;
             let ids = encoding.get_ids();
-            let alignment = self.network.split_alignment();
             let end = ids.len() / alignment * alignment;
             if end == 0 || end >= prompt.len() || !prompt.starts_with(&ids[..end]) {
                 continue;
