@@ -245,30 +245,38 @@ impl Crs {
                 })
                 .unzip();
             let group = self.generator.batch_size_hint().clamp(1, batch.len());
-            let replies: Vec<Result<Vec<CheckedReply>>> = batch
-                .par_chunks(group)
-                .zip(requests.par_chunks(group))
-                .map(|(turns, requests)| {
-                    let replies = self
-                        .generator
-                        .generate_checked_batch(requests)
-                        .map_err(|e| batch_error(turns, e.into()))?;
-                    if replies.len() != turns.len() {
-                        return Err(miscounted(
-                            turns,
-                            "generator",
-                            format!(
-                                "{} answered {} requests with {} replies",
-                                self.generator.name(),
-                                turns.len(),
-                                replies.len()
-                            ),
-                        ));
-                    }
-                    progress(turns.len());
-                    Ok(replies)
-                })
-                .collect();
+            let generate = |(turns, requests): (&[TurnContext], &[GenerationRequest])| {
+                let replies = self
+                    .generator
+                    .generate_checked_batch(requests)
+                    .map_err(|e| batch_error(turns, e.into()))?;
+                if replies.len() != turns.len() {
+                    return Err(miscounted(
+                        turns,
+                        "generator",
+                        format!(
+                            "{} answered {} requests with {} replies",
+                            self.generator.name(),
+                            turns.len(),
+                            replies.len()
+                        ),
+                    ));
+                }
+                progress(turns.len());
+                Ok(replies)
+            };
+            // A batch of one group runs on this thread, so the backend's own threading
+            // applies (the Llama backend hands a lone sequence's products to its spinning
+            // team, which it keeps away from rayon's workers).
+            let replies: Vec<Result<Vec<CheckedReply>>> = if group == batch.len() {
+                vec![generate((&batch, &requests))]
+            } else {
+                batch
+                    .par_chunks(group)
+                    .zip(requests.par_chunks(group))
+                    .map(generate)
+                    .collect()
+            };
             let first = predictions.len();
             let replies = replies.into_iter().collect::<Result<Vec<_>>>()?;
             for ((turn, tracks), reply) in
@@ -708,10 +716,11 @@ mod tests {
     }
 
     /// Takes whole batches, as the Llama generator's own forward pass does, and answers
-    /// like [`Echo`]; `short` drops the last reply of each batch.
+    /// like [`Echo`]; `short` drops the last reply of each batch. Records each batch's
+    /// size and whether it ran on one of rayon's workers.
     struct Batching {
         echo: Echo,
-        batches: Mutex<Vec<usize>>,
+        batches: Mutex<Vec<(usize, bool)>>,
         short: bool,
     }
 
@@ -729,7 +738,11 @@ mod tests {
             &self,
             requests: &[GenerationRequest],
         ) -> music_crs_generate::Result<Vec<CheckedReply>> {
-            self.batches.lock().unwrap().push(requests.len());
+            let on_rayon = rayon::current_thread_index().is_some();
+            self.batches
+                .lock()
+                .unwrap()
+                .push((requests.len(), on_rayon));
             let mut replies = requests
                 .iter()
                 .map(|request| self.generate_checked(request))
@@ -770,7 +783,8 @@ mod tests {
         };
         let (crs, generator) = batching(false);
         assert_eq!(crs.predict(&turns).unwrap(), one_by_one);
-        assert_eq!(*generator.batches.lock().unwrap(), [4, 2]);
+        // Each batch is one group, run on the calling thread (not a rayon worker).
+        assert_eq!(*generator.batches.lock().unwrap(), [(4, false), (2, false)]);
         // A generator that loses a reply stops the run instead of shifting the rows.
         let (crs, _) = batching(true);
         let err = crs.predict(&turns).unwrap_err().to_string();

@@ -180,7 +180,12 @@ pub(crate) fn tiny_vocabulary_with(specials: &[&str]) -> Vec<String> {
 /// A 2-layer Llama GGUF (hidden 32, 4 heads, 2 KV heads, feed-forward 64, vocabulary 258)
 /// with F32 weights and a byte-level BPE tokenizer in its metadata.
 pub(crate) fn tiny_llama_gguf() -> GgufFile {
-    let (hidden, ff, vocab, kv) = (32u64, 64u64, 258u64, 16u64);
+    llama_gguf_sized(32, 64)
+}
+
+/// [`tiny_llama_gguf`] with another hidden size (a multiple of 4) and feed-forward size.
+pub(crate) fn llama_gguf_sized(hidden: u64, ff: u64) -> GgufFile {
+    let (vocab, kv) = (258u64, hidden / 2);
     let tokens = tiny_vocabulary();
     let mut types = vec![1i32; 256];
     types.extend([3, 3]);
@@ -192,7 +197,7 @@ pub(crate) fn tiny_llama_gguf() -> GgufFile {
         .set("llama.feed_forward_length", Meta::U32(ff as u32))
         .set("llama.attention.head_count", Meta::U32(4))
         .set("llama.attention.head_count_kv", Meta::U32(2))
-        .set("llama.rope.dimension_count", Meta::U32(8))
+        .set("llama.rope.dimension_count", Meta::U32(hidden as u32 / 4))
         .set("llama.rope.freq_base", Meta::F32(10000.0))
         .set("llama.attention.layer_norm_rms_epsilon", Meta::F32(1e-5))
         .set("tokenizer.ggml.model", Meta::Str("gpt2".into()))

@@ -21,9 +21,12 @@
 //! boundaries of the pass.
 
 // The only unsafe code of the workspace (which denies it elsewhere): SIMD intrinsics behind
-// run-time CPU feature checks, and disjoint writes to one output buffer from rayon's threads.
+// run-time CPU feature checks, disjoint writes to one output buffer from several threads,
+// and the team's jobs, which lend a borrowed closure to its threads until they are done.
 #[allow(unsafe_code)]
 mod q8;
+#[allow(unsafe_code)]
+mod team;
 #[allow(unsafe_code)]
 mod vector;
 
@@ -32,13 +35,15 @@ use std::sync::Arc;
 
 use candle_core::quantized::{GgmlDType, QTensor, gguf_file};
 use candle_core::{Device, Result, bail};
-use rayon::prelude::*;
 
 use q8::{BLOCK, Q4Matrix, Q8Matrix, Q8Rows, Weights};
 use vector::{KEY_BLOCK, Simd};
 
 /// Multiply-adds of attention below which it runs on the calling thread.
 const PARALLEL_ATTENTION: usize = 1 << 20;
+
+/// The same when its tiles go to the spinning team ([`team`]).
+const TEAM_ATTENTION: usize = 1 << 16;
 
 /// Query rows of one sequence per attention tile.
 const ATTENTION_ROWS: usize = 8;
@@ -719,15 +724,33 @@ impl FastLlama {
             }
             out
         };
-        // Decoding's attention is small next to its products: threads would mostly wait.
+        // Decoding's attention is small next to its products: rayon's threads would mostly
+        // wait (the spinning team's start at once).
         let work = rows.iter().map(|&(_, p)| p + 1).sum::<usize>() * heads * head_dim;
-        let outputs: Vec<Vec<f32>> =
-            if rayon::current_num_threads() > 1 && tiles.len() > 1 && work >= PARALLEL_ATTENTION {
-                tiles.par_iter().map_init(Default::default, tile).collect()
-            } else {
-                let mut scratch = Default::default();
-                tiles.iter().map(|t| tile(&mut scratch, t)).collect()
-            };
+        let here = team::here();
+        let smallest = if here.spinning {
+            TEAM_ATTENTION
+        } else {
+            PARALLEL_ATTENTION
+        };
+        let outputs: Vec<Vec<f32>> = if here.threads > 1 && tiles.len() > 1 && work >= smallest {
+            std::thread_local! {
+                static SCRATCH: std::cell::RefCell<(Vec<f32>, Vec<f32>)> = Default::default();
+            }
+            let slots: Vec<std::sync::OnceLock<Vec<f32>>> =
+                tiles.iter().map(|_| Default::default()).collect();
+            team::for_each_piece(tiles.len(), &|index| {
+                let out = SCRATCH.with_borrow_mut(|scratch| tile(scratch, &tiles[index]));
+                let _ = slots[index].set(out);
+            });
+            slots
+                .into_iter()
+                .map(|slot| slot.into_inner().expect("every tile ran once"))
+                .collect()
+        } else {
+            let mut scratch = Default::default();
+            tiles.iter().map(|t| tile(&mut scratch, t)).collect()
+        };
         let mut attended = vec![0f32; rows.len() * hidden];
         let width = group * head_dim;
         for ((range, kv_head), out) in tiles.iter().zip(outputs) {

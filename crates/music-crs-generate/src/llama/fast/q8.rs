@@ -18,6 +18,8 @@
 
 use half::f16;
 
+use super::team;
+
 /// Values per Q8_0 block.
 pub(crate) const BLOCK: usize = 32;
 
@@ -227,41 +229,51 @@ impl Kernel {
 }
 
 /// `out[i * w.rows() + j] = x_i . w_j` for the rows of `x` and of `w`, with the fastest
-/// kernel, over `rayon`'s threads when the product is large enough to pay for them.
+/// kernel, over threads ([`team`]) when the product is large enough to pay for them.
 pub(crate) fn matmul<W: Weights>(x: &Q8Rows, w: &W, out: &mut [f32]) {
     matmul_with(Kernel::detect(), x, w, out);
 }
 
 /// Multiply-adds below which a product runs on the calling thread (decoding's q/k/v,
-/// output and down products of a small model: waking threads would cost more).
+/// output and down products of a small model: waking rayon's threads would cost more).
 const PARALLEL_WORK: usize = 1 << 20;
+
+/// The same for a thread whose products go to the spinning team ([`team`]), whose jobs
+/// start at once.
+const TEAM_WORK: usize = 1 << 16;
 
 /// [`matmul`] with a given kernel (which the CPU must run).
 pub(crate) fn matmul_with<W: Weights>(kernel: Kernel, x: &Q8Rows, w: &W, out: &mut [f32]) {
     let (rows, cols) = (w.rows(), w.cols());
     assert_eq!(x.cols, cols);
     assert_eq!(out.len(), x.rows * rows);
-    let threads = rayon::current_num_threads();
+    let here = team::here();
     let work = x.rows * rows * cols;
-    if threads <= 1 || work < PARALLEL_WORK || rows < 2 * TILE_N {
+    let smallest = if here.spinning {
+        TEAM_WORK
+    } else {
+        PARALLEL_WORK
+    };
+    if here.threads <= 1 || work < smallest || rows < 2 * TILE_N {
         columns(kernel, x, w, 0..rows, OutPtr(out.as_mut_ptr()));
         return;
     }
     // Contiguous ranges of weight rows (whole tiles): one per thread for decoding's small
-    // products, a few per thread for prompt reading's (a thread slowed down by another
-    // process then holds up less).
-    let per_thread = if work >= PARALLEL_WORK << 4 { 4 } else { 1 };
-    let pieces = (threads * per_thread).min(rows / TILE_N);
+    // products on rayon, a few per thread for prompt reading's and on the team (a thread
+    // slowed down by another process, or late to start, then holds up less).
+    let per_thread = if work >= PARALLEL_WORK << 4 || here.spinning {
+        4
+    } else {
+        1
+    };
+    let pieces = (here.threads * per_thread).min(rows / TILE_N);
     let per_piece = rows.div_ceil(pieces).next_multiple_of(TILE_N);
     let ptr = OutPtr(out.as_mut_ptr());
-    use rayon::prelude::*;
-    (0..rows.div_ceil(per_piece))
-        .into_par_iter()
-        .for_each(|piece| {
-            let start = piece * per_piece;
-            let end = (start + per_piece).min(rows);
-            columns(kernel, x, w, start..end, ptr);
-        });
+    team::for_each_piece(rows.div_ceil(per_piece), &|piece| {
+        let start = piece * per_piece;
+        let end = (start + per_piece).min(rows);
+        columns(kernel, x, w, start..end, ptr);
+    });
 }
 
 /// The output buffer, shared by threads that write disjoint columns.

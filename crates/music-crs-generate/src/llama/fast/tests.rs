@@ -8,7 +8,7 @@ use candle_transformers::models::quantized_llama;
 use music_crs_core::shared::shared_path;
 
 use super::{FastLlama, KvCache};
-use crate::test_gguf::tiny_llama_gguf;
+use crate::test_gguf::{llama_gguf_sized, tiny_llama_gguf};
 
 /// A GGUF rewritten with every matrix (2-D tensor) in `dtype`, as `requantized` does.
 fn with_matrices_in(bytes: &[u8], dtype: GgmlDType) -> Vec<u8> {
@@ -203,6 +203,46 @@ fn a_row_reads_the_same_in_any_pass_and_after_clones_at_any_position() {
         model.forward(rest, position, kept).unwrap(),
         model.forward(rest, position, &mut again).unwrap()
     );
+}
+
+/// The logits of a prompt read in one pass and then of tokens read one by one, from the
+/// calling thread.
+fn prompt_then_tokens(model: &FastLlama, prompt: &[u32], tokens: &[u32]) -> Vec<Vec<f32>> {
+    let mut cache = model.empty_cache();
+    let mut logits = vec![model.forward(prompt, 0, &mut cache).unwrap()];
+    for (offset, &token) in tokens.iter().enumerate() {
+        logits.push(
+            model
+                .forward(&[token], prompt.len() + offset, &mut cache)
+                .unwrap(),
+        );
+    }
+    logits
+}
+
+#[test]
+fn the_team_rayon_and_one_thread_give_the_same_bits() {
+    // Big enough for every product and attention to split over threads, on the team (this
+    // thread is no rayon worker) and on rayon's pools (prompt reading's).
+    for dtype in [GgmlDType::Q4_1, GgmlDType::Q8_0] {
+        let bytes = with_matrices_in(&llama_gguf_sized(256, 512).bytes(), dtype);
+        let model = load_both(&bytes).ours;
+        let prompt: Vec<u32> = (0..300).map(|i| (i * 37 % 250) as u32 + 1).collect();
+        let tokens: Vec<u32> = (0..6).map(|i| (i * 11 % 250) as u32 + 1).collect();
+        if super::team::here().spinning {
+            let team = prompt_then_tokens(&model, &prompt, &tokens);
+            for threads in [1, 2, 3] {
+                let pool = rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .build()
+                    .unwrap();
+                let pooled = pool.install(|| prompt_then_tokens(&model, &prompt, &tokens));
+                assert_eq!(team, pooled, "{dtype:?} on {threads} rayon threads");
+            }
+        } else {
+            println!("skipped: rayon has one thread here, so the team never runs");
+        }
+    }
 }
 
 /// Largest difference between two logit vectors relative to the largest of `reference`.
