@@ -104,9 +104,28 @@ function trackCard(track) {
   return card;
 }
 
+/** What the server's reply check found, in words; null for a reply that passed. */
+function replyNote(answer) {
+  const check = answer.reply_check || { status: "ok" };
+  if (check.status === "ok" && !answer.reply_replaced) {
+    return null;
+  }
+  const found =
+    check.status === "empty"
+      ? "was empty"
+      : `repeated "${check.phrase}" ${check.times} times`;
+  return answer.reply_replaced
+    ? `The model's own reply ${found}; this is the template reply in its place.`
+    : `The model's reply ${found}.`;
+}
+
 function addAnswer(answer) {
   const item = element("li", "message assistant");
   item.append(element("span", "who", "music-crs"), element("p", "reply", answer.reply));
+  const note = replyNote(answer);
+  if (note) {
+    item.append(element("p", "reply-note", note));
+  }
   const cards = element("ol", "cards");
   cards.setAttribute("aria-label", `Recommended tracks, turn ${answer.turn_number}`);
   for (const track of answer.tracks) {

@@ -1,6 +1,6 @@
 //! The web page in headless Chromium: pick a listener, type a message and press Enter, see
-//! the reply and track cards, continue, check the layout at phone width, reset by keyboard.
-//! Any console error, uncaught exception or failed load fails the test. Screenshots go to
+//! the reply and track cards, continue, check the layout at phone width, reset by keyboard,
+//! and see the notes of replies the reply check flagged. Any console error, uncaught exception or failed load fails the test. Screenshots go to
 //! `<target dir>/serve/`.
 
 use std::path::PathBuf;
@@ -196,6 +196,41 @@ async fn the_page_works_in_headless_chromium() {
         .eval("document.querySelector('.cards').getAttribute('aria-label')")
         .await;
     assert!(label.as_str().unwrap().ends_with("turn 1"), "{label}");
+
+    // A reply that passed the check carries no note; a flawed one says what the check
+    // found, and whether the template reply stands in for it (answers as the API gives
+    // them, shown by the page's own function).
+    assert_eq!(
+        browser
+            .eval("document.querySelectorAll('.reply-note').length")
+            .await,
+        0
+    );
+    let note_of = |answer: serde_json::Value| {
+        format!(
+            "(() => {{ addAnswer({answer}); \
+             return [...document.querySelectorAll('.reply-note')].pop().textContent; }})()"
+        )
+    };
+    let replaced = browser
+        .eval(&note_of(json!({
+            "turn_number": 2, "reply": "Here is a track.", "tracks": [],
+            "reply_check": {"status": "empty"}, "reply_replaced": true,
+        })))
+        .await;
+    assert_eq!(
+        replaced,
+        "The model's own reply was empty; this is the template reply in its place."
+    );
+    let kept = browser
+        .eval(&note_of(json!({
+            "turn_number": 3, "reply": "so good so good so good", "tracks": [],
+            "reply_check": {"status": "degenerate", "kind": "loop", "phrase": "so good",
+                            "times": 3, "covered_tokens": 6, "reply_tokens": 6},
+            "reply_replaced": false,
+        })))
+        .await;
+    assert_eq!(kept, "The model's reply repeated \"so good\" 3 times.");
 
     let problems = browser.problems();
     assert!(problems.is_empty(), "the page logged errors: {problems:#?}");
