@@ -110,10 +110,12 @@ function replyNote(answer) {
   if (check.status === "ok" && !answer.reply_replaced) {
     return null;
   }
-  const found =
-    check.status === "empty"
-      ? "was empty"
-      : `repeated "${check.phrase}" ${check.times} times`;
+  let found = `was flagged (${check.status})`;
+  if (check.status === "empty") {
+    found = "was empty";
+  } else if (check.status === "degenerate") {
+    found = `repeated "${check.phrase}" ${check.times} times`;
+  }
   return answer.reply_replaced
     ? `The model's own reply ${found}; this is the template reply in its place.`
     : `The model's reply ${found}.`;
