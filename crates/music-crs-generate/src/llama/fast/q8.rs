@@ -530,7 +530,7 @@ mod x86 {
 
     use half::f16;
 
-    use super::{BLOCK, Q4Matrix, Q8Matrix, Q8Rows};
+    use super::{BLOCK, Q4Matrix, Q8Matrix, Q8Rows, Weights};
 
     /// [`super::quantize_block`] with AVX2.
     ///
@@ -597,11 +597,13 @@ mod x86 {
     /// same integer sums and the same float steps, so they give the same bits: the 512-bit
     /// one holds block `b` of two weight rows in one register (the first row in the low
     /// 256 bits), each half doing exactly what the AVX2 kernel does for its row.
-    pub(super) trait SimdWeights: Sync {
+    pub(super) trait SimdWeights: Weights {
         /// Weights stored offset by 128 (Q8_0): each VNNI lane's sum starts at its
         /// activations' `-128 * sum(x)`, which cancels the offset.
         const OFFSET: bool;
-        fn blocks_per_row(&self) -> usize;
+        fn blocks_per_row(&self) -> usize {
+            self.cols() / BLOCK
+        }
         /// The scale of block `index` (row-major).
         ///
         /// # Safety
@@ -634,10 +636,6 @@ mod x86 {
 
     impl SimdWeights for Q8Matrix {
         const OFFSET: bool = true;
-
-        fn blocks_per_row(&self) -> usize {
-            self.cols / BLOCK
-        }
 
         #[inline(always)]
         unsafe fn scale(&self, index: usize) -> f32 {
@@ -695,10 +693,6 @@ mod x86 {
     impl SimdWeights for Q4Matrix {
         // Nibbles (0..16) are unsigned: both instructions take them as they are.
         const OFFSET: bool = false;
-
-        fn blocks_per_row(&self) -> usize {
-            self.cols / BLOCK
-        }
 
         #[inline(always)]
         unsafe fn scale(&self, index: usize) -> f32 {
