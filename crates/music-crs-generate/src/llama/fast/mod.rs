@@ -728,18 +728,18 @@ impl FastLlama {
         // wait (the spinning team's start at once).
         let work = rows.iter().map(|&(_, p)| p + 1).sum::<usize>() * heads * head_dim;
         let here = team::here();
-        let smallest = if here.spinning {
+        let smallest = if here.spinning() {
             TEAM_ATTENTION
         } else {
             PARALLEL_ATTENTION
         };
-        let outputs: Vec<Vec<f32>> = if here.threads > 1 && tiles.len() > 1 && work >= smallest {
+        let outputs: Vec<Vec<f32>> = if here.threads() > 1 && tiles.len() > 1 && work >= smallest {
             std::thread_local! {
                 static SCRATCH: std::cell::RefCell<(Vec<f32>, Vec<f32>)> = Default::default();
             }
             let slots: Vec<std::sync::OnceLock<Vec<f32>>> =
                 tiles.iter().map(|_| Default::default()).collect();
-            team::for_each_piece(tiles.len(), &|index| {
+            here.for_each_piece(tiles.len(), &|index| {
                 let out = SCRATCH.with_borrow_mut(|scratch| tile(scratch, &tiles[index]));
                 let _ = slots[index].set(out);
             });

@@ -249,27 +249,27 @@ pub(crate) fn matmul_with<W: Weights>(kernel: Kernel, x: &Q8Rows, w: &W, out: &m
     assert_eq!(out.len(), x.rows * rows);
     let here = team::here();
     let work = x.rows * rows * cols;
-    let smallest = if here.spinning {
+    let smallest = if here.spinning() {
         TEAM_WORK
     } else {
         PARALLEL_WORK
     };
-    if here.threads <= 1 || work < smallest || rows < 2 * TILE_N {
+    if here.threads() <= 1 || work < smallest || rows < 2 * TILE_N {
         columns(kernel, x, w, 0..rows, OutPtr(out.as_mut_ptr()));
         return;
     }
     // Contiguous ranges of weight rows (whole tiles): one per thread for decoding's small
     // products on rayon, a few per thread for prompt reading's and on the team (a thread
     // slowed down by another process, or late to start, then holds up less).
-    let per_thread = if work >= PARALLEL_WORK << 4 || here.spinning {
+    let per_thread = if work >= PARALLEL_WORK << 4 || here.spinning() {
         4
     } else {
         1
     };
-    let pieces = (here.threads * per_thread).min(rows / TILE_N);
+    let pieces = (here.threads() * per_thread).min(rows / TILE_N);
     let per_piece = rows.div_ceil(pieces).next_multiple_of(TILE_N);
     let ptr = OutPtr(out.as_mut_ptr());
-    team::for_each_piece(rows.div_ceil(per_piece), &|piece| {
+    here.for_each_piece(rows.div_ceil(per_piece), &|piece| {
         let start = piece * per_piece;
         let end = (start + per_piece).min(rows);
         columns(kernel, x, w, start..end, ptr);

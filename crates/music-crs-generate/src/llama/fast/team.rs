@@ -27,32 +27,61 @@ use std::time::{Duration, Instant};
 /// between a token's products (norms, attention, sampling), far shorter than a turn.
 const SPIN: Duration = Duration::from_micros(500);
 
-/// Runs `work(piece)` once for every piece of `0..pieces`, over the threads this call may
-/// use (see [`here`]), the calling thread among them, and returns when all have run. A
-/// panic in a piece is raised again here once every piece has ended.
-pub(crate) fn for_each_piece(pieces: usize, work: &(dyn Fn(usize) + Sync)) {
-    let place = if pieces > 1 {
-        where_to_run()
-    } else {
+/// Where a call from this thread runs its pieces of work: rayon's thread count
+/// (`RAYON_NUM_THREADS`, by default one per core) over the team or over rayon's pool, or this
+/// thread alone (one thread, or already a team thread).
+pub(crate) fn here() -> Here {
+    let place = if ON_TEAM.with(std::cell::Cell::get) || rayon::current_num_threads() <= 1 {
         Place::Here
+    } else if rayon::current_thread_index().is_some() {
+        Place::Rayon
+    } else {
+        Place::Team
     };
-    match place {
-        Place::Here => (0..pieces).for_each(work),
-        Place::Team => {
-            let turn = Team::global().and_then(|team| match team.caller.try_lock() {
-                Ok(turn) => Some((team, turn)),
-                // A panic raised by an earlier job poisons the turn, but `run` left the
-                // team as it found it.
-                Err(TryLockError::Poisoned(poisoned)) => Some((team, poisoned.into_inner())),
-                // Another thread (a second `serve` request) runs a job.
-                Err(TryLockError::WouldBlock) => None,
-            });
-            match turn {
-                Some((team, _turn)) => team.run(pieces, work),
-                None => on_rayon(pieces, work),
-            }
+    Here(place)
+}
+
+/// See [`here`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Here(Place);
+
+impl Here {
+    /// Threads the pieces may spread over, this one among them.
+    pub(crate) fn threads(self) -> usize {
+        match self.0 {
+            Place::Here => 1,
+            Place::Team | Place::Rayon => rayon::current_num_threads(),
         }
-        Place::Rayon => on_rayon(pieces, work),
+    }
+
+    /// Whether pieces go to the team, whose jobs start far sooner than rayon's (so smaller
+    /// work pays for splitting).
+    pub(crate) fn spinning(self) -> bool {
+        self.0 == Place::Team
+    }
+
+    /// Runs `work(piece)` once for every piece of `0..pieces`, over [`Here::threads`], and
+    /// returns when all have run. A panic in a piece is raised again here once every piece
+    /// has ended.
+    pub(crate) fn for_each_piece(self, pieces: usize, work: &(dyn Fn(usize) + Sync)) {
+        match if pieces > 1 { self.0 } else { Place::Here } {
+            Place::Here => (0..pieces).for_each(work),
+            Place::Team => {
+                let turn = Team::global().and_then(|team| match team.caller.try_lock() {
+                    Ok(turn) => Some((team, turn)),
+                    // A panic raised by an earlier job poisons the turn, but `run` left the
+                    // team as it found it.
+                    Err(TryLockError::Poisoned(poisoned)) => Some((team, poisoned.into_inner())),
+                    // Another thread (a second `serve` request) runs a job.
+                    Err(TryLockError::WouldBlock) => None,
+                });
+                match turn {
+                    Some((team, _turn)) => team.run(pieces, work),
+                    None => on_rayon(pieces, work),
+                }
+            }
+            Place::Rayon => on_rayon(pieces, work),
+        }
     }
 }
 
@@ -61,28 +90,7 @@ fn on_rayon(pieces: usize, work: &(dyn Fn(usize) + Sync)) {
     (0..pieces).into_par_iter().for_each(work);
 }
 
-/// What a call from this thread may use: rayon's thread count (`RAYON_NUM_THREADS`, by
-/// default one per core; 1 on a team thread), and whether its pieces go to the team, whose
-/// jobs start far sooner than rayon's (so smaller work pays for splitting).
-pub(crate) fn here() -> Here {
-    let place = where_to_run();
-    Here {
-        threads: match place {
-            Place::Here => 1,
-            Place::Team | Place::Rayon => rayon::current_num_threads(),
-        },
-        spinning: place == Place::Team,
-    }
-}
-
-/// See [`here`].
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Here {
-    pub(crate) threads: usize,
-    pub(crate) spinning: bool,
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Place {
     /// On the calling thread alone: one thread, or already a team thread.
     Here,
@@ -92,16 +100,6 @@ enum Place {
 
 std::thread_local! {
     static ON_TEAM: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
-
-fn where_to_run() -> Place {
-    if ON_TEAM.with(std::cell::Cell::get) || rayon::current_num_threads() <= 1 {
-        Place::Here
-    } else if rayon::current_thread_index().is_some() {
-        Place::Rayon
-    } else {
-        Place::Team
-    }
 }
 
 /// One published job: its pieces are claimed from `next` by whichever thread comes first.
@@ -281,14 +279,14 @@ mod tests {
                 counts[piece].fetch_add(1, Ordering::Relaxed);
             };
             for _ in 0..50 {
-                for_each_piece(pieces, &count);
+                here().for_each_piece(pieces, &count);
             }
             // Inside a rayon pool the pieces go to rayon.
             rayon::ThreadPoolBuilder::new()
                 .num_threads(2)
                 .build()
                 .unwrap()
-                .install(|| for_each_piece(pieces, &count));
+                .install(|| here().for_each_piece(pieces, &count));
             assert!(
                 counts.iter().all(|c| c.load(Ordering::Relaxed) == 51),
                 "{pieces} pieces"
@@ -304,7 +302,7 @@ mod tests {
                     scope.spawn(move || {
                         let total = AtomicUsize::new(0);
                         for _ in 0..200 {
-                            for_each_piece(8, &|piece| {
+                            here().for_each_piece(8, &|piece| {
                                 total.fetch_add(piece + caller, Ordering::Relaxed);
                             });
                         }
@@ -323,7 +321,7 @@ mod tests {
     fn a_panicking_piece_is_raised_in_the_caller_after_the_others_ended() {
         let ran = AtomicUsize::new(0);
         let result = catch_unwind(AssertUnwindSafe(|| {
-            for_each_piece(16, &|piece| {
+            here().for_each_piece(16, &|piece| {
                 ran.fetch_add(1, Ordering::Relaxed);
                 assert_ne!(piece, 5, "piece 5 fails");
             })
@@ -332,7 +330,7 @@ mod tests {
         assert_eq!(ran.load(Ordering::Relaxed), 16);
         // The team still works afterwards.
         let after = AtomicUsize::new(0);
-        for_each_piece(16, &|_| {
+        here().for_each_piece(16, &|_| {
             after.fetch_add(1, Ordering::Relaxed);
         });
         assert_eq!(after.into_inner(), 16);

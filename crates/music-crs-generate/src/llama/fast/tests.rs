@@ -229,7 +229,7 @@ fn the_team_rayon_and_one_thread_give_the_same_bits() {
         let model = load_both(&bytes).ours;
         let prompt: Vec<u32> = (0..300).map(|i| (i * 37 % 250) as u32 + 1).collect();
         let tokens: Vec<u32> = (0..6).map(|i| (i * 11 % 250) as u32 + 1).collect();
-        if super::team::here().spinning {
+        if super::team::here().spinning() {
             let team = prompt_then_tokens(&model, &prompt, &tokens);
             for threads in [1, 2, 3] {
                 let pool = rayon::ThreadPoolBuilder::new()
