@@ -2,14 +2,19 @@
 //! quantized the same way per row (as ggml and candle do), one integer dot product per block
 //! scaled by the two blocks' scales.
 //!
-//! Three kernels compute the same integers: AVX-512 VNNI (`vpdpbusd` on 512-bit registers,
-//! two weight rows' blocks per register), AVX2 (`vpmaddubsw` with the sign trick, as candle's
-//! `vec_dot_q8_0_q8_0`) and a scalar reference; the fastest the CPU has is chosen at run
-//! time. Both SIMD kernels work on tiles of activation rows by weight rows, so each weight
-//! block loaded serves several activation rows (prompt reading) and each activation block
-//! several weight rows (decoding), and both give the same bits: each 256-bit half of a VNNI
-//! register does, lane by lane, what the AVX2 kernel does (a run's replies do not depend on
-//! which of the two the CPU has). Scales are converted from f16 once, at load.
+//! Three kernels compute the same integers: AVX-512 VNNI (`vpdpbusd` on 512-bit registers),
+//! AVX2 (`vpmaddubsw` with the sign trick, as candle's `vec_dot_q8_0_q8_0`) and a scalar
+//! reference; the fastest the CPU has is chosen at run time, and weights are laid out for it
+//! at load ([`Layout`]). Both SIMD kernels work on tiles of activation rows by weight rows, so
+//! each weight block loaded serves several activation rows (prompt reading) and each
+//! activation block several weight rows (decoding), and both give the same bits. The AVX2
+//! kernel sums a block of one weight row in 8 lanes of 4 values, each lane's integer
+//! converted and scaled into its own float sum, the 8 added at the end. The VNNI kernel reads
+//! weights in groups of 16 rows, one register holding the same lane of all 16, so its lane
+//! sums and float steps are the AVX2 kernel's, row by row, with fewer instructions around
+//! them (a block of 16 rows is a few plain loads, no rows merged into registers, one scale
+//! product for all 16): a run's replies do not depend on which of the two the CPU has.
+//! Scales are converted from f16 once, at load.
 //!
 //! VNNI multiplies unsigned by signed bytes, so Q8_0 weights are stored offset by 128
 //! (`w + 128`, unsigned) and each group of 4 activations carries `-128 * sum(x)`, the term
@@ -23,81 +28,196 @@ use super::team;
 /// Values per Q8_0 block.
 pub(crate) const BLOCK: usize = 32;
 
-/// Weight rows per tile of the SIMD kernels (the VNNI kernel holds two per register); a
-/// thread's range of weight rows is a multiple of it.
+/// A thread's range of weight rows is a multiple of this and of the kernel's tile width.
 const TILE_N: usize = 8;
 /// Weight rows per tile of the AVX2 kernel (its 16 registers hold 4 x 4 accumulators).
 const TILE_N_AVX2: usize = 4;
-/// Activation rows per tile of the SIMD kernels.
+/// Activation rows per tile of the AVX2 kernel.
 const TILE_M: usize = 4;
+/// Activation rows per tile of the VNNI kernel: each holds 8 accumulators of [`GROUP`]
+/// weight rows, so two rows fill the registers.
+const TILE_M_GROUPS: usize = 2;
+/// Weight rows per group of [`Layout::Groups`]: one 512-bit register holds one lane (4
+/// values) of a block of each of them.
+pub(crate) const GROUP: usize = 16;
+
+/// How a weight matrix lays out its quants and scales.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Layout {
+    /// Row by row, block by block, as GGUF stores them (for the AVX2 and scalar kernels).
+    Rows,
+    /// Groups of [`GROUP`] rows (the last padded with zero rows), block by block: each 64
+    /// bytes hold the same 4 bytes of one block of every row of the group, and the group's
+    /// scales of a block are consecutive. The VNNI kernel multiplies one lane of activations
+    /// by 16 weight rows at once: a block of 16 rows is 8 loads (4 for Q4_1), where row-major
+    /// blocks took 16 loads and 8 merges into registers (16 loads and 24 other steps).
+    Groups,
+}
+
+impl Layout {
+    /// The layout `kernel` reads fastest.
+    pub(crate) fn for_kernel(kernel: Kernel) -> Self {
+        if kernel == Kernel::Vnni {
+            Layout::Groups
+        } else {
+            Layout::Rows
+        }
+    }
+
+    /// Rows stored for `rows` rows.
+    fn padded(self, rows: usize) -> usize {
+        match self {
+            Layout::Rows => rows,
+            Layout::Groups => rows.next_multiple_of(GROUP),
+        }
+    }
+
+    /// Where byte `t` of block `b` of `row` lies, for `blocks` blocks a row of `block_bytes`
+    /// bytes each.
+    #[inline(always)]
+    fn byte_index(
+        self,
+        blocks: usize,
+        block_bytes: usize,
+        row: usize,
+        b: usize,
+        t: usize,
+    ) -> usize {
+        match self {
+            Layout::Rows => (row * blocks + b) * block_bytes + t,
+            Layout::Groups => {
+                let lane = (row / GROUP * blocks + b) * (block_bytes / 4) + t / 4;
+                lane * 4 * GROUP + row % GROUP * 4 + t % 4
+            }
+        }
+    }
+
+    /// Where the scale of block `b` of `row` lies, for `blocks` blocks a row.
+    #[inline(always)]
+    fn scale_index(self, blocks: usize, row: usize, b: usize) -> usize {
+        match self {
+            Layout::Rows => row * blocks + b,
+            Layout::Groups => (row / GROUP * blocks + b) * GROUP + row % GROUP,
+        }
+    }
+}
 
 /// A `rows` x `cols` weight matrix of Q8_0 blocks (`cols` a multiple of [`BLOCK`]).
 #[derive(Clone)]
 pub(crate) struct Q8Matrix {
     rows: usize,
     cols: usize,
-    /// Row-major quants, each stored as `w + 128`.
+    layout: Layout,
+    /// Quants stored as `w + 128`, where [`Layout::byte_index`] says.
     offset_quants: Vec<u8>,
-    /// One scale per block, row-major (`rows * cols / BLOCK`).
+    /// One scale per block, where [`Layout::scale_index`] says.
     scales: Vec<f32>,
 }
 
 impl Q8Matrix {
-    /// A matrix from GGUF Q8_0 blocks (34 bytes: an f16 scale, then 32 signed quants).
+    /// A matrix from GGUF Q8_0 blocks (34 bytes: an f16 scale, then 32 signed quants), laid
+    /// out for this CPU's fastest kernel.
     pub(crate) fn from_ggml_blocks(rows: usize, cols: usize, bytes: &[u8]) -> Option<Self> {
+        Self::from_ggml_blocks_laid_out(rows, cols, bytes, Layout::for_kernel(Kernel::detect()))
+    }
+
+    /// [`Q8Matrix::from_ggml_blocks`] in a given layout.
+    pub(crate) fn from_ggml_blocks_laid_out(
+        rows: usize,
+        cols: usize,
+        bytes: &[u8],
+        layout: Layout,
+    ) -> Option<Self> {
         if !cols.is_multiple_of(BLOCK) || bytes.len() != rows * cols / BLOCK * 34 {
             return None;
         }
-        let mut offset_quants = Vec::with_capacity(rows * cols);
-        let mut scales = Vec::with_capacity(rows * cols / BLOCK);
-        for block in bytes.chunks_exact(34) {
-            scales.push(f16::from_le_bytes([block[0], block[1]]).to_f32());
-            offset_quants.extend(block[2..].iter().map(|&q| (q as i8 as i16 + 128) as u8));
+        let row_blocks = cols / BLOCK;
+        let mut matrix = Q8Matrix::zeroed(rows, cols, layout);
+        let mut quants = [0u8; BLOCK];
+        for (index, block) in bytes.chunks_exact(34).enumerate() {
+            for (offset, &q) in quants.iter_mut().zip(&block[2..]) {
+                *offset = (q as i8 as i16 + 128) as u8;
+            }
+            let scale = f16::from_le_bytes([block[0], block[1]]).to_f32();
+            matrix.set_block(index / row_blocks, index % row_blocks, scale, &quants);
         }
-        Some(Q8Matrix {
-            rows,
-            cols,
-            offset_quants,
-            scales,
-        })
+        Some(matrix)
     }
 
-    /// A matrix quantized from f32 rows (`values.len() == rows * cols`).
+    /// A matrix quantized from f32 rows (`values.len() == rows * cols`), laid out for this
+    /// CPU's fastest kernel.
     pub(crate) fn quantize(rows: usize, cols: usize, values: &[f32]) -> Self {
         let q = Q8Rows::quantize(values, rows, cols);
+        let mut matrix = Q8Matrix::zeroed(rows, cols, Layout::for_kernel(Kernel::detect()));
+        let mut quants = [0u8; BLOCK];
+        for (index, block) in q.quants.chunks_exact(BLOCK).enumerate() {
+            for (offset, &v) in quants.iter_mut().zip(block) {
+                *offset = (v as i16 + 128) as u8;
+            }
+            let (row, b) = (index / (cols / BLOCK), index % (cols / BLOCK));
+            matrix.set_block(row, b, q.scales[index], &quants);
+        }
+        matrix
+    }
+
+    /// A matrix of zero blocks (padding rows stay so).
+    fn zeroed(rows: usize, cols: usize, layout: Layout) -> Self {
+        let padded = layout.padded(rows);
         Q8Matrix {
             rows,
             cols,
-            offset_quants: q.quants.iter().map(|&v| (v as i16 + 128) as u8).collect(),
-            scales: q.scales,
+            layout,
+            offset_quants: vec![0; padded * cols],
+            scales: vec![0.0; padded * cols / BLOCK],
         }
     }
 
-    /// Rows stacked: every matrix must have the same number of columns.
-    pub(crate) fn stacked(parts: &[Q8Matrix]) -> Self {
-        let cols = parts[0].cols;
-        assert!(parts.iter().all(|part| part.cols == cols));
-        Q8Matrix {
-            rows: parts.iter().map(|part| part.rows).sum(),
-            cols,
-            offset_quants: parts
-                .iter()
-                .flat_map(|part| part.offset_quants.iter().copied())
-                .collect(),
-            scales: parts
-                .iter()
-                .flat_map(|part| part.scales.iter().copied())
-                .collect(),
+    fn set_block(&mut self, row: usize, b: usize, scale: f32, offset_quants: &[u8]) {
+        for (t, &q) in offset_quants.iter().enumerate() {
+            let index = self.quant_index(row, b, t);
+            self.offset_quants[index] = q;
         }
+        let index = self.scale_index(row, b);
+        self.scales[index] = scale;
+    }
+
+    #[inline(always)]
+    fn quant_index(&self, row: usize, b: usize, t: usize) -> usize {
+        self.layout.byte_index(self.cols / BLOCK, BLOCK, row, b, t)
+    }
+
+    #[inline(always)]
+    fn scale_index(&self, row: usize, b: usize) -> usize {
+        self.layout.scale_index(self.cols / BLOCK, row, b)
+    }
+
+    /// Rows stacked: every matrix must have the same number of columns and layout.
+    pub(crate) fn stacked(parts: &[Q8Matrix]) -> Self {
+        let (cols, layout) = (parts[0].cols, parts[0].layout);
+        assert!(parts.iter().all(|p| p.cols == cols && p.layout == layout));
+        let mut matrix = Q8Matrix::zeroed(parts.iter().map(|p| p.rows).sum(), cols, layout);
+        let mut row = 0;
+        let mut quants = [0u8; BLOCK];
+        for part in parts {
+            for r in 0..part.rows {
+                for b in 0..cols / BLOCK {
+                    for (t, q) in quants.iter_mut().enumerate() {
+                        *q = part.offset_quants[part.quant_index(r, b, t)];
+                    }
+                    matrix.set_block(row, b, part.scales[part.scale_index(r, b)], &quants);
+                }
+                row += 1;
+            }
+        }
+        matrix
     }
 
     /// Row `row` dequantized into `out` (`cols` values), as ggml dequantizes Q8_0.
     pub(crate) fn dequantize_row(&self, row: usize, out: &mut [f32]) {
-        let blocks = self.cols / BLOCK;
         for (b, chunk) in out.chunks_exact_mut(BLOCK).enumerate() {
-            let scale = self.scales[row * blocks + b];
-            let quants = &self.offset_quants[row * self.cols + b * BLOCK..][..BLOCK];
-            for (y, &q) in chunk.iter_mut().zip(quants) {
+            let scale = self.scales[self.scale_index(row, b)];
+            for (t, y) in chunk.iter_mut().enumerate() {
+                let q = self.offset_quants[self.quant_index(row, b, t)];
                 *y = (q as i16 - 128) as f32 * scale;
             }
         }
@@ -217,6 +337,15 @@ impl Kernel {
         })
     }
 
+    /// Activation rows and weight rows per tile.
+    fn tile_shape(self) -> (usize, usize) {
+        match self {
+            Kernel::Vnni => (TILE_M_GROUPS, GROUP),
+            Kernel::Avx2 => (TILE_M, TILE_N_AVX2),
+            Kernel::Scalar => (1, 1),
+        }
+    }
+
     /// Whether this CPU runs the kernel.
     #[cfg(test)]
     pub(crate) fn available(self) -> bool {
@@ -248,13 +377,14 @@ pub(crate) fn matmul_with<W: Weights>(kernel: Kernel, x: &Q8Rows, w: &W, out: &m
     assert_eq!(x.cols, cols);
     assert_eq!(out.len(), x.rows * rows);
     let here = team::here();
+    let tile_n = kernel.tile_shape().1.max(TILE_N);
     let work = x.rows * rows * cols;
     let smallest = if here.spinning() {
         TEAM_WORK
     } else {
         PARALLEL_WORK
     };
-    if here.threads() <= 1 || work < smallest || rows < 2 * TILE_N {
+    if here.threads() <= 1 || work < smallest || rows < 2 * tile_n {
         columns(kernel, x, w, 0..rows, OutPtr(out.as_mut_ptr()));
         return;
     }
@@ -266,8 +396,8 @@ pub(crate) fn matmul_with<W: Weights>(kernel: Kernel, x: &Q8Rows, w: &W, out: &m
     } else {
         1
     };
-    let pieces = (here.threads() * per_thread).min(rows / TILE_N);
-    let per_piece = rows.div_ceil(pieces).next_multiple_of(TILE_N);
+    let pieces = (here.threads() * per_thread).min(rows / tile_n);
+    let per_piece = rows.div_ceil(pieces).next_multiple_of(tile_n);
     let ptr = OutPtr(out.as_mut_ptr());
     here.for_each_piece(rows.div_ceil(per_piece), &|piece| {
         let start = piece * per_piece;
@@ -304,13 +434,13 @@ fn columns<W: Weights>(
         #[cfg(target_arch = "x86_64")]
         Kernel::Avx2 | Kernel::Vnni => {
             let vnni = kernel == Kernel::Vnni;
-            let tile_n = if vnni { TILE_N } else { TILE_N_AVX2 };
+            let (tile_m, tile_n) = kernel.tile_shape();
             let mut j = range.start;
             while j < range.end {
                 let rn = (range.end - j).min(tile_n);
                 let mut i = 0;
                 while i < x.rows {
-                    let rm = if x.rows - i >= TILE_M { TILE_M } else { 1 };
+                    let rm = if x.rows - i >= tile_m { tile_m } else { 1 };
                     // SAFETY: the tile lies inside x, w and out; the caller checked the
                     // CPU features of `kernel`.
                     unsafe { w.tile(vnni, rm, rn, x, i, j, out.0, ld) };
@@ -363,13 +493,15 @@ impl Weights for Q8Matrix {
         let mut acc = 0f32;
         for b in 0..blocks {
             let xq = &x.quants[i * x.cols + b * BLOCK..][..BLOCK];
-            let wq = &self.offset_quants[j * self.cols + b * BLOCK..][..BLOCK];
             let sum: i32 = xq
                 .iter()
-                .zip(wq)
-                .map(|(&a, &c)| a as i32 * (c as i32 - 128))
+                .enumerate()
+                .map(|(t, &a)| {
+                    a as i32 * (self.offset_quants[self.quant_index(j, b, t)] as i32 - 128)
+                })
                 .sum();
-            acc += x.scales[i * blocks + b] * self.scales[j * blocks + b] * sum as f32;
+            let scale = self.scales[self.scale_index(j, b)];
+            acc += x.scales[i * blocks + b] * scale * sum as f32;
         }
         acc
     }
@@ -386,8 +518,19 @@ impl Weights for Q8Matrix {
         out: *mut f32,
         ld: usize,
     ) {
-        // SAFETY: forwarded.
-        unsafe { x86::tile(vnni, rm, rn, x, i0, self, j0, out, ld) }
+        // SAFETY: forwarded (the VNNI kernel reads the grouped layout only).
+        unsafe {
+            if vnni {
+                assert_eq!(
+                    self.layout,
+                    Layout::Groups,
+                    "the VNNI kernel reads row groups"
+                );
+                x86::tile_groups(rm, rn, x, i0, self, j0, out, ld)
+            } else {
+                x86::tile(rm, rn, x, i0, self, j0, out, ld)
+            }
+        }
     }
 }
 
@@ -397,8 +540,11 @@ impl Weights for Q8Matrix {
 pub(crate) struct Q4Matrix {
     rows: usize,
     cols: usize,
-    /// 16 bytes per block: values `t` in the low and `t + 16` in the high nibble of byte `t`.
+    layout: Layout,
+    /// 16 bytes per block: values `t` in the low and `t + 16` in the high nibble of byte `t`;
+    /// where each byte lies is [`Q4Matrix::nibble_index`].
     nibbles: Vec<u8>,
+    /// One scale per block, where [`Q4Matrix::scale_index`] says.
     scales: Vec<f32>,
     /// The minimums block by block (`[block][row]`): a tile's epilogue reads the minimums of
     /// its consecutive rows together.
@@ -406,73 +552,108 @@ pub(crate) struct Q4Matrix {
 }
 
 impl Q4Matrix {
-    /// A matrix from GGUF Q4_1 blocks (20 bytes: f16 scale, f16 minimum, 16 bytes).
+    /// A matrix from GGUF Q4_1 blocks (20 bytes: f16 scale, f16 minimum, 16 bytes), laid out
+    /// for this CPU's fastest kernel.
     pub(crate) fn from_ggml_blocks(rows: usize, cols: usize, bytes: &[u8]) -> Option<Self> {
+        Self::from_ggml_blocks_laid_out(rows, cols, bytes, Layout::for_kernel(Kernel::detect()))
+    }
+
+    /// [`Q4Matrix::from_ggml_blocks`] in a given layout.
+    pub(crate) fn from_ggml_blocks_laid_out(
+        rows: usize,
+        cols: usize,
+        bytes: &[u8],
+        layout: Layout,
+    ) -> Option<Self> {
         if !cols.is_multiple_of(BLOCK) || bytes.len() != rows * cols / BLOCK * 20 {
             return None;
         }
-        let blocks = rows * cols / BLOCK;
         let row_blocks = cols / BLOCK;
-        let mut matrix = Q4Matrix {
-            rows,
-            cols,
-            nibbles: Vec::with_capacity(blocks * 16),
-            scales: Vec::with_capacity(blocks),
-            mins_by_block: vec![0.0; blocks],
-        };
+        let mut matrix = Q4Matrix::zeroed(rows, cols, layout);
         for (index, block) in bytes.chunks_exact(20).enumerate() {
-            matrix
-                .scales
-                .push(f16::from_le_bytes([block[0], block[1]]).to_f32());
             let (row, b) = (index / row_blocks, index % row_blocks);
-            matrix.mins_by_block[b * rows + row] =
-                f16::from_le_bytes([block[2], block[3]]).to_f32();
-            matrix.nibbles.extend_from_slice(&block[4..]);
+            let scale = f16::from_le_bytes([block[0], block[1]]).to_f32();
+            let min = f16::from_le_bytes([block[2], block[3]]).to_f32();
+            matrix.set_block(row, b, scale, min, &block[4..]);
         }
         Some(matrix)
     }
 
-    /// Rows stacked: every matrix must have the same number of columns.
-    pub(crate) fn stacked(parts: &[Q4Matrix]) -> Self {
-        let cols = parts[0].cols;
-        assert!(parts.iter().all(|part| part.cols == cols));
+    /// A matrix of zero blocks (padding rows stay so).
+    fn zeroed(rows: usize, cols: usize, layout: Layout) -> Self {
+        let padded = layout.padded(rows);
         Q4Matrix {
-            rows: parts.iter().map(|part| part.rows).sum(),
+            rows,
             cols,
-            nibbles: parts
-                .iter()
-                .flat_map(|p| p.nibbles.iter().copied())
-                .collect(),
-            scales: parts
-                .iter()
-                .flat_map(|p| p.scales.iter().copied())
-                .collect(),
-            mins_by_block: (0..cols / BLOCK)
-                .flat_map(|b| {
-                    parts
-                        .iter()
-                        .flat_map(move |p| p.mins_by_block[b * p.rows..][..p.rows].iter().copied())
-                })
-                .collect(),
+            layout,
+            nibbles: vec![0; padded * cols / BLOCK * 16],
+            scales: vec![0.0; padded * cols / BLOCK],
+            mins_by_block: vec![0.0; rows * cols / BLOCK],
         }
+    }
+
+    fn set_block(&mut self, row: usize, b: usize, scale: f32, min: f32, nibbles: &[u8]) {
+        for (t, &byte) in nibbles.iter().enumerate() {
+            let index = self.nibble_index(row, b, t);
+            self.nibbles[index] = byte;
+        }
+        let index = self.scale_index(row, b);
+        self.scales[index] = scale;
+        self.mins_by_block[b * self.rows + row] = min;
+    }
+
+    /// Where byte `t` (0..16) of block `b` of `row` lies in `nibbles`.
+    #[inline(always)]
+    fn nibble_index(&self, row: usize, b: usize, t: usize) -> usize {
+        self.layout.byte_index(self.cols / BLOCK, 16, row, b, t)
+    }
+
+    /// Where the scale of block `b` of `row` lies in `scales`.
+    #[inline(always)]
+    fn scale_index(&self, row: usize, b: usize) -> usize {
+        self.layout.scale_index(self.cols / BLOCK, row, b)
+    }
+
+    /// Rows stacked: every matrix must have the same number of columns and layout.
+    pub(crate) fn stacked(parts: &[Q4Matrix]) -> Self {
+        let (cols, layout) = (parts[0].cols, parts[0].layout);
+        assert!(parts.iter().all(|p| p.cols == cols && p.layout == layout));
+        let mut matrix = Q4Matrix::zeroed(parts.iter().map(|p| p.rows).sum(), cols, layout);
+        let mut row = 0;
+        let mut block = [0u8; 16];
+        for part in parts {
+            for r in 0..part.rows {
+                for b in 0..cols / BLOCK {
+                    for (t, byte) in block.iter_mut().enumerate() {
+                        *byte = part.nibbles[part.nibble_index(r, b, t)];
+                    }
+                    let scale = part.scales[part.scale_index(r, b)];
+                    matrix.set_block(row, b, scale, part.min(r, b), &block);
+                }
+                row += 1;
+            }
+        }
+        matrix
     }
 
     fn min(&self, row: usize, b: usize) -> f32 {
         self.mins_by_block[b * self.rows + row]
     }
 
+    fn scale(&self, row: usize, b: usize) -> f32 {
+        self.scales[self.scale_index(row, b)]
+    }
+
     fn quant(&self, row: usize, col: usize) -> u8 {
         let (b, t) = (col / BLOCK, col % BLOCK);
-        let byte = self.nibbles[(row * self.cols / BLOCK + b) * 16 + t % 16];
+        let byte = self.nibbles[self.nibble_index(row, b, t % 16)];
         if t < 16 { byte & 0x0F } else { byte >> 4 }
     }
 
     /// Row `row` dequantized into `out` (`cols` values), as ggml dequantizes Q4_1.
     pub(crate) fn dequantize_row(&self, row: usize, out: &mut [f32]) {
-        let blocks = self.cols / BLOCK;
         for (c, y) in out.iter_mut().enumerate() {
-            let b = row * blocks + c / BLOCK;
-            *y = self.quant(row, c) as f32 * self.scales[b] + self.min(row, c / BLOCK);
+            *y = self.quant(row, c) as f32 * self.scale(row, c / BLOCK) + self.min(row, c / BLOCK);
         }
     }
 
@@ -501,8 +682,8 @@ impl Weights for Q4Matrix {
                 .enumerate()
                 .map(|(t, &a)| a as i32 * self.quant(j, b * BLOCK + t) as i32)
                 .sum();
-            let (xb, wb) = (i * blocks + b, j * blocks + b);
-            acc += x.scales[xb] * self.scales[wb] * sum as f32 + self.min(j, b) * x.block_sums[xb];
+            let xb = i * blocks + b;
+            acc += x.scales[xb] * self.scale(j, b) * sum as f32 + self.min(j, b) * x.block_sums[xb];
         }
         acc
     }
@@ -519,8 +700,19 @@ impl Weights for Q4Matrix {
         out: *mut f32,
         ld: usize,
     ) {
-        // SAFETY: forwarded.
-        unsafe { x86::tile(vnni, rm, rn, x, i0, self, j0, out, ld) }
+        // SAFETY: forwarded (the VNNI kernel reads the grouped layout only).
+        unsafe {
+            if vnni {
+                assert_eq!(
+                    self.layout,
+                    Layout::Groups,
+                    "the VNNI kernel reads row groups"
+                );
+                x86::tile_groups(rm, rn, x, i0, self, j0, out, ld)
+            } else {
+                x86::tile(rm, rn, x, i0, self, j0, out, ld)
+            }
+        }
     }
 }
 
@@ -530,7 +722,7 @@ mod x86 {
 
     use half::f16;
 
-    use super::{BLOCK, Q4Matrix, Q8Matrix, Q8Rows, Weights};
+    use super::{BLOCK, GROUP, Layout, Q4Matrix, Q8Matrix, Q8Rows, Weights};
 
     /// [`super::quantize_block`] with AVX2.
     ///
@@ -593,22 +785,19 @@ mod x86 {
         }
     }
 
-    /// What the SIMD tiles need of a weight format. Both kernels compute, lane by lane, the
-    /// same integer sums and the same float steps, so they give the same bits: the 512-bit
-    /// one holds block `b` of two weight rows in one register (the first row in the low
-    /// 256 bits), each half doing exactly what the AVX2 kernel does for its row.
+    /// What the AVX2 tile needs of a weight format. The VNNI kernels compute, lane by lane,
+    /// the same integer sums and the same float steps as the AVX2 one, so all give the same
+    /// bits: each VNNI register holds one lane of a block of 16 weight rows
+    /// ([`tile_groups`]).
     pub(super) trait SimdWeights: Weights {
-        /// Weights stored offset by 128 (Q8_0): each VNNI lane's sum starts at its
-        /// activations' `-128 * sum(x)`, which cancels the offset.
-        const OFFSET: bool;
         fn blocks_per_row(&self) -> usize {
             self.cols() / BLOCK
         }
-        /// The scale of block `index` (row-major).
+        /// The scale of block `b` of `row`.
         ///
         /// # Safety
         /// The block lies inside the matrix.
-        unsafe fn scale(&self, index: usize) -> f32;
+        unsafe fn scale(&self, row: usize, b: usize) -> f32;
         /// Block `b` of `row`: 32 bytes for the AVX2 dot.
         ///
         /// # Safety
@@ -620,12 +809,6 @@ mod x86 {
         /// # Safety
         /// AVX2.
         unsafe fn dot(w: __m256i, x: __m256i) -> __m256i;
-        /// Block `b` of rows `first` (low half) and `second` (high half), as unsigned bytes
-        /// for `vpdpbusd`.
-        ///
-        /// # Safety
-        /// AVX-512 F/BW; both blocks lie inside the matrix.
-        unsafe fn pair(&self, first: usize, second: usize, b: usize) -> __m512i;
         /// What is added to the sums over blocks of activation row `i` and weight rows
         /// `j0..j0 + n` (`n` at most 8), in its first `n` values.
         ///
@@ -635,18 +818,36 @@ mod x86 {
     }
 
     impl SimdWeights for Q8Matrix {
-        const OFFSET: bool = true;
-
         #[inline(always)]
-        unsafe fn scale(&self, index: usize) -> f32 {
+        unsafe fn scale(&self, row: usize, b: usize) -> f32 {
             // SAFETY: inside the matrix (the caller's contract).
-            unsafe { *self.scales.get_unchecked(index) }
+            unsafe { *self.scales.get_unchecked(self.scale_index(row, b)) }
         }
 
         #[inline(always)]
         unsafe fn block(&self, row: usize, b: usize) -> __m256i {
-            // SAFETY: inside the matrix (the caller's contract).
-            unsafe { _mm256_loadu_si256(self.block_ptr(row, b) as *const __m256i) }
+            // SAFETY: inside the matrix (the caller's contract): a row's block is 32
+            // consecutive bytes in rows, 8 runs of 4 bytes in groups.
+            unsafe {
+                let first = self.offset_quants.as_ptr().add(self.quant_index(row, b, 0));
+                match self.layout {
+                    Layout::Rows => _mm256_loadu_si256(first as *const __m256i),
+                    Layout::Groups => {
+                        let run =
+                            |l: usize| (first.add(l * 4 * GROUP) as *const i32).read_unaligned();
+                        _mm256_setr_epi32(
+                            run(0),
+                            run(1),
+                            run(2),
+                            run(3),
+                            run(4),
+                            run(5),
+                            run(6),
+                            run(7),
+                        )
+                    }
+                }
+            }
         }
 
         // candle's and ggml's AVX2 dot: |w| by x carrying w's sign, pairs summed to i16
@@ -665,46 +866,32 @@ mod x86 {
         }
 
         #[inline(always)]
-        unsafe fn pair(&self, first: usize, second: usize, b: usize) -> __m512i {
-            // SAFETY: inside the matrix (the caller's contract).
-            unsafe {
-                let low = _mm256_loadu_si256(self.block_ptr(first, b) as *const __m256i);
-                let high = _mm256_loadu_si256(self.block_ptr(second, b) as *const __m256i);
-                _mm512_inserti64x4::<1>(_mm512_castsi256_si512(low), high)
-            }
-        }
-
-        #[inline(always)]
         unsafe fn extras(&self, _: &Q8Rows, _: usize, _: usize, _: usize) -> [f32; 8] {
             [0.0; 8]
         }
     }
 
-    impl Q8Matrix {
-        /// # Safety
-        /// Row `row`, block `b` lie inside the matrix.
-        #[inline(always)]
-        unsafe fn block_ptr(&self, row: usize, b: usize) -> *const u8 {
-            // SAFETY: the caller's contract.
-            unsafe { self.offset_quants.as_ptr().add(row * self.cols + b * BLOCK) }
-        }
-    }
-
     impl SimdWeights for Q4Matrix {
-        // Nibbles (0..16) are unsigned: both instructions take them as they are.
-        const OFFSET: bool = false;
-
         #[inline(always)]
-        unsafe fn scale(&self, index: usize) -> f32 {
+        unsafe fn scale(&self, row: usize, b: usize) -> f32 {
             // SAFETY: inside the matrix (the caller's contract).
-            unsafe { *self.scales.get_unchecked(index) }
+            unsafe { *self.scales.get_unchecked(self.scale_index(row, b)) }
         }
 
         #[inline(always)]
         unsafe fn block(&self, row: usize, b: usize) -> __m256i {
-            // SAFETY: inside the matrix (the caller's contract).
+            // SAFETY: inside the matrix (the caller's contract): a row's block is 16
+            // consecutive bytes in rows, 4 runs of 4 bytes in groups.
             unsafe {
-                let raw = _mm_loadu_si128(self.block_ptr(row, b) as *const __m128i);
+                let first = self.nibbles.as_ptr().add(self.nibble_index(row, b, 0));
+                let raw = match self.layout {
+                    Layout::Rows => _mm_loadu_si128(first as *const __m128i),
+                    Layout::Groups => {
+                        let run =
+                            |g: usize| (first.add(g * 4 * GROUP) as *const i32).read_unaligned();
+                        _mm_setr_epi32(run(0), run(1), run(2), run(3))
+                    }
+                };
                 let low = _mm_set1_epi8(0x0F);
                 _mm256_set_m128i(
                     _mm_and_si128(_mm_srli_epi16(raw, 4), low),
@@ -713,29 +900,11 @@ mod x86 {
             }
         }
 
+        // Nibbles (0..16) are unsigned: `maddubs` takes them as they are.
         #[inline(always)]
         unsafe fn dot(w: __m256i, x: __m256i) -> __m256i {
             // SAFETY: AVX2 (the caller's contract).
             unsafe { _mm256_madd_epi16(_mm256_maddubs_epi16(w, x), _mm256_set1_epi16(1)) }
-        }
-
-        #[inline(always)]
-        unsafe fn pair(&self, first: usize, second: usize, b: usize) -> __m512i {
-            // SAFETY: inside the matrix (the caller's contract).
-            unsafe {
-                // 128-bit lanes [first, first, second, second]; lanes 1 and 3 take the high
-                // nibbles (values 16..32 of their block).
-                let first = _mm512_broadcast_i32x4(_mm_loadu_si128(
-                    self.block_ptr(first, b) as *const __m128i
-                ));
-                let both = _mm512_mask_broadcast_i32x4(
-                    first,
-                    0xFF00,
-                    _mm_loadu_si128(self.block_ptr(second, b) as *const __m128i),
-                );
-                let shifted = _mm512_mask_srli_epi16(both, 0xFF00_FF00, both, 4);
-                _mm512_and_si512(shifted, _mm512_set1_epi8(0x0F))
-            }
         }
 
         /// The minimums' terms, `sum_b min_jb * scale_ib * sum(x_ib)`, of `n` weight rows at
@@ -751,13 +920,22 @@ mod x86 {
                 let lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
                 let mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(n as i32), lanes);
                 let mins = |b: usize| {
-                    _mm256_maskload_ps(self.mins_by_block.as_ptr().add(b * self.rows + j0), mask)
+                    let first = self.mins_by_block.as_ptr().add(b * self.rows + j0);
+                    if n == 8 {
+                        _mm256_loadu_ps(first)
+                    } else {
+                        _mm256_maskload_ps(first, mask)
+                    }
                 };
                 let sums = x.block_sums.as_ptr().add(i * blocks);
                 let mut partial = [_mm256_setzero_ps(); 8];
-                for b in 0..whole {
-                    partial[b % 8] =
-                        _mm256_fmadd_ps(mins(b), _mm256_set1_ps(*sums.add(b)), partial[b % 8]);
+                // Eight blocks a round, each to its partial sum by a constant index, so the
+                // sums stay in registers (indexed by `b % 8` they went through memory).
+                for round in (0..whole).step_by(8) {
+                    for (k, partial) in partial.iter_mut().enumerate() {
+                        let b = round + k;
+                        *partial = _mm256_fmadd_ps(mins(b), _mm256_set1_ps(*sums.add(b)), *partial);
+                    }
                 }
                 let [p0, p1, p2, p3, p4, p5, p6, p7] = partial;
                 let mut total = _mm256_add_ps(
@@ -775,28 +953,13 @@ mod x86 {
         }
     }
 
-    impl Q4Matrix {
-        /// # Safety
-        /// Row `row`, block `b` lie inside the matrix.
-        #[inline(always)]
-        unsafe fn block_ptr(&self, row: usize, b: usize) -> *const u8 {
-            // SAFETY: the caller's contract.
-            unsafe {
-                self.nibbles
-                    .as_ptr()
-                    .add((row * self.cols / BLOCK + b) * 16)
-            }
-        }
-    }
-
-    /// One tile of `rm` activation rows from `i0` by `rn` weight rows from `j0`.
+    /// One AVX2 tile of `rm` activation rows from `i0` by `rn` weight rows from `j0`.
     ///
     /// # Safety
     /// The tile must lie inside `x`, `w` and `out` (`ld` columns), and the CPU must have
-    /// AVX2 and FMA (and AVX-512 F/BW/VNNI when `vnni`).
+    /// AVX2 and FMA.
     #[allow(clippy::too_many_arguments)]
     pub(super) unsafe fn tile<W: SimdWeights>(
-        vnni: bool,
         rm: usize,
         rn: usize,
         x: &Q8Rows,
@@ -806,28 +969,21 @@ mod x86 {
         out: *mut f32,
         ld: usize,
     ) {
-        /// Calls `$kernel` with the tile shape as constants: 4 or 1 activation rows by each
-        /// weight-row count listed (up to the kernel's tile width, [`super::TILE_N`] or
-        /// [`super::TILE_N_AVX2`]).
-        macro_rules! dispatch {
-            ($kernel:ident, $($rn:literal)*) => {
+        /// Calls the kernel with the tile shape as constants: 4 or 1 activation rows by each
+        /// weight-row count listed.
+        macro_rules! shapes {
+            ($($n:literal)*) => {
                 match (rm, rn) {
                     $(
-                        (4, $rn) => $kernel::<W, 4, $rn>(x, i0, w, j0, out, ld),
-                        (1, $rn) => $kernel::<W, 1, $rn>(x, i0, w, j0, out, ld),
+                        (4, $n) => tile_avx2::<W, 4, $n>(x, i0, w, j0, out, ld),
+                        (1, $n) => tile_avx2::<W, 1, $n>(x, i0, w, j0, out, ld),
                     )*
                     (rm, rn) => unreachable!("tile {rm}x{rn}"),
                 }
             };
         }
         // SAFETY: forwarded from the caller.
-        unsafe {
-            if vnni {
-                dispatch!(tile_vnni, 8 7 6 5 4 3 2 1)
-            } else {
-                dispatch!(tile_avx2, 4 3 2 1)
-            }
-        }
+        unsafe { shapes!(4 3 2 1) }
     }
 
     /// The AVX2 tile: per block, each weight block loaded serves `RM` activation rows and
@@ -853,7 +1009,7 @@ mod x86 {
                 // SAFETY: row j0 + j, block b lie inside w.
                 unsafe {
                     wvs[j] = w.block(j0 + j, b);
-                    wss[j] = _mm256_set1_ps(w.scale((j0 + j) * blocks + b));
+                    wss[j] = _mm256_set1_ps(w.scale(j0 + j, b));
                 }
             }
             for i in 0..RM {
@@ -887,13 +1043,183 @@ mod x86 {
         }
     }
 
-    /// The AVX-512 VNNI tile: [`tile_avx2`]'s sums with two weight rows per register, so
-    /// each `vpdpbusd`, convert, multiply and FMA does the work of two. An odd last row is
-    /// paired with itself and its copy dropped.
-    // Rows and columns index several arrays at once (loops over constant bounds, unrolled).
+    /// What the VNNI kernel needs of a weight format laid out in groups ([`Layout::Groups`]).
+    pub(super) trait Grouped: SimdWeights {
+        /// Lanes `g` and `g + 4` (values `4g..4g + 4` and `16 + 4g..16 + 4g + 4`) of block `b`
+        /// of the 16 rows of the group starting at row `j0`, as unsigned bytes for `vpdpbusd`.
+        ///
+        /// # Safety
+        /// AVX-512 F/BW; the group's block lies inside the matrix.
+        unsafe fn lanes(&self, j0: usize, b: usize, g: usize) -> [__m512i; 2];
+        /// The 16 scales of block `b` of the group starting at row `j0`.
+        ///
+        /// # Safety
+        /// AVX-512 F; the group's block lies inside the matrix.
+        unsafe fn scales(&self, j0: usize, b: usize) -> __m512 {
+            let blocks = self.blocks_per_row();
+            // SAFETY: a group's scales of a block are consecutive (the caller's contract).
+            unsafe {
+                _mm512_loadu_ps(
+                    self.scale_slice()
+                        .as_ptr()
+                        .add(Layout::Groups.scale_index(blocks, j0, b)),
+                )
+            }
+        }
+        /// Every scale, where [`Layout::scale_index`] says.
+        fn scale_slice(&self) -> &[f32];
+        /// Where lane `l`'s integer sum for activation block `index` starts.
+        ///
+        /// # Safety
+        /// AVX-512 F; the block lies inside `x`.
+        unsafe fn start(x: &Q8Rows, index: usize, l: usize) -> __m512i;
+        /// [`SimdWeights::extras`] of up to 16 weight rows from `j0` at once, one per lane:
+        /// the same steps lane by lane.
+        ///
+        /// # Safety
+        /// AVX-512 F; the rows lie inside `x` and the matrix.
+        unsafe fn group_extras(&self, x: &Q8Rows, i: usize, j0: usize, n: usize) -> __m512;
+    }
+
+    /// Where byte `t` of block `b` of the group starting at row `j0` lies, in a grouped
+    /// matrix of `blocks` blocks a row of `block_bytes` bytes (no branch on the layout).
+    #[inline(always)]
+    fn group_byte(blocks: usize, block_bytes: usize, j0: usize, b: usize, t: usize) -> usize {
+        Layout::Groups.byte_index(blocks, block_bytes, j0, b, t)
+    }
+
+    impl Grouped for Q8Matrix {
+        #[inline(always)]
+        unsafe fn lanes(&self, j0: usize, b: usize, g: usize) -> [__m512i; 2] {
+            // SAFETY: inside the matrix (the caller's contract); one lane of 16 rows is 64
+            // consecutive bytes.
+            unsafe {
+                let blocks = self.blocks_per_row();
+                let lane = |l: usize| {
+                    let first = group_byte(blocks, BLOCK, j0, b, 4 * l);
+                    _mm512_loadu_si512(self.offset_quants.as_ptr().add(first) as *const _)
+                };
+                [lane(g), lane(g + 4)]
+            }
+        }
+
+        fn scale_slice(&self) -> &[f32] {
+            &self.scales
+        }
+
+        /// The activations' `-128 * sum(x)` of the lane: each lane's sum starts there, which
+        /// cancels the weights' +128 offset.
+        #[inline(always)]
+        unsafe fn start(x: &Q8Rows, index: usize, l: usize) -> __m512i {
+            // SAFETY: 8 lane offsets per block of x (the caller's contract).
+            unsafe { _mm512_set1_epi32(*x.lane_offsets.get_unchecked(index * 8 + l)) }
+        }
+
+        #[inline(always)]
+        unsafe fn group_extras(&self, _: &Q8Rows, _: usize, _: usize, _: usize) -> __m512 {
+            // SAFETY: AVX-512 F (the caller's contract).
+            unsafe { _mm512_setzero_ps() }
+        }
+    }
+
+    impl Grouped for Q4Matrix {
+        #[inline(always)]
+        unsafe fn lanes(&self, j0: usize, b: usize, g: usize) -> [__m512i; 2] {
+            // SAFETY: inside the matrix (the caller's contract): bytes 4g..4g + 4 of the
+            // block of each of the 16 rows, whose low nibbles are lane g and high nibbles
+            // lane g + 4.
+            unsafe {
+                let first = group_byte(self.blocks_per_row(), 16, j0, b, 4 * g);
+                let raw = _mm512_loadu_si512(self.nibbles.as_ptr().add(first) as *const _);
+                let low = _mm512_set1_epi8(0x0F);
+                [
+                    _mm512_and_si512(raw, low),
+                    _mm512_and_si512(_mm512_srli_epi16(raw, 4), low),
+                ]
+            }
+        }
+
+        fn scale_slice(&self) -> &[f32] {
+            &self.scales
+        }
+
+        // Nibbles are unsigned as they are.
+        #[inline(always)]
+        unsafe fn start(_: &Q8Rows, _: usize, _: usize) -> __m512i {
+            // SAFETY: AVX-512 F (the caller's contract).
+            unsafe { _mm512_setzero_si512() }
+        }
+
+        #[inline(always)]
+        unsafe fn group_extras(&self, x: &Q8Rows, i: usize, j0: usize, n: usize) -> __m512 {
+            let blocks = self.cols / BLOCK;
+            let whole = blocks / 8 * 8;
+            let mask: __mmask16 = if n >= GROUP { !0 } else { (1 << n) - 1 };
+            // SAFETY: as in `extras`, lanes below n only (AVX-512 F: the caller's contract).
+            unsafe {
+                let mins = |b: usize| {
+                    _mm512_maskz_loadu_ps(mask, self.mins_by_block.as_ptr().add(b * self.rows + j0))
+                };
+                let sums = x.block_sums.as_ptr().add(i * blocks);
+                let mut partial = [_mm512_setzero_ps(); 8];
+                for round in (0..whole).step_by(8) {
+                    for (k, partial) in partial.iter_mut().enumerate() {
+                        let b = round + k;
+                        *partial = _mm512_fmadd_ps(mins(b), _mm512_set1_ps(*sums.add(b)), *partial);
+                    }
+                }
+                let [p0, p1, p2, p3, p4, p5, p6, p7] = partial;
+                let mut total = _mm512_add_ps(
+                    _mm512_add_ps(_mm512_add_ps(p0, p4), _mm512_add_ps(p2, p6)),
+                    _mm512_add_ps(_mm512_add_ps(p1, p5), _mm512_add_ps(p3, p7)),
+                );
+                for b in whole..blocks {
+                    total =
+                        _mm512_add_ps(total, _mm512_mul_ps(mins(b), _mm512_set1_ps(*sums.add(b))));
+                }
+                total
+            }
+        }
+    }
+
+    /// One VNNI tile of weights in groups ([`Layout::Groups`]): `rm` activation rows (two
+    /// or one) from `i0` by `rn` weight rows (up to 16, padding beyond) from `j0`, the start
+    /// of a group.
+    ///
+    /// # Safety
+    /// As [`tile`], and the CPU must have AVX-512 F/BW/VNNI.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) unsafe fn tile_groups<W: Grouped>(
+        rm: usize,
+        rn: usize,
+        x: &Q8Rows,
+        i0: usize,
+        w: &W,
+        j0: usize,
+        out: *mut f32,
+        ld: usize,
+    ) {
+        debug_assert!(j0.is_multiple_of(GROUP) && rn <= GROUP);
+        // SAFETY: forwarded from the caller.
+        unsafe {
+            match rm {
+                2 => tile_groups_of::<W, 2>(rn, x, i0, w, j0, out, ld),
+                1 => tile_groups_of::<W, 1>(rn, x, i0, w, j0, out, ld),
+                _ => unreachable!("{rm} activation rows"),
+            }
+        }
+    }
+
+    /// [`tile_groups`] for `RM` activation rows. Lane `l` of a block (values `4l..4l + 4`)
+    /// of 16 weight rows sits in one register, multiplied by the same 4 activations in every
+    /// row: accumulator `l` of a row holds, weight row by weight row, the float sum lane `l`
+    /// of [`tile_avx2`]'s accumulator holds, so adding the 8 accumulators in `hsum`'s tree
+    /// gives its bits.
+    // Rows and lanes index several arrays at once (loops over constant bounds, unrolled).
     #[allow(clippy::needless_range_loop)]
     #[target_feature(enable = "avx2,fma,avx512f,avx512bw,avx512vnni")]
-    unsafe fn tile_vnni<W: SimdWeights, const RM: usize, const RN: usize>(
+    unsafe fn tile_groups_of<W: Grouped, const RM: usize>(
+        rn: usize,
         x: &Q8Rows,
         i0: usize,
         w: &W,
@@ -902,70 +1228,51 @@ mod x86 {
         ld: usize,
     ) {
         let blocks = w.blocks_per_row();
-        let pairs = RN.div_ceil(2);
-        // Only the first `pairs` entries of each row are used.
-        let mut acc = [[_mm512_setzero_ps(); RN]; RM];
-        let xq = x.quants.as_ptr();
+        let mut acc = [[_mm512_setzero_ps(); 8]; RM];
         for b in 0..blocks {
-            let mut wvs = [_mm512_setzero_si512(); RN];
-            let mut wss = [_mm512_setzero_ps(); RN];
-            for p in 0..pairs {
-                let first = j0 + 2 * p;
-                let second = if 2 * p + 1 < RN { first + 1 } else { first };
-                // SAFETY: rows first and second, block b lie inside w.
-                unsafe {
-                    wvs[p] = w.pair(first, second, b);
-                    wss[p] = _mm512_mask_broadcastss_ps(
-                        _mm512_set1_ps(w.scale(first * blocks + b)),
-                        0xFF00,
-                        _mm_set_ss(w.scale(second * blocks + b)),
+            // SAFETY: the group's block b and rows i0.. of x lie inside w and x.
+            unsafe {
+                let scales = w.scales(j0, b);
+                let mut products = [_mm512_setzero_ps(); RM];
+                let mut xs = [std::ptr::null::<i8>(); RM];
+                for i in 0..RM {
+                    let row = i0 + i;
+                    products[i] = _mm512_mul_ps(
+                        _mm512_set1_ps(*x.scales.get_unchecked(row * blocks + b)),
+                        scales,
                     );
+                    xs[i] = x.quants.as_ptr().add(row * x.cols + b * BLOCK);
                 }
-            }
-            for i in 0..RM {
-                let row = i0 + i;
-                let index = row * blocks + b;
-                // SAFETY: row, block b lie inside x.
-                let (xv, xs, start) = unsafe {
-                    (
-                        _mm512_broadcast_i64x4(_mm256_loadu_si256(
-                            xq.add(row * x.cols + b * BLOCK) as *const __m256i,
-                        )),
-                        _mm512_set1_ps(*x.scales.get_unchecked(index)),
-                        if W::OFFSET {
-                            _mm512_broadcast_i64x4(_mm256_loadu_si256(
-                                x.lane_offsets.as_ptr().add(index * 8) as *const __m256i,
-                            ))
-                        } else {
-                            _mm512_setzero_si512()
-                        },
-                    )
-                };
-                for p in 0..pairs {
-                    let dot = _mm512_dpbusd_epi32(start, wvs[p], xv);
-                    acc[i][p] = _mm512_fmadd_ps(
-                        _mm512_cvtepi32_ps(dot),
-                        _mm512_mul_ps(xs, wss[p]),
-                        acc[i][p],
-                    );
+                for g in 0..4 {
+                    for (half, weights) in w.lanes(j0, b, g).into_iter().enumerate() {
+                        let l = g + 4 * half;
+                        for i in 0..RM {
+                            let activations = _mm512_set1_epi32(
+                                (xs[i].add(4 * l) as *const i32).read_unaligned(),
+                            );
+                            let start = W::start(x, (i0 + i) * blocks + b, l);
+                            let dot = _mm512_dpbusd_epi32(start, weights, activations);
+                            acc[i][l] =
+                                _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), products[i], acc[i][l]);
+                        }
+                    }
                 }
             }
         }
         for i in 0..RM {
-            // SAFETY: inside x and w (the caller's contract).
-            let extras = unsafe { w.extras(x, i0 + i, j0, RN) };
-            for p in 0..pairs {
-                let j = j0 + 2 * p;
-                let low = _mm512_castps512_ps256(acc[i][p]);
-                let high =
-                    _mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(acc[i][p])));
-                // SAFETY: inside x, w and the output (the caller's contract).
-                unsafe {
-                    *out.add((i0 + i) * ld + j) = hsum(low) + extras[2 * p];
-                    if 2 * p + 1 < RN {
-                        *out.add((i0 + i) * ld + j + 1) = hsum(high) + extras[2 * p + 1];
-                    }
-                }
+            let [a0, a1, a2, a3, a4, a5, a6, a7] = acc[i];
+            let sums = _mm512_add_ps(
+                _mm512_add_ps(_mm512_add_ps(a0, a4), _mm512_add_ps(a2, a6)),
+                _mm512_add_ps(_mm512_add_ps(a1, a5), _mm512_add_ps(a3, a7)),
+            );
+            let mask: __mmask16 = if rn >= GROUP { !0 } else { (1 << rn) - 1 };
+            // SAFETY: inside x, w and the output (the caller's contract); the first rn
+            // values only. The extras (zero for Q8_0) are added as the AVX2 kernel adds them,
+            // for its bits.
+            unsafe {
+                let extras = w.group_extras(x, i0 + i, j0, rn);
+                let first = out.add((i0 + i) * ld + j0);
+                _mm512_mask_storeu_ps(first, mask, _mm512_add_ps(sums, extras));
             }
         }
     }
@@ -1028,10 +1335,13 @@ mod tests {
         if !Kernel::Vnni.available() {
             eprintln!("AVX-512 VNNI missing: the SIMD kernels' bits are not compared");
         }
-        // Rows not multiples of the tiles (odd weight rows: a VNNI row paired with itself;
-        // 1..9 activation rows: tiles of 4 and of 1), columns not multiples of 256, one block
-        // per row and many.
+        // Rows not multiples of the tiles (groups of 16 weight rows, the last padded; 1..9
+        // activation rows: tiles of 4, 2 and 1), columns not multiples of 256, one block per
+        // row and many.
         for (m, n, k) in [
+            (5, 40, 576),
+            (3, 33, 96),
+            (2, 16, 64),
             (1, 1, 32),
             (1, 13, 576),
             (5, 9, 96),
@@ -1042,16 +1352,30 @@ mod tests {
             (5, 8, 1536),
             (2, 5, 32),
         ] {
-            let w = Q8Matrix::from_ggml_blocks(n, k, &random_blocks(n, k, 7)).unwrap();
-            let w4 = Q4Matrix::from_ggml_blocks(n, k, &random_q4_blocks(n, k, 8)).unwrap();
+            let (q8_blocks, q4_blocks) = (random_blocks(n, k, 7), random_q4_blocks(n, k, 8));
+            let laid_out = |layout| {
+                (
+                    Q8Matrix::from_ggml_blocks_laid_out(n, k, &q8_blocks, layout).unwrap(),
+                    Q4Matrix::from_ggml_blocks_laid_out(n, k, &q4_blocks, layout).unwrap(),
+                )
+            };
             let x = Q8Rows::quantize(&random(m * k, 3), m, k);
-            let expected = reference(&x, &|j, row| w.dequantize_row(j, row), n);
-            let expected4 = reference(&x, &|j, row| w4.dequantize_row(j, row), n);
+            let (rows8, rows4) = laid_out(Layout::Rows);
+            let expected = reference(&x, &|j, row| rows8.dequantize_row(j, row), n);
+            let expected4 = reference(&x, &|j, row| rows4.dequantize_row(j, row), n);
             let mut simd_bits = Vec::new();
-            for kernel in [Kernel::Scalar, Kernel::Avx2, Kernel::Vnni] {
+            // The AVX2 kernel reads both layouts; the VNNI kernel reads groups.
+            for (kernel, layout) in [
+                (Kernel::Scalar, Layout::Rows),
+                (Kernel::Scalar, Layout::Groups),
+                (Kernel::Avx2, Layout::Rows),
+                (Kernel::Avx2, Layout::Groups),
+                (Kernel::Vnni, Layout::Groups),
+            ] {
                 if !kernel.available() {
                     continue;
                 }
+                let (w, w4) = laid_out(layout);
                 let mut out = vec![0f32; m * n];
                 let mut out4 = vec![0f32; m * n];
                 matmul_with(kernel, &x, &w, &mut out);
@@ -1064,11 +1388,14 @@ mod tests {
                 }
                 if kernel != Kernel::Scalar {
                     let bits: Vec<u32> = out.iter().chain(&out4).map(|v| v.to_bits()).collect();
-                    simd_bits.push((kernel, bits));
+                    simd_bits.push((kernel, layout, bits));
                 }
             }
-            if let [(_, avx2), (_, vnni)] = &simd_bits[..] {
-                assert_eq!(avx2, vnni, "AVX2 vs VNNI, {m}x{n}x{k} (Q8_0 then Q4_1)");
+            for (kernel, layout, bits) in &simd_bits[1..] {
+                assert_eq!(
+                    &simd_bits[0].2, bits,
+                    "AVX2 on rows vs {kernel:?} on {layout:?}, {m}x{n}x{k} (Q8_0 then Q4_1)"
+                );
             }
         }
     }
@@ -1095,13 +1422,14 @@ mod tests {
             for block in bytes.chunks_exact_mut(20) {
                 block[4..].fill(0);
             }
-            let w = Q4Matrix::from_ggml_blocks(n, k, &bytes).unwrap();
             let x = Q8Rows::quantize(&random(m * k, 32), m, k);
             let blocks = k / BLOCK;
             for kernel in [Kernel::Avx2, Kernel::Vnni] {
                 if !kernel.available() {
                     continue;
                 }
+                let layout = Layout::for_kernel(kernel);
+                let w = Q4Matrix::from_ggml_blocks_laid_out(n, k, &bytes, layout).unwrap();
                 let mut out = vec![0f32; m * n];
                 matmul_with(kernel, &x, &w, &mut out);
                 for i in 0..m {
@@ -1195,5 +1523,64 @@ mod tests {
         b.dequantize_row(1, &mut r2);
         assert_eq!(r1, r2);
         assert!(Q8Matrix::from_ggml_blocks(2, 48, &[]).is_none());
+    }
+
+    #[test]
+    fn matrices_stack_and_dequantize_alike_in_both_layouts() {
+        q4_and_q8_alike(
+            Q4Matrix::from_ggml_blocks_laid_out,
+            Q4Matrix::stacked,
+            |w, r, out| w.dequantize_row(r, out),
+        );
+        let q8 = |rows, cols, _: &[u8], layout| {
+            let bytes = random_blocks(rows, cols, rows as u64);
+            Q8Matrix::from_ggml_blocks_laid_out(rows, cols, &bytes, layout)
+        };
+        q4_and_q8_alike(q8, Q8Matrix::stacked, |w, r, out| w.dequantize_row(r, out));
+    }
+
+    /// Parts whose rows are not multiples of a group (stacking moves rows across groups),
+    /// stacked in both layouts, dequantize as they did apart; the same bytes dequantize
+    /// alike in both layouts.
+    fn q4_and_q8_alike<M: Weights>(
+        from_blocks: impl Fn(usize, usize, &[u8], Layout) -> Option<M>,
+        stacked: impl Fn(&[M]) -> M,
+        dequantize_row: impl Fn(&M, usize, &mut [f32]),
+    ) {
+        let sizes = [17, 5, 16];
+        for layout in [Layout::Rows, Layout::Groups] {
+            let parts: Vec<M> = sizes
+                .iter()
+                .enumerate()
+                .map(|(seed, &rows)| {
+                    let bytes = random_q4_blocks(rows, 96, seed as u64 + 40);
+                    from_blocks(rows, 96, &bytes, layout).unwrap()
+                })
+                .collect();
+            let stacked = stacked(&parts);
+            assert_eq!((stacked.rows(), stacked.cols()), (38, 96), "{layout:?}");
+            let (mut got, mut want) = (vec![0f32; 96], vec![0f32; 96]);
+            let mut row = 0;
+            for part in &parts {
+                for r in 0..part.rows() {
+                    dequantize_row(&stacked, row, &mut got);
+                    dequantize_row(part, r, &mut want);
+                    assert_eq!(got, want, "{layout:?} row {row}");
+                    row += 1;
+                }
+            }
+            // The same bytes in the other layout dequantize alike.
+            let bytes = random_q4_blocks(17, 96, 40);
+            let other = match layout {
+                Layout::Rows => Layout::Groups,
+                Layout::Groups => Layout::Rows,
+            };
+            let a = from_blocks(17, 96, &bytes, other).unwrap();
+            for r in 0..17 {
+                dequantize_row(&a, r, &mut got);
+                dequantize_row(&parts[0], r, &mut want);
+                assert_eq!(got, want, "{layout:?} vs {other:?} row {r}");
+            }
+        }
     }
 }
