@@ -7,14 +7,15 @@
 //! reference; the fastest the CPU has is chosen at run time, and weights are laid out for it
 //! at load ([`Layout`]). Both SIMD kernels work on tiles of activation rows by weight rows, so
 //! each weight block loaded serves several activation rows (prompt reading) and each
-//! activation block several weight rows (decoding), and both give the same bits. The AVX2
-//! kernel sums a block of one weight row in 8 lanes of 4 values, each lane's integer
-//! converted and scaled into its own float sum, the 8 added at the end. The VNNI kernel reads
-//! weights in groups of 16 rows, one register holding the same lane of all 16, so its lane
-//! sums and float steps are the AVX2 kernel's, row by row, with fewer instructions around
-//! them (a block of 16 rows is a few plain loads, no rows merged into registers, one scale
-//! product for all 16): a run's replies do not depend on which of the two the CPU has.
-//! Scales are converted from f16 once, at load.
+//! activation block several weight rows (decoding), and both give the same bits. The
+//! reference is an AVX2 tile over weights in rows: it sums a block of one weight row in 8
+//! lanes of 4 values, each lane's integer converted and scaled into its own float sum, the 8
+//! added at the end. Both kernels read weights in groups of 16 rows instead, one register
+//! holding the same lane of 16 rows (VNNI) or 8 (AVX2), so their lane sums and float steps
+//! are the reference's, row by row, with fewer instructions around them (a block of 16 rows
+//! is a few plain loads, no rows merged into registers, one scale product for all of them):
+//! a run's replies do not depend on which of the two the CPU has. Scales are converted from
+//! f16 once, at load.
 //!
 //! VNNI multiplies unsigned by signed bytes, so Q8_0 weights are stored offset by 128
 //! (`w + 128`, unsigned) and each group of 4 activations carries `-128 * sum(x)`, the term
@@ -30,13 +31,16 @@ pub(crate) const BLOCK: usize = 32;
 
 /// A thread's range of weight rows is a multiple of this and of the kernel's tile width.
 const TILE_N: usize = 8;
-/// Weight rows per tile of the AVX2 kernel (its 16 registers hold 4 x 4 accumulators).
+/// Weight rows per tile of the AVX2 row tile (its 16 registers hold 4 x 4 accumulators).
 const TILE_N_AVX2: usize = 4;
-/// Activation rows per tile of the AVX2 kernel.
+/// Activation rows per tile of the AVX2 row tile.
 const TILE_M: usize = 4;
 /// Activation rows per tile of the VNNI kernel: each holds 8 accumulators of [`GROUP`]
 /// weight rows, so two rows fill the registers.
 const TILE_M_GROUPS: usize = 2;
+/// Activation rows per tile of the AVX2 kernel on weights in groups (8 weight rows a tile,
+/// 8 accumulators a row; AVX2 has 16 registers).
+const TILE_M_AVX2_GROUPS: usize = 1;
 /// Weight rows per group of [`Layout::Groups`]: one 512-bit register holds one lane (4
 /// values) of a block of each of them.
 pub(crate) const GROUP: usize = 16;
@@ -44,23 +48,24 @@ pub(crate) const GROUP: usize = 16;
 /// How a weight matrix lays out its quants and scales.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Layout {
-    /// Row by row, block by block, as GGUF stores them (for the AVX2 and scalar kernels).
+    /// Row by row, block by block, as GGUF stores them (for the scalar kernel, and the AVX2
+    /// row tile the SIMD kernels are tested against).
     Rows,
     /// Groups of [`GROUP`] rows (the last padded with zero rows), block by block: each 64
     /// bytes hold the same 4 bytes of one block of every row of the group, and the group's
-    /// scales of a block are consecutive. The VNNI kernel multiplies one lane of activations
-    /// by 16 weight rows at once: a block of 16 rows is 8 loads (4 for Q4_1), where row-major
-    /// blocks took 16 loads and 8 merges into registers (16 loads and 24 other steps).
+    /// scales of a block are consecutive. The SIMD kernels multiply one lane of activations
+    /// by 16 (VNNI) or 8 (AVX2) weight rows at once: a block of 16 rows is 8 loads (4 for
+    /// Q4_1), where row blocks took 16 loads and 8 merges into a VNNI kernel's registers
+    /// (16 loads and 24 other steps).
     Groups,
 }
 
 impl Layout {
     /// The layout `kernel` reads fastest.
     pub(crate) fn for_kernel(kernel: Kernel) -> Self {
-        if kernel == Kernel::Vnni {
-            Layout::Groups
-        } else {
-            Layout::Rows
+        match kernel {
+            Kernel::Vnni | Kernel::Avx2 => Layout::Groups,
+            Kernel::Scalar => Layout::Rows,
         }
     }
 
@@ -337,15 +342,6 @@ impl Kernel {
         })
     }
 
-    /// Activation rows and weight rows per tile.
-    fn tile_shape(self) -> (usize, usize) {
-        match self {
-            Kernel::Vnni => (TILE_M_GROUPS, GROUP),
-            Kernel::Avx2 => (TILE_M, TILE_N_AVX2),
-            Kernel::Scalar => (1, 1),
-        }
-    }
-
     /// Whether this CPU runs the kernel.
     #[cfg(test)]
     pub(crate) fn available(self) -> bool {
@@ -377,7 +373,7 @@ pub(crate) fn matmul_with<W: Weights>(kernel: Kernel, x: &Q8Rows, w: &W, out: &m
     assert_eq!(x.cols, cols);
     assert_eq!(out.len(), x.rows * rows);
     let here = team::here();
-    let tile_n = kernel.tile_shape().1.max(TILE_N);
+    let tile_n = w.tile_shape(kernel).1.max(TILE_N);
     let work = x.rows * rows * cols;
     let smallest = if here.spinning() {
         TEAM_WORK
@@ -434,7 +430,7 @@ fn columns<W: Weights>(
         #[cfg(target_arch = "x86_64")]
         Kernel::Avx2 | Kernel::Vnni => {
             let vnni = kernel == Kernel::Vnni;
-            let (tile_m, tile_n) = kernel.tile_shape();
+            let (tile_m, tile_n) = w.tile_shape(kernel);
             let mut j = range.start;
             while j < range.end {
                 let rn = (range.end - j).min(tile_n);
@@ -458,6 +454,16 @@ fn columns<W: Weights>(
 pub(crate) trait Weights: Sync {
     fn rows(&self) -> usize;
     fn cols(&self) -> usize;
+    fn layout(&self) -> Layout;
+    /// Activation rows and weight rows per tile of `kernel` on this matrix.
+    fn tile_shape(&self, kernel: Kernel) -> (usize, usize) {
+        match (kernel, self.layout()) {
+            (Kernel::Vnni, _) => (TILE_M_GROUPS, GROUP),
+            (Kernel::Avx2, Layout::Groups) => (TILE_M_AVX2_GROUPS, GROUP / 2),
+            (Kernel::Avx2, Layout::Rows) => (TILE_M, TILE_N_AVX2),
+            (Kernel::Scalar, _) => (1, 1),
+        }
+    }
     /// The reference: `x_i . w_j` one block at a time, integer sums, scaled as ggml does.
     fn dot_scalar(&self, x: &Q8Rows, i: usize, j: usize) -> f32;
     /// One SIMD tile (see `x86::tile`).
@@ -486,6 +492,10 @@ impl Weights for Q8Matrix {
 
     fn cols(&self) -> usize {
         self.cols
+    }
+
+    fn layout(&self) -> Layout {
+        self.layout
     }
 
     fn dot_scalar(&self, x: &Q8Rows, i: usize, j: usize) -> f32 {
@@ -520,15 +530,11 @@ impl Weights for Q8Matrix {
     ) {
         // SAFETY: forwarded (the VNNI kernel reads the grouped layout only).
         unsafe {
-            if vnni {
-                assert_eq!(
-                    self.layout,
-                    Layout::Groups,
-                    "the VNNI kernel reads row groups"
-                );
-                x86::tile_groups(rm, rn, x, i0, self, j0, out, ld)
-            } else {
-                x86::tile(rm, rn, x, i0, self, j0, out, ld)
+            match (vnni, self.layout) {
+                (true, Layout::Groups) => x86::tile_groups(rm, rn, x, i0, self, j0, out, ld),
+                (true, Layout::Rows) => unreachable!("the VNNI kernel reads row groups"),
+                (false, Layout::Groups) => x86::tile_groups_avx2(rm, rn, x, i0, self, j0, out, ld),
+                (false, Layout::Rows) => x86::tile(rm, rn, x, i0, self, j0, out, ld),
             }
         }
     }
@@ -672,6 +678,10 @@ impl Weights for Q4Matrix {
         self.cols
     }
 
+    fn layout(&self) -> Layout {
+        self.layout
+    }
+
     fn dot_scalar(&self, x: &Q8Rows, i: usize, j: usize) -> f32 {
         let blocks = self.cols / BLOCK;
         let mut acc = 0f32;
@@ -702,15 +712,11 @@ impl Weights for Q4Matrix {
     ) {
         // SAFETY: forwarded (the VNNI kernel reads the grouped layout only).
         unsafe {
-            if vnni {
-                assert_eq!(
-                    self.layout,
-                    Layout::Groups,
-                    "the VNNI kernel reads row groups"
-                );
-                x86::tile_groups(rm, rn, x, i0, self, j0, out, ld)
-            } else {
-                x86::tile(rm, rn, x, i0, self, j0, out, ld)
+            match (vnni, self.layout) {
+                (true, Layout::Groups) => x86::tile_groups(rm, rn, x, i0, self, j0, out, ld),
+                (true, Layout::Rows) => unreachable!("the VNNI kernel reads row groups"),
+                (false, Layout::Groups) => x86::tile_groups_avx2(rm, rn, x, i0, self, j0, out, ld),
+                (false, Layout::Rows) => x86::tile(rm, rn, x, i0, self, j0, out, ld),
             }
         }
     }
@@ -785,10 +791,11 @@ mod x86 {
         }
     }
 
-    /// What the AVX2 tile needs of a weight format. The VNNI kernels compute, lane by lane,
-    /// the same integer sums and the same float steps as the AVX2 one, so all give the same
-    /// bits: each VNNI register holds one lane of a block of 16 weight rows
-    /// ([`tile_groups`]).
+    /// What the AVX2 tiles need of a weight format. The row tile ([`tile_avx2`], weights in
+    /// rows) is the reference the grouped tiles are held to: [`tile_groups`] (AVX-512 VNNI,
+    /// a register holding one lane of 16 weight rows) and [`tile_groups_avx2`] (one lane of
+    /// 8) compute, lane by lane, the same integer sums and float steps, so all give the same
+    /// bits.
     pub(super) trait SimdWeights: Weights {
         fn blocks_per_row(&self) -> usize {
             self.cols() / BLOCK
@@ -798,7 +805,7 @@ mod x86 {
         /// # Safety
         /// The block lies inside the matrix.
         unsafe fn scale(&self, row: usize, b: usize) -> f32;
-        /// Block `b` of `row`: 32 bytes for the AVX2 dot.
+        /// Block `b` of `row` (weights in rows): 32 bytes for the AVX2 dot.
         ///
         /// # Safety
         /// AVX2; the block lies inside the matrix.
@@ -826,27 +833,12 @@ mod x86 {
 
         #[inline(always)]
         unsafe fn block(&self, row: usize, b: usize) -> __m256i {
-            // SAFETY: inside the matrix (the caller's contract): a row's block is 32
-            // consecutive bytes in rows, 8 runs of 4 bytes in groups.
+            debug_assert_eq!(self.layout, Layout::Rows);
+            // SAFETY: inside the matrix, laid out in rows (the caller's contract): a row's
+            // block is 32 consecutive bytes.
             unsafe {
                 let first = self.offset_quants.as_ptr().add(self.quant_index(row, b, 0));
-                match self.layout {
-                    Layout::Rows => _mm256_loadu_si256(first as *const __m256i),
-                    Layout::Groups => {
-                        let run =
-                            |l: usize| (first.add(l * 4 * GROUP) as *const i32).read_unaligned();
-                        _mm256_setr_epi32(
-                            run(0),
-                            run(1),
-                            run(2),
-                            run(3),
-                            run(4),
-                            run(5),
-                            run(6),
-                            run(7),
-                        )
-                    }
-                }
+                _mm256_loadu_si256(first as *const __m256i)
             }
         }
 
@@ -880,18 +872,12 @@ mod x86 {
 
         #[inline(always)]
         unsafe fn block(&self, row: usize, b: usize) -> __m256i {
-            // SAFETY: inside the matrix (the caller's contract): a row's block is 16
-            // consecutive bytes in rows, 4 runs of 4 bytes in groups.
+            debug_assert_eq!(self.layout, Layout::Rows);
+            // SAFETY: inside the matrix, laid out in rows (the caller's contract): a row's
+            // block is 16 consecutive bytes.
             unsafe {
                 let first = self.nibbles.as_ptr().add(self.nibble_index(row, b, 0));
-                let raw = match self.layout {
-                    Layout::Rows => _mm_loadu_si128(first as *const __m128i),
-                    Layout::Groups => {
-                        let run =
-                            |g: usize| (first.add(g * 4 * GROUP) as *const i32).read_unaligned();
-                        _mm_setr_epi32(run(0), run(1), run(2), run(3))
-                    }
-                };
+                let raw = _mm_loadu_si128(first as *const __m128i);
                 let low = _mm_set1_epi8(0x0F);
                 _mm256_set_m128i(
                     _mm_and_si128(_mm_srli_epi16(raw, 4), low),
@@ -1051,6 +1037,12 @@ mod x86 {
         /// # Safety
         /// AVX-512 F/BW; the group's block lies inside the matrix.
         unsafe fn lanes(&self, j0: usize, b: usize, g: usize) -> [__m512i; 2];
+        /// [`Grouped::lanes`] of the 8 rows from `j0` (the first or second half of a group),
+        /// as [`SimdWeights::dot`] takes them.
+        ///
+        /// # Safety
+        /// AVX2; the rows' block lies inside the matrix.
+        unsafe fn half_lanes(&self, j0: usize, b: usize, g: usize) -> [__m256i; 2];
         /// The 16 scales of block `b` of the group starting at row `j0`.
         ///
         /// # Safety
@@ -1103,6 +1095,20 @@ mod x86 {
             }
         }
 
+        #[inline(always)]
+        unsafe fn half_lanes(&self, j0: usize, b: usize, g: usize) -> [__m256i; 2] {
+            // SAFETY: inside the matrix (the caller's contract); one lane of 8 rows is 32
+            // consecutive bytes.
+            unsafe {
+                let blocks = self.blocks_per_row();
+                let lane = |l: usize| {
+                    let first = group_byte(blocks, BLOCK, j0, b, 4 * l);
+                    _mm256_loadu_si256(self.offset_quants.as_ptr().add(first) as *const _)
+                };
+                [lane(g), lane(g + 4)]
+            }
+        }
+
         fn scale_slice(&self) -> &[f32] {
             &self.scales
         }
@@ -1135,6 +1141,20 @@ mod x86 {
                 [
                     _mm512_and_si512(raw, low),
                     _mm512_and_si512(_mm512_srli_epi16(raw, 4), low),
+                ]
+            }
+        }
+
+        #[inline(always)]
+        unsafe fn half_lanes(&self, j0: usize, b: usize, g: usize) -> [__m256i; 2] {
+            // SAFETY: as in `lanes`, 32 bytes for 8 rows (AVX2: the caller's contract).
+            unsafe {
+                let first = group_byte(self.blocks_per_row(), 16, j0, b, 4 * g);
+                let raw = _mm256_loadu_si256(self.nibbles.as_ptr().add(first) as *const _);
+                let low = _mm256_set1_epi8(0x0F);
+                [
+                    _mm256_and_si256(raw, low),
+                    _mm256_and_si256(_mm256_srli_epi16(raw, 4), low),
                 ]
             }
         }
@@ -1273,6 +1293,95 @@ mod x86 {
                 let extras = w.group_extras(x, i0 + i, j0, rn);
                 let first = out.add((i0 + i) * ld + j0);
                 _mm512_mask_storeu_ps(first, mask, _mm512_add_ps(sums, extras));
+            }
+        }
+    }
+
+    /// One AVX2 tile of weights in groups ([`Layout::Groups`]): `rm` activation rows (one:
+    /// two, with 16 accumulators in AVX2's 16 registers, read prompts no faster) from `i0` by
+    /// `rn` weight rows (up to 8, padding beyond) from `j0`, the start of a group or of its
+    /// second half.
+    ///
+    /// # Safety
+    /// As [`tile`].
+    #[allow(clippy::too_many_arguments)]
+    pub(super) unsafe fn tile_groups_avx2<W: Grouped>(
+        rm: usize,
+        rn: usize,
+        x: &Q8Rows,
+        i0: usize,
+        w: &W,
+        j0: usize,
+        out: *mut f32,
+        ld: usize,
+    ) {
+        debug_assert!(rm == 1 && j0.is_multiple_of(GROUP / 2) && rn <= GROUP / 2);
+        // SAFETY: forwarded from the caller.
+        unsafe { tile_groups_avx2_of::<W, 1>(rn, x, i0, w, j0, out, ld) }
+    }
+
+    /// [`tile_groups_avx2`] for `RM` activation rows: [`tile_groups_of`] with 256-bit
+    /// registers, each holding one lane of 8 weight rows, and [`SimdWeights::dot`] for the
+    /// lane sums (the 4 values of a row's lane are 4 consecutive bytes, as in a row block).
+    // Rows and lanes index several arrays at once (loops over constant bounds, unrolled).
+    #[allow(clippy::needless_range_loop)]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn tile_groups_avx2_of<W: Grouped, const RM: usize>(
+        rn: usize,
+        x: &Q8Rows,
+        i0: usize,
+        w: &W,
+        j0: usize,
+        out: *mut f32,
+        ld: usize,
+    ) {
+        let blocks = w.blocks_per_row();
+        let mut acc = [[_mm256_setzero_ps(); 8]; RM];
+        for b in 0..blocks {
+            // SAFETY: the rows' block b and rows i0.. of x lie inside w and x.
+            unsafe {
+                let first = Layout::Groups.scale_index(blocks, j0, b);
+                let scales = _mm256_loadu_ps(w.scale_slice().as_ptr().add(first));
+                let mut products = [_mm256_setzero_ps(); RM];
+                let mut xs = [std::ptr::null::<i8>(); RM];
+                for i in 0..RM {
+                    let row = i0 + i;
+                    products[i] = _mm256_mul_ps(
+                        _mm256_set1_ps(*x.scales.get_unchecked(row * blocks + b)),
+                        scales,
+                    );
+                    xs[i] = x.quants.as_ptr().add(row * x.cols + b * BLOCK);
+                }
+                for g in 0..4 {
+                    for (half, weights) in w.half_lanes(j0, b, g).into_iter().enumerate() {
+                        let l = g + 4 * half;
+                        for i in 0..RM {
+                            let activations = _mm256_set1_epi32(
+                                (xs[i].add(4 * l) as *const i32).read_unaligned(),
+                            );
+                            let dot = W::dot(weights, activations);
+                            acc[i][l] =
+                                _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), products[i], acc[i][l]);
+                        }
+                    }
+                }
+            }
+        }
+        for i in 0..RM {
+            let [a0, a1, a2, a3, a4, a5, a6, a7] = acc[i];
+            let sums = _mm256_add_ps(
+                _mm256_add_ps(_mm256_add_ps(a0, a4), _mm256_add_ps(a2, a6)),
+                _mm256_add_ps(_mm256_add_ps(a1, a5), _mm256_add_ps(a3, a7)),
+            );
+            let mut values = [0f32; 8];
+            // SAFETY: 8 values; inside x, w and the output (the caller's contract). The
+            // extras are added as the row tile adds them, for its bits.
+            unsafe {
+                _mm256_storeu_ps(values.as_mut_ptr(), sums);
+                let extras = w.extras(x, i0 + i, j0, rn);
+                for k in 0..rn {
+                    *out.add((i0 + i) * ld + j0 + k) = values[k] + extras[k];
+                }
             }
         }
     }
