@@ -528,15 +528,8 @@ impl Weights for Q8Matrix {
         out: *mut f32,
         ld: usize,
     ) {
-        // SAFETY: forwarded (the VNNI kernel reads the grouped layout only).
-        unsafe {
-            match (vnni, self.layout) {
-                (true, Layout::Groups) => x86::tile_groups(rm, rn, x, i0, self, j0, out, ld),
-                (true, Layout::Rows) => unreachable!("the VNNI kernel reads row groups"),
-                (false, Layout::Groups) => x86::tile_groups_avx2(rm, rn, x, i0, self, j0, out, ld),
-                (false, Layout::Rows) => x86::tile(rm, rn, x, i0, self, j0, out, ld),
-            }
-        }
+        // SAFETY: forwarded.
+        unsafe { x86::tile_laid_out(vnni, rm, rn, x, i0, self, j0, out, ld) }
     }
 }
 
@@ -710,15 +703,8 @@ impl Weights for Q4Matrix {
         out: *mut f32,
         ld: usize,
     ) {
-        // SAFETY: forwarded (the VNNI kernel reads the grouped layout only).
-        unsafe {
-            match (vnni, self.layout) {
-                (true, Layout::Groups) => x86::tile_groups(rm, rn, x, i0, self, j0, out, ld),
-                (true, Layout::Rows) => unreachable!("the VNNI kernel reads row groups"),
-                (false, Layout::Groups) => x86::tile_groups_avx2(rm, rn, x, i0, self, j0, out, ld),
-                (false, Layout::Rows) => x86::tile(rm, rn, x, i0, self, j0, out, ld),
-            }
-        }
+        // SAFETY: forwarded.
+        unsafe { x86::tile_laid_out(vnni, rm, rn, x, i0, self, j0, out, ld) }
     }
 }
 
@@ -939,7 +925,36 @@ mod x86 {
         }
     }
 
-    /// One AVX2 tile of `rm` activation rows from `i0` by `rn` weight rows from `j0`.
+    /// One tile, with the VNNI kernel or AVX2's, of the matrix's layout.
+    ///
+    /// # Safety
+    /// As [`tile`], and the CPU must have AVX-512 F/BW/VNNI when `vnni`, which reads the
+    /// grouped layout only.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) unsafe fn tile_laid_out<W: Grouped>(
+        vnni: bool,
+        rm: usize,
+        rn: usize,
+        x: &Q8Rows,
+        i0: usize,
+        w: &W,
+        j0: usize,
+        out: *mut f32,
+        ld: usize,
+    ) {
+        // SAFETY: forwarded from the caller.
+        unsafe {
+            match (vnni, w.layout()) {
+                (true, Layout::Groups) => tile_groups(rm, rn, x, i0, w, j0, out, ld),
+                (true, Layout::Rows) => unreachable!("the VNNI kernel reads row groups"),
+                (false, Layout::Groups) => tile_groups_avx2(rm, rn, x, i0, w, j0, out, ld),
+                (false, Layout::Rows) => tile(rm, rn, x, i0, w, j0, out, ld),
+            }
+        }
+    }
+
+    /// One AVX2 tile of `rm` activation rows from `i0` by `rn` weight rows from `j0`, over
+    /// weights in rows (the reference the grouped tiles are tested against).
     ///
     /// # Safety
     /// The tile must lie inside `x`, `w` and `out` (`ld` columns), and the CPU must have
