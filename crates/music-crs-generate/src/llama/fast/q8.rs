@@ -777,12 +777,15 @@ mod x86 {
         }
     }
 
-    /// What the AVX2 tiles need of a weight format. The row tile ([`tile_avx2`], weights in
-    /// rows) is the reference the grouped tiles are held to: [`tile_groups`] (AVX-512 VNNI,
-    /// a register holding one lane of 16 weight rows) and [`tile_groups_avx2`] (one lane of
-    /// 8) compute, lane by lane, the same integer sums and float steps, so all give the same
-    /// bits.
+    /// What the tiles need of a weight format. The row tile ([`tile_avx2`], weights in rows)
+    /// is the reference the grouped tiles are held to: [`tile_groups_of`], a register
+    /// holding one lane of 16 weight rows (AVX-512 VNNI, [`Wide`]) or of 8 (AVX2,
+    /// [`Narrow`]), computes lane by lane the same integer sums and float steps, so all give
+    /// the same bits.
     pub(super) trait SimdWeights: Weights {
+        /// Weights stored offset by 128 (Q8_0): a `vpdpbusd` lane starts at its activations'
+        /// `-128 * sum(x)`, which cancels the offset.
+        const OFFSET: bool;
         fn blocks_per_row(&self) -> usize {
             self.cols() / BLOCK
         }
@@ -791,6 +794,10 @@ mod x86 {
         /// # Safety
         /// The block lies inside the matrix.
         unsafe fn scale(&self, row: usize, b: usize) -> f32;
+        /// Every scale, where [`Layout::scale_index`] says.
+        fn scale_slice(&self) -> &[f32];
+        /// Q4_1's minimums block by block (`[block][row]`); none for Q8_0.
+        fn minimums(&self) -> Option<&[f32]>;
         /// Block `b` of `row` (weights in rows): 32 bytes for the AVX2 dot.
         ///
         /// # Safety
@@ -802,19 +809,37 @@ mod x86 {
         /// # Safety
         /// AVX2.
         unsafe fn dot(w: __m256i, x: __m256i) -> __m256i;
-        /// What is added to the sums over blocks of activation row `i` and weight rows
-        /// `j0..j0 + n` (`n` at most 8), in its first `n` values.
+        /// Lanes `g` and `g + 4` (values `4g..4g + 4` and `16 + 4g..16 + 4g + 4`) of block `b`
+        /// of the `S::ROWS` rows from `j0` (weights in groups; `j0` starts a group, or its
+        /// second half for 8 rows), as unsigned bytes.
         ///
         /// # Safety
-        /// AVX2 and FMA; the rows lie inside `x` and the matrix.
-        unsafe fn extras(&self, x: &Q8Rows, i: usize, j0: usize, n: usize) -> [f32; 8];
+        /// The width's features; the rows' block lies inside the matrix.
+        unsafe fn lanes<S: Width>(&self, j0: usize, b: usize, g: usize) -> [S::I; 2];
+    }
+
+    /// Where byte `t` of block `b` of row `j0` lies in a grouped matrix of `blocks` blocks a
+    /// row of `block_bytes` bytes (no branch on the layout).
+    #[inline(always)]
+    fn group_byte(blocks: usize, block_bytes: usize, j0: usize, b: usize, t: usize) -> usize {
+        Layout::Groups.byte_index(blocks, block_bytes, j0, b, t)
     }
 
     impl SimdWeights for Q8Matrix {
+        const OFFSET: bool = true;
+
         #[inline(always)]
         unsafe fn scale(&self, row: usize, b: usize) -> f32 {
             // SAFETY: inside the matrix (the caller's contract).
             unsafe { *self.scales.get_unchecked(self.scale_index(row, b)) }
+        }
+
+        fn scale_slice(&self) -> &[f32] {
+            &self.scales
+        }
+
+        fn minimums(&self) -> Option<&[f32]> {
+            None
         }
 
         #[inline(always)]
@@ -844,16 +869,36 @@ mod x86 {
         }
 
         #[inline(always)]
-        unsafe fn extras(&self, _: &Q8Rows, _: usize, _: usize, _: usize) -> [f32; 8] {
-            [0.0; 8]
+        unsafe fn lanes<S: Width>(&self, j0: usize, b: usize, g: usize) -> [S::I; 2] {
+            // SAFETY: inside the matrix (the caller's contract): one lane of the rows is
+            // 4 * S::ROWS consecutive bytes.
+            unsafe {
+                let blocks = self.blocks_per_row();
+                let lane = |l: usize| {
+                    let first = group_byte(blocks, BLOCK, j0, b, 4 * l);
+                    S::load_bytes(self.offset_quants.as_ptr().add(first))
+                };
+                [lane(g), lane(g + 4)]
+            }
         }
     }
 
     impl SimdWeights for Q4Matrix {
+        // Nibbles (0..16) are unsigned as they are.
+        const OFFSET: bool = false;
+
         #[inline(always)]
         unsafe fn scale(&self, row: usize, b: usize) -> f32 {
             // SAFETY: inside the matrix (the caller's contract).
             unsafe { *self.scales.get_unchecked(self.scale_index(row, b)) }
+        }
+
+        fn scale_slice(&self) -> &[f32] {
+            &self.scales
+        }
+
+        fn minimums(&self) -> Option<&[f32]> {
+            Some(&self.mins_by_block)
         }
 
         #[inline(always)]
@@ -872,56 +917,264 @@ mod x86 {
             }
         }
 
-        // Nibbles (0..16) are unsigned: `maddubs` takes them as they are.
+        // `maddubs` takes the nibbles as they are.
         #[inline(always)]
         unsafe fn dot(w: __m256i, x: __m256i) -> __m256i {
             // SAFETY: AVX2 (the caller's contract).
             unsafe { _mm256_madd_epi16(_mm256_maddubs_epi16(w, x), _mm256_set1_epi16(1)) }
         }
 
-        /// The minimums' terms, `sum_b min_jb * scale_ib * sum(x_ib)`, of `n` weight rows at
-        /// once, one per lane, each summed in one fixed order whatever `n` is: 8 partial sums
-        /// (blocks by their number modulo 8), added as a tree, then the last blocks one by one.
         #[inline(always)]
-        unsafe fn extras(&self, x: &Q8Rows, i: usize, j0: usize, n: usize) -> [f32; 8] {
-            let blocks = self.cols / BLOCK;
-            let whole = blocks / 8 * 8;
-            // SAFETY: row i of x holds `blocks` sums; lanes below n read rows j0.. of each
-            // block's minimums, inside the matrix (the caller's contract).
+        unsafe fn lanes<S: Width>(&self, j0: usize, b: usize, g: usize) -> [S::I; 2] {
+            // SAFETY: inside the matrix (the caller's contract): bytes 4g..4g + 4 of the
+            // block of each of the rows, whose low nibbles are lane g and high nibbles lane
+            // g + 4.
             unsafe {
-                let lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-                let mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(n as i32), lanes);
-                let mins = |b: usize| {
-                    let first = self.mins_by_block.as_ptr().add(b * self.rows + j0);
-                    if n == 8 {
-                        _mm256_loadu_ps(first)
-                    } else {
-                        _mm256_maskload_ps(first, mask)
-                    }
-                };
-                let sums = x.block_sums.as_ptr().add(i * blocks);
-                let mut partial = [_mm256_setzero_ps(); 8];
-                // Eight blocks a round, each to its partial sum by a constant index, so the
-                // sums stay in registers (indexed by `b % 8` they went through memory).
-                for round in (0..whole).step_by(8) {
-                    for (k, partial) in partial.iter_mut().enumerate() {
-                        let b = round + k;
-                        *partial = _mm256_fmadd_ps(mins(b), _mm256_set1_ps(*sums.add(b)), *partial);
-                    }
-                }
-                let [p0, p1, p2, p3, p4, p5, p6, p7] = partial;
-                let mut total = _mm256_add_ps(
-                    _mm256_add_ps(_mm256_add_ps(p0, p4), _mm256_add_ps(p2, p6)),
-                    _mm256_add_ps(_mm256_add_ps(p1, p5), _mm256_add_ps(p3, p7)),
-                );
-                for b in whole..blocks {
-                    total =
-                        _mm256_add_ps(total, _mm256_mul_ps(mins(b), _mm256_set1_ps(*sums.add(b))));
-                }
-                let mut out = [0f32; 8];
-                _mm256_storeu_ps(out.as_mut_ptr(), total);
-                out
+                let first = group_byte(self.blocks_per_row(), 16, j0, b, 4 * g);
+                S::nibbles(S::load_bytes(self.nibbles.as_ptr().add(first)))
             }
+        }
+    }
+
+    /// One register width of the tiles: its vectors and the few operations the tiles use.
+    /// A register holds `ROWS` floats, or one lane (4 bytes) of `ROWS` weight rows.
+    pub(super) trait Width {
+        const ROWS: usize;
+        /// Whether [`Width::lane_sums`] reads a start (the activations' lane offsets).
+        const STARTS: bool;
+        type F: Copy;
+        type I: Copy;
+        unsafe fn zero() -> Self::F;
+        unsafe fn splat(value: f32) -> Self::F;
+        unsafe fn load(first: *const f32) -> Self::F;
+        /// The first `n` values from `first` (nothing beyond is read), zeros beyond.
+        unsafe fn load_first(first: *const f32, n: usize) -> Self::F;
+        /// The first `n` values of `v` to `first`.
+        unsafe fn store_first(first: *mut f32, v: Self::F, n: usize);
+        unsafe fn add(a: Self::F, b: Self::F) -> Self::F;
+        unsafe fn mul(a: Self::F, b: Self::F) -> Self::F;
+        /// `a * b + c`, rounded once.
+        unsafe fn fmadd(a: Self::F, b: Self::F, c: Self::F) -> Self::F;
+        unsafe fn convert(v: Self::I) -> Self::F;
+        unsafe fn load_bytes(first: *const u8) -> Self::I;
+        /// The low and the high nibble of every byte.
+        unsafe fn nibbles(raw: Self::I) -> [Self::I; 2];
+        /// The integer sums of one lane of `ROWS` weight rows by the same 4 activations,
+        /// each lane starting at `start` where the width reads one.
+        unsafe fn lane_sums<W: SimdWeights>(
+            weights: Self::I,
+            activations: i32,
+            start: i32,
+        ) -> Self::I;
+    }
+
+    /// AVX-512 F/BW/VNNI: 16 rows a register, `vpdpbusd` for the lane sums.
+    pub(super) struct Wide;
+
+    impl Width for Wide {
+        const ROWS: usize = GROUP;
+        const STARTS: bool = true;
+        type F = __m512;
+        type I = __m512i;
+
+        // SAFETY (every method): AVX-512 F/BW/VNNI, and for pointers the values read or
+        // written lie inside their buffers (the callers' contract).
+        #[inline(always)]
+        unsafe fn zero() -> __m512 {
+            unsafe { _mm512_setzero_ps() }
+        }
+        #[inline(always)]
+        unsafe fn splat(value: f32) -> __m512 {
+            unsafe { _mm512_set1_ps(value) }
+        }
+        #[inline(always)]
+        unsafe fn load(first: *const f32) -> __m512 {
+            unsafe { _mm512_loadu_ps(first) }
+        }
+        #[inline(always)]
+        unsafe fn load_first(first: *const f32, n: usize) -> __m512 {
+            let mask: __mmask16 = if n >= GROUP { !0 } else { (1 << n) - 1 };
+            unsafe { _mm512_maskz_loadu_ps(mask, first) }
+        }
+        #[inline(always)]
+        unsafe fn store_first(first: *mut f32, v: __m512, n: usize) {
+            let mask: __mmask16 = if n >= GROUP { !0 } else { (1 << n) - 1 };
+            unsafe { _mm512_mask_storeu_ps(first, mask, v) }
+        }
+        #[inline(always)]
+        unsafe fn add(a: __m512, b: __m512) -> __m512 {
+            unsafe { _mm512_add_ps(a, b) }
+        }
+        #[inline(always)]
+        unsafe fn mul(a: __m512, b: __m512) -> __m512 {
+            unsafe { _mm512_mul_ps(a, b) }
+        }
+        #[inline(always)]
+        unsafe fn fmadd(a: __m512, b: __m512, c: __m512) -> __m512 {
+            unsafe { _mm512_fmadd_ps(a, b, c) }
+        }
+        #[inline(always)]
+        unsafe fn convert(v: __m512i) -> __m512 {
+            unsafe { _mm512_cvtepi32_ps(v) }
+        }
+        #[inline(always)]
+        unsafe fn load_bytes(first: *const u8) -> __m512i {
+            unsafe { _mm512_loadu_si512(first as *const _) }
+        }
+        #[inline(always)]
+        unsafe fn nibbles(raw: __m512i) -> [__m512i; 2] {
+            unsafe {
+                let low = _mm512_set1_epi8(0x0F);
+                [
+                    _mm512_and_si512(raw, low),
+                    _mm512_and_si512(_mm512_srli_epi16(raw, 4), low),
+                ]
+            }
+        }
+        #[inline(always)]
+        unsafe fn lane_sums<W: SimdWeights>(
+            weights: __m512i,
+            activations: i32,
+            start: i32,
+        ) -> __m512i {
+            unsafe {
+                _mm512_dpbusd_epi32(
+                    _mm512_set1_epi32(start),
+                    weights,
+                    _mm512_set1_epi32(activations),
+                )
+            }
+        }
+    }
+
+    /// AVX2: 8 rows a register, the format's AVX2 dot for the lane sums (Q8_0's sign trick
+    /// needs no start).
+    pub(super) struct Narrow;
+
+    impl Width for Narrow {
+        const ROWS: usize = GROUP / 2;
+        const STARTS: bool = false;
+        type F = __m256;
+        type I = __m256i;
+
+        // SAFETY (every method): AVX2 and FMA, and for pointers the values read or written
+        // lie inside their buffers (the callers' contract).
+        #[inline(always)]
+        unsafe fn zero() -> __m256 {
+            unsafe { _mm256_setzero_ps() }
+        }
+        #[inline(always)]
+        unsafe fn splat(value: f32) -> __m256 {
+            unsafe { _mm256_set1_ps(value) }
+        }
+        #[inline(always)]
+        unsafe fn load(first: *const f32) -> __m256 {
+            unsafe { _mm256_loadu_ps(first) }
+        }
+        #[inline(always)]
+        unsafe fn load_first(first: *const f32, n: usize) -> __m256 {
+            unsafe {
+                if n >= 8 {
+                    _mm256_loadu_ps(first)
+                } else {
+                    let lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+                    let mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(n as i32), lanes);
+                    _mm256_maskload_ps(first, mask)
+                }
+            }
+        }
+        #[inline(always)]
+        unsafe fn store_first(first: *mut f32, v: __m256, n: usize) {
+            unsafe {
+                if n >= 8 {
+                    _mm256_storeu_ps(first, v)
+                } else {
+                    let mut values = [0f32; 8];
+                    _mm256_storeu_ps(values.as_mut_ptr(), v);
+                    std::ptr::copy_nonoverlapping(values.as_ptr(), first, n);
+                }
+            }
+        }
+        #[inline(always)]
+        unsafe fn add(a: __m256, b: __m256) -> __m256 {
+            unsafe { _mm256_add_ps(a, b) }
+        }
+        #[inline(always)]
+        unsafe fn mul(a: __m256, b: __m256) -> __m256 {
+            unsafe { _mm256_mul_ps(a, b) }
+        }
+        #[inline(always)]
+        unsafe fn fmadd(a: __m256, b: __m256, c: __m256) -> __m256 {
+            unsafe { _mm256_fmadd_ps(a, b, c) }
+        }
+        #[inline(always)]
+        unsafe fn convert(v: __m256i) -> __m256 {
+            unsafe { _mm256_cvtepi32_ps(v) }
+        }
+        #[inline(always)]
+        unsafe fn load_bytes(first: *const u8) -> __m256i {
+            unsafe { _mm256_loadu_si256(first as *const _) }
+        }
+        #[inline(always)]
+        unsafe fn nibbles(raw: __m256i) -> [__m256i; 2] {
+            unsafe {
+                let low = _mm256_set1_epi8(0x0F);
+                [
+                    _mm256_and_si256(raw, low),
+                    _mm256_and_si256(_mm256_srli_epi16(raw, 4), low),
+                ]
+            }
+        }
+        #[inline(always)]
+        unsafe fn lane_sums<W: SimdWeights>(weights: __m256i, activations: i32, _: i32) -> __m256i {
+            unsafe { W::dot(weights, _mm256_set1_epi32(activations)) }
+        }
+    }
+
+    /// The minimums' terms, `sum_b min_jb * scale_ib * sum(x_ib)`, of activation row `i` and
+    /// weight rows `j0..j0 + n` (`n` at most `S::ROWS`), one per lane (zeros beyond `n`, and
+    /// for formats without minimums), each summed in one fixed order whatever `n` and the
+    /// width: 8 partial sums (blocks by their number modulo 8), added as a tree, then the
+    /// last blocks one by one.
+    ///
+    /// # Safety
+    /// The width's features; the rows lie inside `x` and the matrix.
+    #[inline(always)]
+    unsafe fn minimum_terms<S: Width, W: SimdWeights>(
+        w: &W,
+        x: &Q8Rows,
+        i: usize,
+        j0: usize,
+        n: usize,
+    ) -> S::F {
+        let blocks = w.blocks_per_row();
+        let whole = blocks / 8 * 8;
+        // SAFETY: row i of x holds `blocks` sums; lanes below n read rows j0.. of each
+        // block's minimums, inside the matrix (the caller's contract).
+        unsafe {
+            let Some(minimums) = w.minimums() else {
+                return S::zero();
+            };
+            let mins = |b: usize| S::load_first(minimums.as_ptr().add(b * w.rows() + j0), n);
+            let sums = x.block_sums.as_ptr().add(i * blocks);
+            let mut partial = [S::zero(); 8];
+            // Eight blocks a round, each to its partial sum by a constant index, so the sums
+            // stay in registers (indexed by `b % 8` they went through memory).
+            for round in (0..whole).step_by(8) {
+                for (k, partial) in partial.iter_mut().enumerate() {
+                    let b = round + k;
+                    *partial = S::fmadd(mins(b), S::splat(*sums.add(b)), *partial);
+                }
+            }
+            let [p0, p1, p2, p3, p4, p5, p6, p7] = partial;
+            let mut total = S::add(
+                S::add(S::add(p0, p4), S::add(p2, p6)),
+                S::add(S::add(p1, p5), S::add(p3, p7)),
+            );
+            for b in whole..blocks {
+                total = S::add(total, S::mul(mins(b), S::splat(*sums.add(b))));
+            }
+            total
         }
     }
 
@@ -931,7 +1184,7 @@ mod x86 {
     /// As [`tile`], and the CPU must have AVX-512 F/BW/VNNI when `vnni`, which reads the
     /// grouped layout only.
     #[allow(clippy::too_many_arguments)]
-    pub(super) unsafe fn tile_laid_out<W: Grouped>(
+    pub(super) unsafe fn tile_laid_out<W: SimdWeights>(
         vnni: bool,
         rm: usize,
         rn: usize,
@@ -944,11 +1197,14 @@ mod x86 {
     ) {
         // SAFETY: forwarded from the caller.
         unsafe {
-            match (vnni, w.layout()) {
-                (true, Layout::Groups) => tile_groups(rm, rn, x, i0, w, j0, out, ld),
-                (true, Layout::Rows) => unreachable!("the VNNI kernel reads row groups"),
-                (false, Layout::Groups) => tile_groups_avx2(rm, rn, x, i0, w, j0, out, ld),
-                (false, Layout::Rows) => tile(rm, rn, x, i0, w, j0, out, ld),
+            match (vnni, w.layout(), rm) {
+                (true, Layout::Groups, 2) => tile_groups_wide::<W, 2>(rn, x, i0, w, j0, out, ld),
+                (true, Layout::Groups, 1) => tile_groups_wide::<W, 1>(rn, x, i0, w, j0, out, ld),
+                // One row a tile: two, with 16 accumulators in AVX2's 16 registers, read
+                // prompts no faster.
+                (false, Layout::Groups, 1) => tile_groups_narrow(rn, x, i0, w, j0, out, ld),
+                (false, Layout::Rows, _) => tile(rm, rn, x, i0, w, j0, out, ld),
+                (vnni, layout, rm) => unreachable!("{rm} rows a tile, {layout:?}, VNNI {vnni}"),
             }
         }
     }
@@ -1036,7 +1292,9 @@ mod x86 {
         for i in 0..RM {
             // SAFETY: inside x, w and the output (the caller's contract).
             unsafe {
-                let extras = w.extras(x, i0 + i, j0, RN);
+                let mut extras = [0f32; 8];
+                let terms = minimum_terms::<Narrow, W>(w, x, i0 + i, j0, RN);
+                _mm256_storeu_ps(extras.as_mut_ptr(), terms);
                 for j in 0..RN {
                     *out.add((i0 + i) * ld + j0 + j) = hsum(acc[i][j]) + extras[j];
                 }
@@ -1044,216 +1302,9 @@ mod x86 {
         }
     }
 
-    /// What the VNNI kernel needs of a weight format laid out in groups ([`Layout::Groups`]).
-    pub(super) trait Grouped: SimdWeights {
-        /// Lanes `g` and `g + 4` (values `4g..4g + 4` and `16 + 4g..16 + 4g + 4`) of block `b`
-        /// of the 16 rows of the group starting at row `j0`, as unsigned bytes for `vpdpbusd`.
-        ///
-        /// # Safety
-        /// AVX-512 F/BW; the group's block lies inside the matrix.
-        unsafe fn lanes(&self, j0: usize, b: usize, g: usize) -> [__m512i; 2];
-        /// [`Grouped::lanes`] of the 8 rows from `j0` (the first or second half of a group),
-        /// as [`SimdWeights::dot`] takes them.
-        ///
-        /// # Safety
-        /// AVX2; the rows' block lies inside the matrix.
-        unsafe fn half_lanes(&self, j0: usize, b: usize, g: usize) -> [__m256i; 2];
-        /// The 16 scales of block `b` of the group starting at row `j0`.
-        ///
-        /// # Safety
-        /// AVX-512 F; the group's block lies inside the matrix.
-        unsafe fn scales(&self, j0: usize, b: usize) -> __m512 {
-            let blocks = self.blocks_per_row();
-            // SAFETY: a group's scales of a block are consecutive (the caller's contract).
-            unsafe {
-                _mm512_loadu_ps(
-                    self.scale_slice()
-                        .as_ptr()
-                        .add(Layout::Groups.scale_index(blocks, j0, b)),
-                )
-            }
-        }
-        /// Every scale, where [`Layout::scale_index`] says.
-        fn scale_slice(&self) -> &[f32];
-        /// Where lane `l`'s integer sum for activation block `index` starts.
-        ///
-        /// # Safety
-        /// AVX-512 F; the block lies inside `x`.
-        unsafe fn start(x: &Q8Rows, index: usize, l: usize) -> __m512i;
-        /// [`SimdWeights::extras`] of up to 16 weight rows from `j0` at once, one per lane:
-        /// the same steps lane by lane.
-        ///
-        /// # Safety
-        /// AVX-512 F; the rows lie inside `x` and the matrix.
-        unsafe fn group_extras(&self, x: &Q8Rows, i: usize, j0: usize, n: usize) -> __m512;
-    }
-
-    /// Where byte `t` of block `b` of the group starting at row `j0` lies, in a grouped
-    /// matrix of `blocks` blocks a row of `block_bytes` bytes (no branch on the layout).
-    #[inline(always)]
-    fn group_byte(blocks: usize, block_bytes: usize, j0: usize, b: usize, t: usize) -> usize {
-        Layout::Groups.byte_index(blocks, block_bytes, j0, b, t)
-    }
-
-    impl Grouped for Q8Matrix {
-        #[inline(always)]
-        unsafe fn lanes(&self, j0: usize, b: usize, g: usize) -> [__m512i; 2] {
-            // SAFETY: inside the matrix (the caller's contract); one lane of 16 rows is 64
-            // consecutive bytes.
-            unsafe {
-                let blocks = self.blocks_per_row();
-                let lane = |l: usize| {
-                    let first = group_byte(blocks, BLOCK, j0, b, 4 * l);
-                    _mm512_loadu_si512(self.offset_quants.as_ptr().add(first) as *const _)
-                };
-                [lane(g), lane(g + 4)]
-            }
-        }
-
-        #[inline(always)]
-        unsafe fn half_lanes(&self, j0: usize, b: usize, g: usize) -> [__m256i; 2] {
-            // SAFETY: inside the matrix (the caller's contract); one lane of 8 rows is 32
-            // consecutive bytes.
-            unsafe {
-                let blocks = self.blocks_per_row();
-                let lane = |l: usize| {
-                    let first = group_byte(blocks, BLOCK, j0, b, 4 * l);
-                    _mm256_loadu_si256(self.offset_quants.as_ptr().add(first) as *const _)
-                };
-                [lane(g), lane(g + 4)]
-            }
-        }
-
-        fn scale_slice(&self) -> &[f32] {
-            &self.scales
-        }
-
-        /// The activations' `-128 * sum(x)` of the lane: each lane's sum starts there, which
-        /// cancels the weights' +128 offset.
-        #[inline(always)]
-        unsafe fn start(x: &Q8Rows, index: usize, l: usize) -> __m512i {
-            // SAFETY: 8 lane offsets per block of x (the caller's contract).
-            unsafe { _mm512_set1_epi32(*x.lane_offsets.get_unchecked(index * 8 + l)) }
-        }
-
-        #[inline(always)]
-        unsafe fn group_extras(&self, _: &Q8Rows, _: usize, _: usize, _: usize) -> __m512 {
-            // SAFETY: AVX-512 F (the caller's contract).
-            unsafe { _mm512_setzero_ps() }
-        }
-    }
-
-    impl Grouped for Q4Matrix {
-        #[inline(always)]
-        unsafe fn lanes(&self, j0: usize, b: usize, g: usize) -> [__m512i; 2] {
-            // SAFETY: inside the matrix (the caller's contract): bytes 4g..4g + 4 of the
-            // block of each of the 16 rows, whose low nibbles are lane g and high nibbles
-            // lane g + 4.
-            unsafe {
-                let first = group_byte(self.blocks_per_row(), 16, j0, b, 4 * g);
-                let raw = _mm512_loadu_si512(self.nibbles.as_ptr().add(first) as *const _);
-                let low = _mm512_set1_epi8(0x0F);
-                [
-                    _mm512_and_si512(raw, low),
-                    _mm512_and_si512(_mm512_srli_epi16(raw, 4), low),
-                ]
-            }
-        }
-
-        #[inline(always)]
-        unsafe fn half_lanes(&self, j0: usize, b: usize, g: usize) -> [__m256i; 2] {
-            // SAFETY: as in `lanes`, 32 bytes for 8 rows (AVX2: the caller's contract).
-            unsafe {
-                let first = group_byte(self.blocks_per_row(), 16, j0, b, 4 * g);
-                let raw = _mm256_loadu_si256(self.nibbles.as_ptr().add(first) as *const _);
-                let low = _mm256_set1_epi8(0x0F);
-                [
-                    _mm256_and_si256(raw, low),
-                    _mm256_and_si256(_mm256_srli_epi16(raw, 4), low),
-                ]
-            }
-        }
-
-        fn scale_slice(&self) -> &[f32] {
-            &self.scales
-        }
-
-        // Nibbles are unsigned as they are.
-        #[inline(always)]
-        unsafe fn start(_: &Q8Rows, _: usize, _: usize) -> __m512i {
-            // SAFETY: AVX-512 F (the caller's contract).
-            unsafe { _mm512_setzero_si512() }
-        }
-
-        #[inline(always)]
-        unsafe fn group_extras(&self, x: &Q8Rows, i: usize, j0: usize, n: usize) -> __m512 {
-            let blocks = self.cols / BLOCK;
-            let whole = blocks / 8 * 8;
-            let mask: __mmask16 = if n >= GROUP { !0 } else { (1 << n) - 1 };
-            // SAFETY: as in `extras`, lanes below n only (AVX-512 F: the caller's contract).
-            unsafe {
-                let mins = |b: usize| {
-                    _mm512_maskz_loadu_ps(mask, self.mins_by_block.as_ptr().add(b * self.rows + j0))
-                };
-                let sums = x.block_sums.as_ptr().add(i * blocks);
-                let mut partial = [_mm512_setzero_ps(); 8];
-                for round in (0..whole).step_by(8) {
-                    for (k, partial) in partial.iter_mut().enumerate() {
-                        let b = round + k;
-                        *partial = _mm512_fmadd_ps(mins(b), _mm512_set1_ps(*sums.add(b)), *partial);
-                    }
-                }
-                let [p0, p1, p2, p3, p4, p5, p6, p7] = partial;
-                let mut total = _mm512_add_ps(
-                    _mm512_add_ps(_mm512_add_ps(p0, p4), _mm512_add_ps(p2, p6)),
-                    _mm512_add_ps(_mm512_add_ps(p1, p5), _mm512_add_ps(p3, p7)),
-                );
-                for b in whole..blocks {
-                    total =
-                        _mm512_add_ps(total, _mm512_mul_ps(mins(b), _mm512_set1_ps(*sums.add(b))));
-                }
-                total
-            }
-        }
-    }
-
-    /// One VNNI tile of weights in groups ([`Layout::Groups`]): `rm` activation rows (two
-    /// or one) from `i0` by `rn` weight rows (up to 16, padding beyond) from `j0`, the start
-    /// of a group.
-    ///
-    /// # Safety
-    /// As [`tile`], and the CPU must have AVX-512 F/BW/VNNI.
-    #[allow(clippy::too_many_arguments)]
-    pub(super) unsafe fn tile_groups<W: Grouped>(
-        rm: usize,
-        rn: usize,
-        x: &Q8Rows,
-        i0: usize,
-        w: &W,
-        j0: usize,
-        out: *mut f32,
-        ld: usize,
-    ) {
-        debug_assert!(j0.is_multiple_of(GROUP) && rn <= GROUP);
-        // SAFETY: forwarded from the caller.
-        unsafe {
-            match rm {
-                2 => tile_groups_of::<W, 2>(rn, x, i0, w, j0, out, ld),
-                1 => tile_groups_of::<W, 1>(rn, x, i0, w, j0, out, ld),
-                _ => unreachable!("{rm} activation rows"),
-            }
-        }
-    }
-
-    /// [`tile_groups`] for `RM` activation rows. Lane `l` of a block (values `4l..4l + 4`)
-    /// of 16 weight rows sits in one register, multiplied by the same 4 activations in every
-    /// row: accumulator `l` of a row holds, weight row by weight row, the float sum lane `l`
-    /// of [`tile_avx2`]'s accumulator holds, so adding the 8 accumulators in `hsum`'s tree
-    /// gives its bits.
-    // Rows and lanes index several arrays at once (loops over constant bounds, unrolled).
-    #[allow(clippy::needless_range_loop)]
+    /// [`tile_groups_of`] with AVX-512 VNNI.
     #[target_feature(enable = "avx2,fma,avx512f,avx512bw,avx512vnni")]
-    unsafe fn tile_groups_of<W: Grouped, const RM: usize>(
+    unsafe fn tile_groups_wide<W: SimdWeights, const RM: usize>(
         rn: usize,
         x: &Q8Rows,
         i0: usize,
@@ -1262,86 +1313,39 @@ mod x86 {
         out: *mut f32,
         ld: usize,
     ) {
-        let blocks = w.blocks_per_row();
-        let mut acc = [[_mm512_setzero_ps(); 8]; RM];
-        for b in 0..blocks {
-            // SAFETY: the group's block b and rows i0.. of x lie inside w and x.
-            unsafe {
-                let scales = w.scales(j0, b);
-                let mut products = [_mm512_setzero_ps(); RM];
-                let mut xs = [std::ptr::null::<i8>(); RM];
-                for i in 0..RM {
-                    let row = i0 + i;
-                    products[i] = _mm512_mul_ps(
-                        _mm512_set1_ps(*x.scales.get_unchecked(row * blocks + b)),
-                        scales,
-                    );
-                    xs[i] = x.quants.as_ptr().add(row * x.cols + b * BLOCK);
-                }
-                for g in 0..4 {
-                    for (half, weights) in w.lanes(j0, b, g).into_iter().enumerate() {
-                        let l = g + 4 * half;
-                        for i in 0..RM {
-                            let activations = _mm512_set1_epi32(
-                                (xs[i].add(4 * l) as *const i32).read_unaligned(),
-                            );
-                            let start = W::start(x, (i0 + i) * blocks + b, l);
-                            let dot = _mm512_dpbusd_epi32(start, weights, activations);
-                            acc[i][l] =
-                                _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), products[i], acc[i][l]);
-                        }
-                    }
-                }
-            }
-        }
-        for i in 0..RM {
-            let [a0, a1, a2, a3, a4, a5, a6, a7] = acc[i];
-            let sums = _mm512_add_ps(
-                _mm512_add_ps(_mm512_add_ps(a0, a4), _mm512_add_ps(a2, a6)),
-                _mm512_add_ps(_mm512_add_ps(a1, a5), _mm512_add_ps(a3, a7)),
-            );
-            let mask: __mmask16 = if rn >= GROUP { !0 } else { (1 << rn) - 1 };
-            // SAFETY: inside x, w and the output (the caller's contract); the first rn
-            // values only. The extras (zero for Q8_0) are added as the AVX2 kernel adds them,
-            // for its bits.
-            unsafe {
-                let extras = w.group_extras(x, i0 + i, j0, rn);
-                let first = out.add((i0 + i) * ld + j0);
-                _mm512_mask_storeu_ps(first, mask, _mm512_add_ps(sums, extras));
-            }
-        }
+        // SAFETY: forwarded; this function's features are the width's.
+        unsafe { tile_groups_of::<Wide, W, RM>(rn, x, i0, w, j0, out, ld) }
     }
 
-    /// One AVX2 tile of weights in groups ([`Layout::Groups`]): `rm` activation rows (one:
-    /// two, with 16 accumulators in AVX2's 16 registers, read prompts no faster) from `i0` by
-    /// `rn` weight rows (up to 8, padding beyond) from `j0`, the start of a group or of its
-    /// second half.
+    /// [`tile_groups_of`] with AVX2.
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn tile_groups_narrow<W: SimdWeights>(
+        rn: usize,
+        x: &Q8Rows,
+        i0: usize,
+        w: &W,
+        j0: usize,
+        out: *mut f32,
+        ld: usize,
+    ) {
+        // SAFETY: forwarded; this function's features are the width's.
+        unsafe { tile_groups_of::<Narrow, W, 1>(rn, x, i0, w, j0, out, ld) }
+    }
+
+    /// A tile of weights in groups ([`Layout::Groups`]): `RM` activation rows from `i0` by
+    /// `rn` weight rows (up to `S::ROWS`, padding beyond) from `j0`. Lane `l` of a block
+    /// (values `4l..4l + 4`) of `S::ROWS` weight rows sits in one register, multiplied by
+    /// the same 4 activations in every row: accumulator `l` of a row holds, weight row by
+    /// weight row, the float sum lane `l` of [`tile_avx2`]'s accumulator holds, so adding
+    /// the 8 accumulators in `hsum`'s tree gives its bits. Inlined into a function with the
+    /// width's features.
     ///
     /// # Safety
-    /// As [`tile`].
-    #[allow(clippy::too_many_arguments)]
-    pub(super) unsafe fn tile_groups_avx2<W: Grouped>(
-        rm: usize,
-        rn: usize,
-        x: &Q8Rows,
-        i0: usize,
-        w: &W,
-        j0: usize,
-        out: *mut f32,
-        ld: usize,
-    ) {
-        debug_assert!(rm == 1 && j0.is_multiple_of(GROUP / 2) && rn <= GROUP / 2);
-        // SAFETY: forwarded from the caller.
-        unsafe { tile_groups_avx2_of::<W, 1>(rn, x, i0, w, j0, out, ld) }
-    }
-
-    /// [`tile_groups_avx2`] for `RM` activation rows: [`tile_groups_of`] with 256-bit
-    /// registers, each holding one lane of 8 weight rows, and [`SimdWeights::dot`] for the
-    /// lane sums (the 4 values of a row's lane are 4 consecutive bytes, as in a row block).
+    /// As [`tile`], with the width's features.
     // Rows and lanes index several arrays at once (loops over constant bounds, unrolled).
     #[allow(clippy::needless_range_loop)]
-    #[target_feature(enable = "avx2,fma")]
-    unsafe fn tile_groups_avx2_of<W: Grouped, const RM: usize>(
+    #[inline(always)]
+    unsafe fn tile_groups_of<S: Width, W: SimdWeights, const RM: usize>(
         rn: usize,
         x: &Q8Rows,
         i0: usize,
@@ -1350,58 +1354,55 @@ mod x86 {
         out: *mut f32,
         ld: usize,
     ) {
+        debug_assert!(j0.is_multiple_of(S::ROWS) && rn <= S::ROWS);
         let blocks = w.blocks_per_row();
-        let mut acc = [[_mm256_setzero_ps(); 8]; RM];
-        for b in 0..blocks {
-            // SAFETY: the rows' block b and rows i0.. of x lie inside w and x.
-            unsafe {
+        // SAFETY: the rows' blocks and rows i0.. of x lie inside w and x, the output tile
+        // inside `out`, and the caller has the width's features (the caller's contract);
+        // x's lane offsets exist wherever a width reading them runs (Q8Rows::quantize).
+        unsafe {
+            let mut acc = [[S::zero(); 8]; RM];
+            for b in 0..blocks {
                 let first = Layout::Groups.scale_index(blocks, j0, b);
-                let scales = _mm256_loadu_ps(w.scale_slice().as_ptr().add(first));
-                let mut products = [_mm256_setzero_ps(); RM];
+                let scales = S::load(w.scale_slice().as_ptr().add(first));
+                let mut products = [S::zero(); RM];
                 let mut xs = [std::ptr::null::<i8>(); RM];
                 for i in 0..RM {
                     let row = i0 + i;
-                    products[i] = _mm256_mul_ps(
-                        _mm256_set1_ps(*x.scales.get_unchecked(row * blocks + b)),
-                        scales,
-                    );
+                    let scale = *x.scales.get_unchecked(row * blocks + b);
+                    products[i] = S::mul(S::splat(scale), scales);
                     xs[i] = x.quants.as_ptr().add(row * x.cols + b * BLOCK);
                 }
                 for g in 0..4 {
-                    for (half, weights) in w.half_lanes(j0, b, g).into_iter().enumerate() {
+                    for (half, weights) in w.lanes::<S>(j0, b, g).into_iter().enumerate() {
                         let l = g + 4 * half;
                         for i in 0..RM {
-                            let activations = _mm256_set1_epi32(
-                                (xs[i].add(4 * l) as *const i32).read_unaligned(),
-                            );
-                            let dot = W::dot(weights, activations);
-                            acc[i][l] =
-                                _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), products[i], acc[i][l]);
+                            let activations = (xs[i].add(4 * l) as *const i32).read_unaligned();
+                            let start = if S::STARTS && W::OFFSET {
+                                let index = (i0 + i) * blocks + b;
+                                *x.lane_offsets.get_unchecked(index * 8 + l)
+                            } else {
+                                0
+                            };
+                            let sums = S::lane_sums::<W>(weights, activations, start);
+                            acc[i][l] = S::fmadd(S::convert(sums), products[i], acc[i][l]);
                         }
                     }
                 }
             }
-        }
-        for i in 0..RM {
-            let [a0, a1, a2, a3, a4, a5, a6, a7] = acc[i];
-            let sums = _mm256_add_ps(
-                _mm256_add_ps(_mm256_add_ps(a0, a4), _mm256_add_ps(a2, a6)),
-                _mm256_add_ps(_mm256_add_ps(a1, a5), _mm256_add_ps(a3, a7)),
-            );
-            let mut values = [0f32; 8];
-            // SAFETY: 8 values; inside x, w and the output (the caller's contract). The
-            // extras are added as the row tile adds them, for its bits.
-            unsafe {
-                _mm256_storeu_ps(values.as_mut_ptr(), sums);
-                let extras = w.extras(x, i0 + i, j0, rn);
-                for k in 0..rn {
-                    *out.add((i0 + i) * ld + j0 + k) = values[k] + extras[k];
-                }
+            for i in 0..RM {
+                let [a0, a1, a2, a3, a4, a5, a6, a7] = acc[i];
+                let sums = S::add(
+                    S::add(S::add(a0, a4), S::add(a2, a6)),
+                    S::add(S::add(a1, a5), S::add(a3, a7)),
+                );
+                // The minimums' terms (zero for Q8_0) are added as the row tile adds them,
+                // for its bits.
+                let extras = minimum_terms::<S, W>(w, x, i0 + i, j0, rn);
+                S::store_first(out.add((i0 + i) * ld + j0), S::add(sums, extras), rn);
             }
         }
     }
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;
