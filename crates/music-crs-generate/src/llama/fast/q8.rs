@@ -54,9 +54,8 @@ pub(crate) enum Layout {
     /// Groups of [`GROUP`] rows (the last padded with zero rows), block by block: each 64
     /// bytes hold the same 4 bytes of one block of every row of the group, and the group's
     /// scales of a block are consecutive. The SIMD kernels multiply one lane of activations
-    /// by 16 (VNNI) or 8 (AVX2) weight rows at once: a block of 16 rows is 8 loads (4 for
-    /// Q4_1), where row blocks took 16 loads and 8 merges into a VNNI kernel's registers
-    /// (16 loads and 24 other steps).
+    /// by 16 (VNNI) or 8 (AVX2) weight rows at once: a block of 16 rows is 8 plain loads (4
+    /// for Q4_1), no rows merged into registers.
     Groups,
 }
 
