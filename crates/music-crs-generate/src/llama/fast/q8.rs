@@ -96,6 +96,55 @@ impl Layout {
         }
     }
 
+    /// Block `b` of `row` in `bytes`, for `blocks` blocks a row of `N` bytes: one copy in
+    /// rows, one copy a lane (4 bytes) in groups.
+    #[inline(always)]
+    fn read_block<const N: usize>(
+        self,
+        bytes: &[u8],
+        blocks: usize,
+        row: usize,
+        b: usize,
+    ) -> [u8; N] {
+        let mut block = [0u8; N];
+        for (lane, values) in self
+            .lanes::<N>(blocks, row, b)
+            .zip(block.chunks_exact_mut(4))
+        {
+            values.copy_from_slice(&bytes[lane]);
+        }
+        block
+    }
+
+    /// Writes `block` as block `b` of `row` into `bytes` (as [`Layout::read_block`] reads).
+    fn write_block<const N: usize>(
+        self,
+        bytes: &mut [u8],
+        blocks: usize,
+        row: usize,
+        b: usize,
+        block: &[u8; N],
+    ) {
+        for (lane, values) in self.lanes::<N>(blocks, row, b).zip(block.chunks_exact(4)) {
+            bytes[lane].copy_from_slice(values);
+        }
+    }
+
+    /// The byte ranges of block `b` of `row`'s lanes (4 bytes each, in order): consecutive in
+    /// rows, a group's lane apart in groups.
+    #[inline(always)]
+    fn lanes<const N: usize>(
+        self,
+        blocks: usize,
+        row: usize,
+        b: usize,
+    ) -> impl Iterator<Item = std::ops::Range<usize>> {
+        (0..N / 4).map(move |lane| {
+            let first = self.byte_index(blocks, N, row, b, 4 * lane);
+            first..first + 4
+        })
+    }
+
     /// Where the scale of block `b` of `row` lies, for `blocks` blocks a row.
     #[inline(always)]
     fn scale_index(self, blocks: usize, row: usize, b: usize) -> usize {
@@ -176,11 +225,10 @@ impl Q8Matrix {
         }
     }
 
-    fn set_block(&mut self, row: usize, b: usize, scale: f32, offset_quants: &[u8]) {
-        for (t, &q) in offset_quants.iter().enumerate() {
-            let index = self.quant_index(row, b, t);
-            self.offset_quants[index] = q;
-        }
+    fn set_block(&mut self, row: usize, b: usize, scale: f32, offset_quants: &[u8; BLOCK]) {
+        let blocks = self.cols / BLOCK;
+        self.layout
+            .write_block(&mut self.offset_quants, blocks, row, b, offset_quants);
         let index = self.scale_index(row, b);
         self.scales[index] = scale;
     }
@@ -188,6 +236,12 @@ impl Q8Matrix {
     #[inline(always)]
     fn quant_index(&self, row: usize, b: usize, t: usize) -> usize {
         self.layout.byte_index(self.cols / BLOCK, BLOCK, row, b, t)
+    }
+
+    /// Block `b` of `row`'s quants, stored as `w + 128`.
+    fn offset_block(&self, row: usize, b: usize) -> [u8; BLOCK] {
+        let blocks = self.cols / BLOCK;
+        self.layout.read_block(&self.offset_quants, blocks, row, b)
     }
 
     #[inline(always)]
@@ -201,14 +255,11 @@ impl Q8Matrix {
         assert!(parts.iter().all(|p| p.cols == cols && p.layout == layout));
         let mut matrix = Q8Matrix::zeroed(parts.iter().map(|p| p.rows).sum(), cols, layout);
         let mut row = 0;
-        let mut quants = [0u8; BLOCK];
         for part in parts {
             for r in 0..part.rows {
                 for b in 0..cols / BLOCK {
-                    for (t, q) in quants.iter_mut().enumerate() {
-                        *q = part.offset_quants[part.quant_index(r, b, t)];
-                    }
-                    matrix.set_block(row, b, part.scales[part.scale_index(r, b)], &quants);
+                    let scale = part.scales[part.scale_index(r, b)];
+                    matrix.set_block(row, b, scale, &part.offset_block(r, b));
                 }
                 row += 1;
             }
@@ -220,8 +271,7 @@ impl Q8Matrix {
     pub(crate) fn dequantize_row(&self, row: usize, out: &mut [f32]) {
         for (b, chunk) in out.chunks_exact_mut(BLOCK).enumerate() {
             let scale = self.scales[self.scale_index(row, b)];
-            for (t, y) in chunk.iter_mut().enumerate() {
-                let q = self.offset_quants[self.quant_index(row, b, t)];
+            for (y, q) in chunk.iter_mut().zip(self.offset_block(row, b)) {
                 *y = (q as i16 - 128) as f32 * scale;
             }
         }
@@ -504,10 +554,8 @@ impl Weights for Q8Matrix {
             let xq = &x.quants[i * x.cols + b * BLOCK..][..BLOCK];
             let sum: i32 = xq
                 .iter()
-                .enumerate()
-                .map(|(t, &a)| {
-                    a as i32 * (self.offset_quants[self.quant_index(j, b, t)] as i32 - 128)
-                })
+                .zip(self.offset_block(j, b))
+                .map(|(&a, c)| a as i32 * (c as i32 - 128))
                 .sum();
             let scale = self.scales[self.scale_index(j, b)];
             acc += x.scales[i * blocks + b] * scale * sum as f32;
@@ -572,7 +620,8 @@ impl Q4Matrix {
             let (row, b) = (index / row_blocks, index % row_blocks);
             let scale = f16::from_le_bytes([block[0], block[1]]).to_f32();
             let min = f16::from_le_bytes([block[2], block[3]]).to_f32();
-            matrix.set_block(row, b, scale, min, &block[4..]);
+            let nibbles = block[4..].try_into().expect("blocks of 20 bytes");
+            matrix.set_block(row, b, scale, min, nibbles);
         }
         Some(matrix)
     }
@@ -590,11 +639,10 @@ impl Q4Matrix {
         }
     }
 
-    fn set_block(&mut self, row: usize, b: usize, scale: f32, min: f32, nibbles: &[u8]) {
-        for (t, &byte) in nibbles.iter().enumerate() {
-            let index = self.nibble_index(row, b, t);
-            self.nibbles[index] = byte;
-        }
+    fn set_block(&mut self, row: usize, b: usize, scale: f32, min: f32, nibbles: &[u8; 16]) {
+        let blocks = self.cols / BLOCK;
+        self.layout
+            .write_block(&mut self.nibbles, blocks, row, b, nibbles);
         let index = self.scale_index(row, b);
         self.scales[index] = scale;
         self.mins_by_block[b * self.rows + row] = min;
@@ -618,15 +666,11 @@ impl Q4Matrix {
         assert!(parts.iter().all(|p| p.cols == cols && p.layout == layout));
         let mut matrix = Q4Matrix::zeroed(parts.iter().map(|p| p.rows).sum(), cols, layout);
         let mut row = 0;
-        let mut block = [0u8; 16];
         for part in parts {
             for r in 0..part.rows {
                 for b in 0..cols / BLOCK {
-                    for (t, byte) in block.iter_mut().enumerate() {
-                        *byte = part.nibbles[part.nibble_index(r, b, t)];
-                    }
-                    let scale = part.scales[part.scale_index(r, b)];
-                    matrix.set_block(row, b, scale, part.min(r, b), &block);
+                    let (scale, min) = (part.scale(r, b), part.min(r, b));
+                    matrix.set_block(row, b, scale, min, &part.nibble_block(r, b));
                 }
                 row += 1;
             }
@@ -642,16 +686,28 @@ impl Q4Matrix {
         self.scales[self.scale_index(row, b)]
     }
 
-    fn quant(&self, row: usize, col: usize) -> u8 {
-        let (b, t) = (col / BLOCK, col % BLOCK);
-        let byte = self.nibbles[self.nibble_index(row, b, t % 16)];
-        if t < 16 { byte & 0x0F } else { byte >> 4 }
+    /// Block `b` of `row`'s 16 bytes of nibbles.
+    fn nibble_block(&self, row: usize, b: usize) -> [u8; 16] {
+        let blocks = self.cols / BLOCK;
+        self.layout.read_block(&self.nibbles, blocks, row, b)
+    }
+
+    /// Block `b` of `row`'s 32 quants (0..16), in order: the low nibbles, then the high.
+    fn quants(&self, row: usize, b: usize) -> [u8; BLOCK] {
+        let bytes = self.nibble_block(row, b);
+        std::array::from_fn(|t| {
+            let byte = bytes[t % 16];
+            if t < 16 { byte & 0x0F } else { byte >> 4 }
+        })
     }
 
     /// Row `row` dequantized into `out` (`cols` values), as ggml dequantizes Q4_1.
     pub(crate) fn dequantize_row(&self, row: usize, out: &mut [f32]) {
-        for (c, y) in out.iter_mut().enumerate() {
-            *y = self.quant(row, c) as f32 * self.scale(row, c / BLOCK) + self.min(row, c / BLOCK);
+        for (b, chunk) in out.chunks_exact_mut(BLOCK).enumerate() {
+            let (scale, min) = (self.scale(row, b), self.min(row, b));
+            for (y, q) in chunk.iter_mut().zip(self.quants(row, b)) {
+                *y = q as f32 * scale + min;
+            }
         }
     }
 
@@ -681,8 +737,8 @@ impl Weights for Q4Matrix {
             let xq = &x.quants[i * x.cols + b * BLOCK..][..BLOCK];
             let sum: i32 = xq
                 .iter()
-                .enumerate()
-                .map(|(t, &a)| a as i32 * self.quant(j, b * BLOCK + t) as i32)
+                .zip(self.quants(j, b))
+                .map(|(&a, q)| a as i32 * q as i32)
                 .sum();
             let xb = i * blocks + b;
             acc += x.scales[xb] * self.scale(j, b) * sum as f32 + self.min(j, b) * x.block_sums[xb];
