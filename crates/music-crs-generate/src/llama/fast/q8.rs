@@ -2,25 +2,26 @@
 //! quantized the same way per row (as ggml and candle do), one integer dot product per block
 //! scaled by the two blocks' scales.
 //!
-//! Three kernels compute the same integers: AVX-512 VNNI (`vpdpbusd` on 512-bit registers),
+//! Three kernels compute the same numbers: AVX-512 VNNI (`vpdpbusd` on 512-bit registers),
 //! AVX2 (`vpmaddubsw` with the sign trick, as candle's `vec_dot_q8_0_q8_0`) and a scalar
 //! reference; the fastest the CPU has is chosen at run time, and weights are laid out for it
-//! at load ([`Layout`]). Both SIMD kernels work on tiles of activation rows by weight rows, so
-//! each weight block loaded serves several activation rows (prompt reading) and each
-//! activation block several weight rows (decoding), and both give the same bits. The
-//! reference is an AVX2 tile over weights in rows: it sums a block of one weight row in 8
-//! lanes of 4 values, each lane's integer converted and scaled into its own float sum, the 8
-//! added at the end. Both kernels read weights in groups of 16 rows instead, one register
-//! holding the same lane of 16 rows (VNNI) or 8 (AVX2), so their lane sums and float steps
-//! are the reference's, row by row, with fewer instructions around them (a block of 16 rows
-//! is a few plain loads, no rows merged into registers, one scale product for all of them):
-//! a run's replies do not depend on which of the two the CPU has. Scales are converted from
-//! f16 once, at load.
+//! at load ([`Layout`]). Every kernel computes a product the reference's way: block by
+//! block, the block's exact integer dot product, converted to `f32` once and multiplied by
+//! the product of the two scales into one running sum (a fused multiply-add, blocks in
+//! order), Q4_1's minimums' terms summed apart ([`minimum_terms_in_order`]) and added at the
+//! end. Integer sums are exact in any order, so how a kernel splits a block among registers
+//! cannot change a bit: products, and so replies, are the same on every CPU.
+//!
+//! Both SIMD kernels work on tiles of activation rows by weight rows over weights in groups
+//! of 16 rows, one register holding the same 4 bytes of a block of 16 rows (VNNI) or 8
+//! (AVX2): a block of 16 rows is a few plain loads, each weight block loaded serves several
+//! activation rows (prompt reading, batched decoding) and each activation lane several weight
+//! rows. Scales are converted from f16 once, at load.
 //!
 //! VNNI multiplies unsigned by signed bytes, so Q8_0 weights are stored offset by 128
-//! (`w + 128`, unsigned) and each group of 4 activations carries `-128 * sum(x)`, the term
-//! that offset adds to its lane, as the lane's starting value: each lane holds the exact
-//! `sum(w * x)` of its 4 values, as in the AVX2 kernel.
+//! (`w + 128`, unsigned) and each activation block carries `-128 * sum(x)`, the term that
+//! offset adds to its dot product, as the block's starting value: the integer is the exact
+//! `sum(w * x)`, as in the AVX2 kernel.
 
 use half::f16;
 
@@ -31,16 +32,12 @@ pub(crate) const BLOCK: usize = 32;
 
 /// A thread's range of weight rows is a multiple of this and of the kernel's tile width.
 const TILE_N: usize = 8;
-/// Weight rows per tile of the AVX2 row tile (its 16 registers hold 4 x 4 accumulators).
-const TILE_N_AVX2: usize = 4;
-/// Activation rows per tile of the AVX2 row tile.
-const TILE_M: usize = 4;
-/// Activation rows per tile of the VNNI kernel: each holds 8 accumulators of [`GROUP`]
-/// weight rows, so two rows fill the registers.
+/// Activation rows per tile of the VNNI kernel (16 weight rows a tile): each weight
+/// register loaded (and its nibbles split) serves both rows. Four read prompts no faster.
 const TILE_M_GROUPS: usize = 2;
-/// Activation rows per tile of the AVX2 kernel on weights in groups (8 weight rows a tile,
-/// 8 accumulators a row; AVX2 has 16 registers).
-const TILE_M_AVX2_GROUPS: usize = 1;
+/// Activation rows per tile of the AVX2 kernel (8 weight rows a tile): two read prompts
+/// ~10% faster than one.
+const TILE_M_AVX2_GROUPS: usize = 2;
 /// Weight rows per group of [`Layout::Groups`]: one 512-bit register holds one lane (4
 /// values) of a block of each of them.
 pub(crate) const GROUP: usize = 16;
@@ -48,8 +45,7 @@ pub(crate) const GROUP: usize = 16;
 /// How a weight matrix lays out its quants and scales.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Layout {
-    /// Row by row, block by block, as GGUF stores them (for the scalar kernel, and the AVX2
-    /// row tile the SIMD kernels are tested against).
+    /// Row by row, block by block, as GGUF stores them (for the scalar kernel).
     Rows,
     /// Groups of [`GROUP`] rows (the last padded with zero rows), block by block: each 64
     /// bytes hold the same 4 bytes of one block of every row of the group, and the group's
@@ -233,11 +229,6 @@ impl Q8Matrix {
         self.scales[index] = scale;
     }
 
-    #[inline(always)]
-    fn quant_index(&self, row: usize, b: usize, t: usize) -> usize {
-        self.layout.byte_index(self.cols / BLOCK, BLOCK, row, b, t)
-    }
-
     /// Block `b` of `row`'s quants, stored as `w + 128`.
     fn offset_block(&self, row: usize, b: usize) -> [u8; BLOCK] {
         let blocks = self.cols / BLOCK;
@@ -290,11 +281,9 @@ pub(crate) struct Q8Rows {
     cols: usize,
     quants: Vec<i8>,
     scales: Vec<f32>,
-    /// `-128 * sum(quants)` of each group of 4 quants (8 per block): the VNNI kernel starts
-    /// each lane's sum there, which cancels the weights' +128 offset lane by lane (so every
-    /// lane's integer equals the AVX2 kernel's). Empty where the CPU lacks that kernel (the
-    /// only reader; a kernel runs only where the CPU has it).
-    lane_offsets: Vec<i32>,
+    /// `-128 * sum(quants)` per block: the VNNI kernel starts a block's dot product there,
+    /// which cancels the Q8_0 weights' +128 offset (so the integer equals the other kernels').
+    offsets: Vec<i32>,
     /// `scale * sum(quants)` per block: the Q4_1 kernel's term for the weights' minimum.
     block_sums: Vec<f32>,
 }
@@ -307,13 +296,12 @@ impl Q8Rows {
         let blocks = rows * cols / BLOCK;
         let mut quants = vec![0i8; rows * cols];
         let mut scales = Vec::with_capacity(blocks);
-        let mut lane_offsets = Vec::with_capacity(blocks * BLOCK / 4);
+        let mut offsets = Vec::with_capacity(blocks);
         let mut block_sums = Vec::with_capacity(blocks);
         #[cfg(target_arch = "x86_64")]
         let simd = Kernel::detect() != Kernel::Scalar;
         #[cfg(not(target_arch = "x86_64"))]
         let simd = false;
-        let vnni = Kernel::detect() == Kernel::Vnni;
         for (xs, qs) in x.chunks_exact(BLOCK).zip(quants.chunks_exact_mut(BLOCK)) {
             let (scale, sum) = if simd {
                 #[cfg(target_arch = "x86_64")]
@@ -327,12 +315,7 @@ impl Q8Rows {
                 quantize_block(xs, qs)
             };
             scales.push(scale);
-            if vnni {
-                lane_offsets.extend(
-                    qs.chunks_exact(4)
-                        .map(|lane| -128 * lane.iter().map(|&q| q as i32).sum::<i32>()),
-                );
-            }
+            offsets.push(-128 * sum);
             block_sums.push(scale * sum as f32);
         }
         Q8Rows {
@@ -340,7 +323,7 @@ impl Q8Rows {
             cols,
             quants,
             scales,
-            lane_offsets,
+            offsets,
             block_sums,
         }
     }
@@ -358,6 +341,37 @@ fn quantize_block(xs: &[f32], qs: &mut [i8]) -> (f32, i32) {
         sum += *q as i32;
     }
     (f16::from_f32(d).to_f32(), sum)
+}
+
+/// The reference's sum over a product's blocks: `block(b)` gives block `b`'s exact integer
+/// dot product and the product of its two scales; each integer is converted once and
+/// scaled into one running sum by a fused multiply-add, blocks in order. Every kernel sums
+/// this way, lane by lane of its registers.
+fn scaled_block_sums(blocks: usize, block: impl Fn(usize) -> (i32, f32)) -> f32 {
+    (0..blocks).fold(0f32, |acc, b| {
+        let (sum, scales) = block(b);
+        (sum as f32).mul_add(scales, acc)
+    })
+}
+
+/// Q4_1's minimums' terms, `sum_b min_b * s_b` with `term(b) = (min_b, s_b)`, in the order
+/// every kernel sums them: 8 partial sums (blocks by their number modulo 8, fused
+/// multiply-adds), added as a tree, then the last blocks one by one. Kept apart from
+/// [`scaled_block_sums`], so the SIMD kernels sum them in registers of their own.
+fn minimum_terms_in_order(blocks: usize, term: impl Fn(usize) -> (f32, f32)) -> f32 {
+    let whole = blocks / 8 * 8;
+    let mut partial = [0f32; 8];
+    for b in 0..whole {
+        let (min, sum) = term(b);
+        partial[b % 8] = min.mul_add(sum, partial[b % 8]);
+    }
+    let p = partial;
+    let mut total = ((p[0] + p[4]) + (p[2] + p[6])) + ((p[1] + p[5]) + (p[3] + p[7]));
+    for b in whole..blocks {
+        let (min, sum) = term(b);
+        total += min * sum;
+    }
+    total
 }
 
 /// The kernels, fastest first.
@@ -468,16 +482,9 @@ fn columns<W: Weights>(
 ) {
     let ld = w.rows();
     match kernel {
-        Kernel::Scalar => {
-            for i in 0..x.rows {
-                for j in range.clone() {
-                    // SAFETY: i < x.rows and j < w.rows: inside the checked output.
-                    unsafe { *out.0.add(i * ld + j) = w.dot_scalar(x, i, j) };
-                }
-            }
-        }
+        // The SIMD kernels read weights in groups; weights in rows take the reference.
         #[cfg(target_arch = "x86_64")]
-        Kernel::Avx2 | Kernel::Vnni => {
+        Kernel::Avx2 | Kernel::Vnni if w.layout() == Layout::Groups => {
             let vnni = kernel == Kernel::Vnni;
             let (tile_m, tile_n) = w.tile_shape(kernel);
             let mut j = range.start;
@@ -485,7 +492,7 @@ fn columns<W: Weights>(
                 let rn = (range.end - j).min(tile_n);
                 let mut i = 0;
                 while i < x.rows {
-                    let rm = if x.rows - i >= tile_m { tile_m } else { 1 };
+                    let rm = (x.rows - i).min(tile_m);
                     // SAFETY: the tile lies inside x, w and out; the caller checked the
                     // CPU features of `kernel`.
                     unsafe { w.tile(vnni, rm, rn, x, i, j, out.0, ld) };
@@ -494,8 +501,14 @@ fn columns<W: Weights>(
                 j += rn;
             }
         }
-        #[cfg(not(target_arch = "x86_64"))]
-        _ => unreachable!("SIMD kernels are x86-64 only"),
+        _ => {
+            for i in 0..x.rows {
+                for j in range.clone() {
+                    // SAFETY: i < x.rows and j < w.rows: inside the checked output.
+                    unsafe { *out.0.add(i * ld + j) = w.dot_scalar(x, i, j) };
+                }
+            }
+        }
     }
 }
 
@@ -507,18 +520,17 @@ pub(crate) trait Weights: Sync {
     /// Activation rows and weight rows per tile of `kernel` on this matrix.
     fn tile_shape(&self, kernel: Kernel) -> (usize, usize) {
         match (kernel, self.layout()) {
-            (Kernel::Vnni, _) => (TILE_M_GROUPS, GROUP),
+            (Kernel::Vnni, Layout::Groups) => (TILE_M_GROUPS, GROUP),
             (Kernel::Avx2, Layout::Groups) => (TILE_M_AVX2_GROUPS, GROUP / 2),
-            (Kernel::Avx2, Layout::Rows) => (TILE_M, TILE_N_AVX2),
-            (Kernel::Scalar, _) => (1, 1),
+            _ => (1, 1),
         }
     }
-    /// The reference: `x_i . w_j` one block at a time, integer sums, scaled as ggml does.
+    /// The reference: `x_i . w_j` as every kernel computes it ([`scaled_block_sums`]).
     fn dot_scalar(&self, x: &Q8Rows, i: usize, j: usize) -> f32;
-    /// One SIMD tile (see `x86::tile`).
+    /// One SIMD tile (see `x86::tile_laid_out`).
     ///
     /// # Safety
-    /// As `x86::tile`.
+    /// As `x86::tile_laid_out`.
     #[cfg(target_arch = "x86_64")]
     #[allow(clippy::too_many_arguments)]
     unsafe fn tile(
@@ -549,18 +561,18 @@ impl Weights for Q8Matrix {
 
     fn dot_scalar(&self, x: &Q8Rows, i: usize, j: usize) -> f32 {
         let blocks = self.cols / BLOCK;
-        let mut acc = 0f32;
-        for b in 0..blocks {
+        scaled_block_sums(blocks, |b| {
             let xq = &x.quants[i * x.cols + b * BLOCK..][..BLOCK];
             let sum: i32 = xq
                 .iter()
                 .zip(self.offset_block(j, b))
                 .map(|(&a, c)| a as i32 * (c as i32 - 128))
                 .sum();
-            let scale = self.scales[self.scale_index(j, b)];
-            acc += x.scales[i * blocks + b] * scale * sum as f32;
-        }
-        acc
+            (
+                sum,
+                x.scales[i * blocks + b] * self.scales[self.scale_index(j, b)],
+            )
+        })
     }
 
     #[cfg(target_arch = "x86_64")]
@@ -588,7 +600,7 @@ pub(crate) struct Q4Matrix {
     cols: usize,
     layout: Layout,
     /// 16 bytes per block: values `t` in the low and `t + 16` in the high nibble of byte `t`;
-    /// where each byte lies is [`Q4Matrix::nibble_index`].
+    /// where each byte lies is [`Layout::byte_index`].
     nibbles: Vec<u8>,
     /// One scale per block, where [`Q4Matrix::scale_index`] says.
     scales: Vec<f32>,
@@ -646,12 +658,6 @@ impl Q4Matrix {
         let index = self.scale_index(row, b);
         self.scales[index] = scale;
         self.mins_by_block[b * self.rows + row] = min;
-    }
-
-    /// Where byte `t` (0..16) of block `b` of `row` lies in `nibbles`.
-    #[inline(always)]
-    fn nibble_index(&self, row: usize, b: usize, t: usize) -> usize {
-        self.layout.byte_index(self.cols / BLOCK, 16, row, b, t)
     }
 
     /// Where the scale of block `b` of `row` lies in `scales`.
@@ -732,18 +738,17 @@ impl Weights for Q4Matrix {
 
     fn dot_scalar(&self, x: &Q8Rows, i: usize, j: usize) -> f32 {
         let blocks = self.cols / BLOCK;
-        let mut acc = 0f32;
-        for b in 0..blocks {
+        let products = scaled_block_sums(blocks, |b| {
             let xq = &x.quants[i * x.cols + b * BLOCK..][..BLOCK];
             let sum: i32 = xq
                 .iter()
                 .zip(self.quants(j, b))
                 .map(|(&a, q)| a as i32 * q as i32)
                 .sum();
-            let xb = i * blocks + b;
-            acc += x.scales[xb] * self.scale(j, b) * sum as f32 + self.min(j, b) * x.block_sums[xb];
-        }
-        acc
+            (sum, x.scales[i * blocks + b] * self.scale(j, b))
+        });
+        products
+            + minimum_terms_in_order(blocks, |b| (self.min(j, b), x.block_sums[i * blocks + b]))
     }
 
     #[cfg(target_arch = "x86_64")]
@@ -822,42 +827,21 @@ mod x86 {
         }
     }
 
-    #[inline(always)]
-    unsafe fn hsum(v: __m256) -> f32 {
-        unsafe {
-            let sum = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-            let sum = _mm_add_ps(sum, _mm_movehl_ps(sum, sum));
-            let sum = _mm_add_ss(sum, _mm_movehdup_ps(sum));
-            _mm_cvtss_f32(sum)
-        }
-    }
-
-    /// What the tiles need of a weight format. The row tile ([`tile_avx2`], weights in rows)
-    /// is the reference the grouped tiles are held to: [`tile_groups_of`], a register
-    /// holding one lane of 16 weight rows (AVX-512 VNNI, [`Wide`]) or of 8 (AVX2,
-    /// [`Narrow`]), computes lane by lane the same integer sums and float steps, so all give
-    /// the same bits.
+    /// What the tiles need of a weight format: [`tile_groups_of`], a register holding one
+    /// lane (4 bytes) of a block of 16 weight rows (AVX-512 VNNI, [`Wide`]) or of 8 (AVX2,
+    /// [`Narrow`]), computes each row's product as the reference does
+    /// ([`super::scaled_block_sums`]).
     pub(super) trait SimdWeights: Weights {
-        /// Weights stored offset by 128 (Q8_0): a `vpdpbusd` lane starts at its activations'
-        /// `-128 * sum(x)`, which cancels the offset.
+        /// Weights stored offset by 128 (Q8_0): a block's `vpdpbusd` sums start at its
+        /// activations' `-128 * sum(x)`, which cancels the offset.
         const OFFSET: bool;
         fn blocks_per_row(&self) -> usize {
             self.cols() / BLOCK
         }
-        /// The scale of block `b` of `row`.
-        ///
-        /// # Safety
-        /// The block lies inside the matrix.
-        unsafe fn scale(&self, row: usize, b: usize) -> f32;
         /// Every scale, where [`Layout::scale_index`] says.
         fn scale_slice(&self) -> &[f32];
         /// Q4_1's minimums block by block (`[block][row]`); none for Q8_0.
         fn minimums(&self) -> Option<&[f32]>;
-        /// Block `b` of `row` (weights in rows): 32 bytes for the AVX2 dot.
-        ///
-        /// # Safety
-        /// AVX2; the block lies inside the matrix.
-        unsafe fn block(&self, row: usize, b: usize) -> __m256i;
         /// The AVX2 integer dot of a weight block and an activation block: eight partial
         /// sums.
         ///
@@ -883,29 +867,12 @@ mod x86 {
     impl SimdWeights for Q8Matrix {
         const OFFSET: bool = true;
 
-        #[inline(always)]
-        unsafe fn scale(&self, row: usize, b: usize) -> f32 {
-            // SAFETY: inside the matrix (the caller's contract).
-            unsafe { *self.scales.get_unchecked(self.scale_index(row, b)) }
-        }
-
         fn scale_slice(&self) -> &[f32] {
             &self.scales
         }
 
         fn minimums(&self) -> Option<&[f32]> {
             None
-        }
-
-        #[inline(always)]
-        unsafe fn block(&self, row: usize, b: usize) -> __m256i {
-            debug_assert_eq!(self.layout, Layout::Rows);
-            // SAFETY: inside the matrix, laid out in rows (the caller's contract): a row's
-            // block is 32 consecutive bytes.
-            unsafe {
-                let first = self.offset_quants.as_ptr().add(self.quant_index(row, b, 0));
-                _mm256_loadu_si256(first as *const __m256i)
-            }
         }
 
         // candle's and ggml's AVX2 dot: |w| by x carrying w's sign, pairs summed to i16
@@ -942,34 +909,12 @@ mod x86 {
         // Nibbles (0..16) are unsigned as they are.
         const OFFSET: bool = false;
 
-        #[inline(always)]
-        unsafe fn scale(&self, row: usize, b: usize) -> f32 {
-            // SAFETY: inside the matrix (the caller's contract).
-            unsafe { *self.scales.get_unchecked(self.scale_index(row, b)) }
-        }
-
         fn scale_slice(&self) -> &[f32] {
             &self.scales
         }
 
         fn minimums(&self) -> Option<&[f32]> {
             Some(&self.mins_by_block)
-        }
-
-        #[inline(always)]
-        unsafe fn block(&self, row: usize, b: usize) -> __m256i {
-            debug_assert_eq!(self.layout, Layout::Rows);
-            // SAFETY: inside the matrix, laid out in rows (the caller's contract): a row's
-            // block is 16 consecutive bytes.
-            unsafe {
-                let first = self.nibbles.as_ptr().add(self.nibble_index(row, b, 0));
-                let raw = _mm_loadu_si128(first as *const __m128i);
-                let low = _mm_set1_epi8(0x0F);
-                _mm256_set_m128i(
-                    _mm_and_si128(_mm_srli_epi16(raw, 4), low),
-                    _mm_and_si128(raw, low),
-                )
-            }
         }
 
         // `maddubs` takes the nibbles as they are.
@@ -995,7 +940,7 @@ mod x86 {
     /// A register holds `ROWS` floats, or one lane (4 bytes) of `ROWS` weight rows.
     pub(super) trait Width {
         const ROWS: usize;
-        /// Whether [`Width::lane_sums`] reads a start (the activations' lane offsets).
+        /// Whether a block's integer sums start at the activations' offset ([`SimdWeights::OFFSET`]).
         const STARTS: bool;
         type F: Copy;
         type I: Copy;
@@ -1014,12 +959,14 @@ mod x86 {
         unsafe fn load_bytes(first: *const u8) -> Self::I;
         /// The low and the high nibble of every byte.
         unsafe fn nibbles(raw: Self::I) -> [Self::I; 2];
-        /// The integer sums of one lane of `ROWS` weight rows by the same 4 activations,
-        /// each lane starting at `start` where the width reads one.
-        unsafe fn lane_sums<W: SimdWeights>(
+        unsafe fn splat_int(value: i32) -> Self::I;
+        unsafe fn add_int(a: Self::I, b: Self::I) -> Self::I;
+        /// `sums` plus the integer dot products of one lane of `ROWS` weight rows with the
+        /// same 4 activations.
+        unsafe fn add_lane<W: SimdWeights>(
+            sums: Self::I,
             weights: Self::I,
             activations: i32,
-            start: i32,
         ) -> Self::I;
     }
 
@@ -1087,18 +1034,20 @@ mod x86 {
             }
         }
         #[inline(always)]
-        unsafe fn lane_sums<W: SimdWeights>(
+        unsafe fn splat_int(value: i32) -> __m512i {
+            unsafe { _mm512_set1_epi32(value) }
+        }
+        #[inline(always)]
+        unsafe fn add_int(a: __m512i, b: __m512i) -> __m512i {
+            unsafe { _mm512_add_epi32(a, b) }
+        }
+        #[inline(always)]
+        unsafe fn add_lane<W: SimdWeights>(
+            sums: __m512i,
             weights: __m512i,
             activations: i32,
-            start: i32,
         ) -> __m512i {
-            unsafe {
-                _mm512_dpbusd_epi32(
-                    _mm512_set1_epi32(start),
-                    weights,
-                    _mm512_set1_epi32(activations),
-                )
-            }
+            unsafe { _mm512_dpbusd_epi32(sums, weights, _mm512_set1_epi32(activations)) }
         }
     }
 
@@ -1181,16 +1130,27 @@ mod x86 {
             }
         }
         #[inline(always)]
-        unsafe fn lane_sums<W: SimdWeights>(weights: __m256i, activations: i32, _: i32) -> __m256i {
-            unsafe { W::dot(weights, _mm256_set1_epi32(activations)) }
+        unsafe fn splat_int(value: i32) -> __m256i {
+            unsafe { _mm256_set1_epi32(value) }
+        }
+        #[inline(always)]
+        unsafe fn add_int(a: __m256i, b: __m256i) -> __m256i {
+            unsafe { _mm256_add_epi32(a, b) }
+        }
+        #[inline(always)]
+        unsafe fn add_lane<W: SimdWeights>(
+            sums: __m256i,
+            weights: __m256i,
+            activations: i32,
+        ) -> __m256i {
+            unsafe { _mm256_add_epi32(sums, W::dot(weights, _mm256_set1_epi32(activations))) }
         }
     }
 
     /// The minimums' terms, `sum_b min_jb * scale_ib * sum(x_ib)`, of activation row `i` and
-    /// weight rows `j0..j0 + n` (`n` at most `S::ROWS`), one per lane (zeros beyond `n`, and
-    /// for formats without minimums), each summed in one fixed order whatever `n` and the
-    /// width: 8 partial sums (blocks by their number modulo 8), added as a tree, then the
-    /// last blocks one by one.
+    /// weight rows `j0..j0 + n` (`n` at most `S::ROWS`), one per lane (zeros beyond `n`), in
+    /// the order of [`super::minimum_terms_in_order`] whatever `n` and the width; none for
+    /// formats without minimums.
     ///
     /// # Safety
     /// The width's features; the rows lie inside `x` and the matrix.
@@ -1201,15 +1161,13 @@ mod x86 {
         i: usize,
         j0: usize,
         n: usize,
-    ) -> S::F {
+    ) -> Option<S::F> {
         let blocks = w.blocks_per_row();
         let whole = blocks / 8 * 8;
         // SAFETY: row i of x holds `blocks` sums; lanes below n read rows j0.. of each
         // block's minimums, inside the matrix (the caller's contract).
         unsafe {
-            let Some(minimums) = w.minimums() else {
-                return S::zero();
-            };
+            let minimums = w.minimums()?;
             let mins = |b: usize| S::load_first(minimums.as_ptr().add(b * w.rows() + j0), n);
             let sums = x.block_sums.as_ptr().add(i * blocks);
             let mut partial = [S::zero(); 8];
@@ -1229,15 +1187,17 @@ mod x86 {
             for b in whole..blocks {
                 total = S::add(total, S::mul(mins(b), S::splat(*sums.add(b))));
             }
-            total
+            Some(total)
         }
     }
 
-    /// One tile, with the VNNI kernel or AVX2's, of the matrix's layout.
+    /// One tile of `rm` activation rows from `i0` (at most the kernel's tile height) by `rn`
+    /// weight rows from `j0` (at most a register's rows), with the VNNI kernel or AVX2's, of
+    /// weights in groups.
     ///
     /// # Safety
-    /// As [`tile`], and the CPU must have AVX-512 F/BW/VNNI when `vnni`, which reads the
-    /// grouped layout only.
+    /// The tile must lie inside `x`, `w` and `out` (`ld` columns), `w` must be laid out in
+    /// groups, and the CPU must have AVX2 and FMA, and AVX-512 F/BW/VNNI when `vnni`.
     #[allow(clippy::too_many_arguments)]
     pub(super) unsafe fn tile_laid_out<W: SimdWeights>(
         vnni: bool,
@@ -1250,109 +1210,15 @@ mod x86 {
         out: *mut f32,
         ld: usize,
     ) {
+        debug_assert_eq!(w.layout(), Layout::Groups);
         // SAFETY: forwarded from the caller.
         unsafe {
-            match (vnni, w.layout(), rm) {
-                (true, Layout::Groups, 2) => tile_groups_wide::<W, 2>(rn, x, i0, w, j0, out, ld),
-                (true, Layout::Groups, 1) => tile_groups_wide::<W, 1>(rn, x, i0, w, j0, out, ld),
-                // One row a tile: two, with 16 accumulators in AVX2's 16 registers, read
-                // prompts no faster.
-                (false, Layout::Groups, 1) => tile_groups_narrow(rn, x, i0, w, j0, out, ld),
-                (false, Layout::Rows, _) => tile(rm, rn, x, i0, w, j0, out, ld),
-                (vnni, layout, rm) => unreachable!("{rm} rows a tile, {layout:?}, VNNI {vnni}"),
-            }
-        }
-    }
-
-    /// One AVX2 tile of `rm` activation rows from `i0` by `rn` weight rows from `j0`, over
-    /// weights in rows (the reference the grouped tiles are tested against).
-    ///
-    /// # Safety
-    /// The tile must lie inside `x`, `w` and `out` (`ld` columns), and the CPU must have
-    /// AVX2 and FMA.
-    #[allow(clippy::too_many_arguments)]
-    pub(super) unsafe fn tile<W: SimdWeights>(
-        rm: usize,
-        rn: usize,
-        x: &Q8Rows,
-        i0: usize,
-        w: &W,
-        j0: usize,
-        out: *mut f32,
-        ld: usize,
-    ) {
-        /// Calls the kernel with the tile shape as constants: 4 or 1 activation rows by each
-        /// weight-row count listed.
-        macro_rules! shapes {
-            ($($n:literal)*) => {
-                match (rm, rn) {
-                    $(
-                        (4, $n) => tile_avx2::<W, 4, $n>(x, i0, w, j0, out, ld),
-                        (1, $n) => tile_avx2::<W, 1, $n>(x, i0, w, j0, out, ld),
-                    )*
-                    (rm, rn) => unreachable!("tile {rm}x{rn}"),
-                }
-            };
-        }
-        // SAFETY: forwarded from the caller.
-        unsafe { shapes!(4 3 2 1) }
-    }
-
-    /// The AVX2 tile: per block, each weight block loaded serves `RM` activation rows and
-    /// each activation block `RN` weight rows; one float accumulator of 8 lanes per pair.
-    // Rows and columns index several arrays at once (loops over constant bounds, unrolled).
-    #[allow(clippy::needless_range_loop)]
-    #[target_feature(enable = "avx2,fma")]
-    unsafe fn tile_avx2<W: SimdWeights, const RM: usize, const RN: usize>(
-        x: &Q8Rows,
-        i0: usize,
-        w: &W,
-        j0: usize,
-        out: *mut f32,
-        ld: usize,
-    ) {
-        let blocks = w.blocks_per_row();
-        let mut acc = [[_mm256_setzero_ps(); RN]; RM];
-        let xq = x.quants.as_ptr();
-        for b in 0..blocks {
-            let mut wvs = [_mm256_setzero_si256(); RN];
-            let mut wss = [_mm256_setzero_ps(); RN];
-            for j in 0..RN {
-                // SAFETY: row j0 + j, block b lie inside w.
-                unsafe {
-                    wvs[j] = w.block(j0 + j, b);
-                    wss[j] = _mm256_set1_ps(w.scale(j0 + j, b));
-                }
-            }
-            for i in 0..RM {
-                let row = i0 + i;
-                // SAFETY: row, block b lie inside x.
-                let (xv, xs) = unsafe {
-                    (
-                        _mm256_loadu_si256(xq.add(row * x.cols + b * BLOCK) as *const __m256i),
-                        _mm256_set1_ps(*x.scales.get_unchecked(row * blocks + b)),
-                    )
-                };
-                for j in 0..RN {
-                    // SAFETY: AVX2 (this function's features).
-                    let dot = unsafe { W::dot(wvs[j], xv) };
-                    acc[i][j] = _mm256_fmadd_ps(
-                        _mm256_cvtepi32_ps(dot),
-                        _mm256_mul_ps(xs, wss[j]),
-                        acc[i][j],
-                    );
-                }
-            }
-        }
-        for i in 0..RM {
-            // SAFETY: inside x, w and the output (the caller's contract).
-            unsafe {
-                let mut extras = [0f32; 8];
-                let terms = minimum_terms::<Narrow, W>(w, x, i0 + i, j0, RN);
-                _mm256_storeu_ps(extras.as_mut_ptr(), terms);
-                for j in 0..RN {
-                    *out.add((i0 + i) * ld + j0 + j) = hsum(acc[i][j]) + extras[j];
-                }
+            match (vnni, rm) {
+                (true, 2) => tile_groups_wide::<W, 2>(rn, x, i0, w, j0, out, ld),
+                (true, 1) => tile_groups_wide::<W, 1>(rn, x, i0, w, j0, out, ld),
+                (false, 2) => tile_groups_narrow::<W, 2>(rn, x, i0, w, j0, out, ld),
+                (false, 1) => tile_groups_narrow::<W, 1>(rn, x, i0, w, j0, out, ld),
+                (vnni, rm) => unreachable!("{rm} rows a tile, VNNI {vnni}"),
             }
         }
     }
@@ -1374,7 +1240,7 @@ mod x86 {
 
     /// [`tile_groups_of`] with AVX2.
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn tile_groups_narrow<W: SimdWeights>(
+    unsafe fn tile_groups_narrow<W: SimdWeights, const RM: usize>(
         rn: usize,
         x: &Q8Rows,
         i0: usize,
@@ -1384,19 +1250,20 @@ mod x86 {
         ld: usize,
     ) {
         // SAFETY: forwarded; this function's features are the width's.
-        unsafe { tile_groups_of::<Narrow, W, 1>(rn, x, i0, w, j0, out, ld) }
+        unsafe { tile_groups_of::<Narrow, W, RM>(rn, x, i0, w, j0, out, ld) }
     }
 
     /// A tile of weights in groups ([`Layout::Groups`]): `RM` activation rows from `i0` by
     /// `rn` weight rows (up to `S::ROWS`, padding beyond) from `j0`. Lane `l` of a block
     /// (values `4l..4l + 4`) of `S::ROWS` weight rows sits in one register, multiplied by
-    /// the same 4 activations in every row: accumulator `l` of a row holds, weight row by
-    /// weight row, the float sum lane `l` of [`tile_avx2`]'s accumulator holds, so adding
-    /// the 8 accumulators in `hsum`'s tree gives its bits. Inlined into a function with the
-    /// width's features.
+    /// the same 4 activations in every row and added to the row's integer sums (two
+    /// registers a row, lanes `g` and `g + 4` to one: shorter dependency chains); a block's
+    /// two are added, converted and scaled into the row's one float sum, as
+    /// [`super::scaled_block_sums`] does for each weight row. Inlined into a function with
+    /// the width's features.
     ///
     /// # Safety
-    /// As [`tile`], with the width's features.
+    /// As [`tile_laid_out`], with the width's features.
     // Rows and lanes index several arrays at once (loops over constant bounds, unrolled).
     #[allow(clippy::needless_range_loop)]
     #[inline(always)]
@@ -1412,48 +1279,42 @@ mod x86 {
         debug_assert!(j0.is_multiple_of(S::ROWS) && rn <= S::ROWS);
         let blocks = w.blocks_per_row();
         // SAFETY: the rows' blocks and rows i0.. of x lie inside w and x, the output tile
-        // inside `out`, and the caller has the width's features (the caller's contract);
-        // x's lane offsets exist wherever a width reading them runs (Q8Rows::quantize).
+        // inside `out`, and the caller has the width's features (the caller's contract).
         unsafe {
-            let mut acc = [[S::zero(); 8]; RM];
+            let mut acc = [S::zero(); RM];
             for b in 0..blocks {
                 let first = Layout::Groups.scale_index(blocks, j0, b);
                 let scales = S::load(w.scale_slice().as_ptr().add(first));
-                let mut products = [S::zero(); RM];
+                let mut sums = [[S::splat_int(0); 2]; RM];
                 let mut xs = [std::ptr::null::<i8>(); RM];
                 for i in 0..RM {
-                    let row = i0 + i;
-                    let scale = *x.scales.get_unchecked(row * blocks + b);
-                    products[i] = S::mul(S::splat(scale), scales);
-                    xs[i] = x.quants.as_ptr().add(row * x.cols + b * BLOCK);
+                    let index = (i0 + i) * blocks + b;
+                    xs[i] = x.quants.as_ptr().add((i0 + i) * x.cols + b * BLOCK);
+                    if S::STARTS && W::OFFSET {
+                        sums[i][0] = S::splat_int(*x.offsets.get_unchecked(index));
+                    }
                 }
                 for g in 0..4 {
                     for (half, weights) in w.lanes::<S>(j0, b, g).into_iter().enumerate() {
                         let l = g + 4 * half;
                         for i in 0..RM {
                             let activations = (xs[i].add(4 * l) as *const i32).read_unaligned();
-                            let start = if S::STARTS && W::OFFSET {
-                                let index = (i0 + i) * blocks + b;
-                                *x.lane_offsets.get_unchecked(index * 8 + l)
-                            } else {
-                                0
-                            };
-                            let sums = S::lane_sums::<W>(weights, activations, start);
-                            acc[i][l] = S::fmadd(S::convert(sums), products[i], acc[i][l]);
+                            sums[i][g % 2] = S::add_lane::<W>(sums[i][g % 2], weights, activations);
                         }
                     }
                 }
+                for i in 0..RM {
+                    let scale = *x.scales.get_unchecked((i0 + i) * blocks + b);
+                    let sum = S::convert(S::add_int(sums[i][0], sums[i][1]));
+                    acc[i] = S::fmadd(sum, S::mul(S::splat(scale), scales), acc[i]);
+                }
             }
             for i in 0..RM {
-                let [a0, a1, a2, a3, a4, a5, a6, a7] = acc[i];
-                let sums = S::add(
-                    S::add(S::add(a0, a4), S::add(a2, a6)),
-                    S::add(S::add(a1, a5), S::add(a3, a7)),
-                );
-                // The minimums' terms (zero for Q8_0) are added as the row tile adds them,
-                // for its bits.
-                let extras = minimum_terms::<S, W>(w, x, i0 + i, j0, rn);
-                S::store_first(out.add((i0 + i) * ld + j0), S::add(sums, extras), rn);
+                let total = match minimum_terms::<S, W>(w, x, i0 + i, j0, rn) {
+                    Some(extras) => S::add(acc[i], extras),
+                    None => acc[i],
+                };
+                S::store_first(out.add((i0 + i) * ld + j0), total, rn);
             }
         }
     }
@@ -1511,7 +1372,7 @@ mod tests {
     }
 
     #[test]
-    fn every_kernel_matches_the_reference_and_both_simd_kernels_give_the_same_bits() {
+    fn every_kernel_on_every_layout_gives_the_scalar_references_bits() {
         if !Kernel::Vnni.available() {
             eprintln!("AVX-512 VNNI missing: the SIMD kernels' bits are not compared");
         }
@@ -1543,8 +1404,8 @@ mod tests {
             let (rows8, rows4) = laid_out(Layout::Rows);
             let expected = reference(&x, &|j, row| rows8.dequantize_row(j, row), n);
             let expected4 = reference(&x, &|j, row| rows4.dequantize_row(j, row), n);
-            let mut simd_bits = Vec::new();
-            // The AVX2 kernel reads both layouts; the VNNI kernel reads groups.
+            let mut all_bits = Vec::new();
+            // The SIMD kernels read groups (weights in rows take the scalar reference).
             for (kernel, layout) in [
                 (Kernel::Scalar, Layout::Rows),
                 (Kernel::Scalar, Layout::Groups),
@@ -1566,15 +1427,13 @@ mod tests {
                         "{kernel:?} {m}x{n}x{k}: {got} vs {want}"
                     );
                 }
-                if kernel != Kernel::Scalar {
-                    let bits: Vec<u32> = out.iter().chain(&out4).map(|v| v.to_bits()).collect();
-                    simd_bits.push((kernel, layout, bits));
-                }
+                let bits: Vec<u32> = out.iter().chain(&out4).map(|v| v.to_bits()).collect();
+                all_bits.push((kernel, layout, bits));
             }
-            for (kernel, layout, bits) in &simd_bits[1..] {
+            for (kernel, layout, bits) in &all_bits[1..] {
                 assert_eq!(
-                    &simd_bits[0].2, bits,
-                    "AVX2 on rows vs {kernel:?} on {layout:?}, {m}x{n}x{k} (Q8_0 then Q4_1)"
+                    &all_bits[0].2, bits,
+                    "scalar on rows vs {kernel:?} on {layout:?}, {m}x{n}x{k} (Q8_0 then Q4_1)"
                 );
             }
         }
@@ -1582,8 +1441,8 @@ mod tests {
 
     #[test]
     fn q4_minimum_terms_are_summed_in_their_documented_order() {
-        // All nibbles 0: each product is its minimums' term alone, which both SIMD kernels
-        // sum as 8 partial sums (blocks modulo 8) added as a tree, then the last blocks.
+        // All nibbles 0: each product is its minimums' term alone, which every kernel sums
+        // as 8 partial sums (blocks modulo 8) added as a tree, then the last blocks.
         let in_order = |mins: &[f32], sums: &[f32]| {
             let whole = mins.len() / 8 * 8;
             let mut partial = [0f32; 8];
@@ -1604,7 +1463,7 @@ mod tests {
             }
             let x = Q8Rows::quantize(&random(m * k, 32), m, k);
             let blocks = k / BLOCK;
-            for kernel in [Kernel::Avx2, Kernel::Vnni] {
+            for kernel in [Kernel::Scalar, Kernel::Avx2, Kernel::Vnni] {
                 if !kernel.available() {
                     continue;
                 }
@@ -1676,17 +1535,16 @@ mod tests {
         // Block 0: max |x| is 20 * 0.37, so its quant is -127.
         assert_eq!(q.quants[0], -127);
         assert_eq!(q.scales[0], f16::from_f32(20.0 * 0.37 / 127.0).to_f32());
-        let sum: i32 = q.quants[..32].iter().map(|&v| v as i32).sum();
-        let lanes: Vec<i32> = q.quants[..32]
-            .chunks(4)
-            .map(|lane| -128 * lane.iter().map(|&v| v as i32).sum::<i32>())
+        let sums: Vec<i32> = q
+            .quants
+            .chunks(32)
+            .map(|b| b.iter().map(|&v| v as i32).sum())
             .collect();
-        if Kernel::Vnni.available() {
-            assert_eq!(q.lane_offsets[..8], lanes);
-            assert_eq!(q.lane_offsets[..8].iter().sum::<i32>(), -128 * sum);
-        } else {
-            assert!(q.lane_offsets.is_empty());
-        }
+        assert_eq!(q.offsets, [-128 * sums[0], -128 * sums[1]]);
+        assert_eq!(
+            q.block_sums,
+            [q.scales[0] * sums[0] as f32, q.scales[1] * sums[1] as f32]
+        );
         // A zero block has scale 0 and zero quants.
         let zero = Q8Rows::quantize(&[0.0; 32], 1, 32);
         assert!(zero.quants.iter().all(|&v| v == 0) && zero.scales[0] == 0.0);
