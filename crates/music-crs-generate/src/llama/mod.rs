@@ -461,12 +461,29 @@ struct PromptSplit {
     save: Vec<usize>,
 }
 
-/// Sequences decoded together at most, over all threads' groups: on the demo (SmolLM2-135M,
-/// 2 threads, a group a thread) replies per second stopped growing past 32 (200 turns: 38 s
-/// in batches of 16, 29 s of 32, one quiet run each; with this cap at 64, batches of 64 and
-/// of 32 took 38.7 s and 39.2 s back to back), while the KV caches held grow with the batch
-/// (a 1,300-token prompt of that model takes ~60 MB).
+/// Sequences decoded together at most, over all threads (each thread decodes its part of
+/// them, and starts the next turns of its share of a batch as earlier ones end): on the demo
+/// (SmolLM2-135M, 2 threads) replies per second stopped growing past 32 (200 turns: 38 s
+/// decoding 16 at a time, 29 s 32, 38.7-39.2 s 64), while the KV caches held grow with them
+/// (a 1,300-token prompt of that model takes ~60 MB). A batch of any size holds at most this
+/// many KV caches (besides the prefix cache).
 pub const MAX_DECODE_BATCH: usize = 32;
+
+/// A sequence our forward pass decodes in a batch ([`LlamaGenerator::run_batch`]).
+struct Sequence {
+    /// Its prompt's place in the batch.
+    index: usize,
+    prompt_tokens: usize,
+    reused: usize,
+    cache: fast::KvCache,
+    sampler: LogitsProcessor,
+    /// The logits after its last token.
+    logits: Tensor,
+    generated: Vec<u32>,
+    stopped: bool,
+    prompt_seconds: f64,
+    decoding_since: Instant,
+}
 
 /// A prompt ready to run: its tokens, chunks and sampler seed.
 struct BatchPrompt {
@@ -1122,13 +1139,15 @@ impl LlamaGenerator {
 
     /// Completions of several chats (each with its sampler's seed), decoded together: with
     /// our `llama` forward pass, each step reads one new token of every unfinished chat of a
-    /// group in one pass (every weight read once for all of them; attention per chat), so replies
-    /// per second grow with the batch while decoding is bound by memory. Each reply is the
-    /// one [`LlamaGenerator::complete`] gives (the same numbers row by row). Each thread takes
-    /// a contiguous group of the chats: it reads their prompts as one at a time up to their
-    /// last chunk point (so prefix reuse is unchanged), then their tails together in one
-    /// pass, then decodes them together; every completion's times include its group's shared
-    /// passes. Other networks complete the chats one after another.
+    /// thread's set in one pass (every weight read once for all of them; attention per chat),
+    /// so replies per second grow with the set while decoding is bound by memory. Each reply
+    /// is the one [`LlamaGenerator::complete`] gives (the same numbers row by row). Each
+    /// thread takes a contiguous share of the chats and decodes at most its part of
+    /// [`MAX_DECODE_BATCH`] of them at once, starting the next ones of its share as earlier
+    /// ones end (so a step rarely runs for a few stragglers): it reads the prompts it starts
+    /// as one at a time up to their last chunk point (so prefix reuse is unchanged), then
+    /// their tails together in one pass. Every completion's times include the shared passes
+    /// it took part in. Other networks complete the chats one after another.
     pub fn complete_batch(&self, chats: &[(Vec<ChatMessage>, u64)]) -> Result<Vec<Completion>> {
         let mut prompts = Vec::with_capacity(chats.len());
         for (messages, seed) in chats {
@@ -1149,15 +1168,6 @@ impl LlamaGenerator {
     /// prompt is read in turn, so a later one reuses the prefixes an earlier one saved, as
     /// when they come one at a time.
     fn run_batch(&self, prompts: &[BatchPrompt]) -> Result<Vec<Completion>> {
-        if prompts.len() > MAX_DECODE_BATCH {
-            // Bounded memory whatever batch the caller hands over: every sequence holds its
-            // own KV cache until the batch ends.
-            let mut completions = Vec::with_capacity(prompts.len());
-            for group in prompts.chunks(MAX_DECODE_BATCH) {
-                completions.extend(self.run_batch(group)?);
-            }
-            return Ok(completions);
-        }
         if prompts.is_empty() {
             return Ok(Vec::new());
         }
@@ -1167,50 +1177,39 @@ impl LlamaGenerator {
                 .map(|p| self.run(&p.prompt, &p.split, p.seed))
                 .collect();
         };
-        // One contiguous group of the batch per thread, side by side: each thread reads its
+        // One contiguous share of the batch per thread, side by side: each thread reads its
         // own prompts and decodes its own sequences. A small model's products are too short
         // to share between two threads without some waiting (on 2 cores one prompt reads
-        // ~1.3x faster than on 1 over rayon, ~1.6x over the spinning team), while two groups
-        // do about twice the work of one. A group's products still split into pieces that an
-        // idle thread takes, so an early finisher helps the other group.
+        // ~1.3x faster than on 1 over rayon, ~1.6x over the spinning team), while two sets
+        // do about twice the work of one. A set's products still split into pieces that an
+        // idle thread takes, so an early finisher helps the other one.
         let threads = rayon::current_num_threads().min(prompts.len());
+        let decoding = (MAX_DECODE_BATCH / threads).max(1);
         if threads > 1 {
             use rayon::prelude::*;
-            let groups: Vec<Result<Vec<Completion>>> = prompts
+            let shares: Vec<Result<Vec<Completion>>> = prompts
                 .par_chunks(prompts.len().div_ceil(threads))
-                .map(|group| self.run_together(model, group))
+                .map(|share| self.run_together(model, share, decoding))
                 .collect();
             let mut completions = Vec::with_capacity(prompts.len());
-            for group in groups {
-                completions.extend(group?);
+            for share in shares {
+                completions.extend(share?);
             }
             return Ok(completions);
         }
-        self.run_together(model, prompts)
+        self.run_together(model, prompts, decoding)
     }
 
-    /// [`LlamaGenerator::run_batch`]'s work for one group of prompts on our forward pass:
-    /// each prompt read in turn up to its last chunk point, the tails in one pass, then the
-    /// sequences decoded together.
-    fn run_together(
+    /// Starts `prompts` on our forward pass: each read in turn up to its last chunk point
+    /// (a later one reuses what an earlier one saved), then the rest of all of them in one
+    /// pass (the tails, the turn's own message, share each weight read, as decoding's steps
+    /// do). Returns the sequences, ready to sample their first token.
+    fn start_sequences(
         &self,
         model: &fast::FastLlama,
         prompts: &[BatchPrompt],
-    ) -> Result<Vec<Completion>> {
-        struct Sequence {
-            prompt_tokens: usize,
-            reused: usize,
-            cache: fast::KvCache,
-            sampler: LogitsProcessor,
-            logits: Tensor,
-            generated: Vec<u32>,
-            stopped: bool,
-            done: bool,
-            prompt_seconds: f64,
-        }
-        // Each prompt's chunks up to its last split point, in turn (a later prompt reuses
-        // what an earlier one saved), then the rest of every prompt in one pass: the tails
-        // (the turn's own message) share each weight read, as decoding's steps do.
+        first_index: usize,
+    ) -> Result<Vec<Sequence>> {
         let mut caches = Vec::with_capacity(prompts.len());
         let mut tails = Vec::new();
         let mut counts = Vec::with_capacity(prompts.len());
@@ -1240,13 +1239,15 @@ impl LlamaGenerator {
             .map_err(model_error("reading the prompt"))?;
         let tails_seconds = started.elapsed().as_secs_f64();
         let mut sequences = Vec::with_capacity(prompts.len());
-        for (((prompt, (reused, cache)), logits), seconds) in prompts
+        for (index, (((prompt, (reused, cache)), logits), seconds)) in prompts
             .iter()
             .zip(caches)
             .zip(last_logits)
             .zip(chunk_seconds)
+            .enumerate()
         {
             sequences.push(Sequence {
+                index: first_index + index,
                 prompt_tokens: prompt.prompt.len(),
                 reused,
                 cache,
@@ -1254,15 +1255,48 @@ impl LlamaGenerator {
                 logits: Tensor::new(logits, &self.device).map_err(model_error("generating"))?,
                 generated: Vec::with_capacity(self.params.max_new_tokens),
                 stopped: false,
-                done: false,
                 prompt_seconds: seconds + tails_seconds,
+                decoding_since: Instant::now(),
             });
         }
-        let started = Instant::now();
+        Ok(sequences)
+    }
+
+    /// [`LlamaGenerator::run_batch`]'s work for one thread's share of the prompts on our
+    /// forward pass: at most `decoding` sequences decoded together, the next prompts
+    /// started ([`LlamaGenerator::start_sequences`]) whenever a quarter of those places
+    /// (or all the prompts left) are free.
+    fn run_together(
+        &self,
+        model: &fast::FastLlama,
+        prompts: &[BatchPrompt],
+        decoding: usize,
+    ) -> Result<Vec<Completion>> {
+        let mut completions: Vec<Option<Completion>> = vec![None; prompts.len()];
+        let mut started = 0;
+        let mut sequences: Vec<Sequence> = Vec::with_capacity(decoding);
+        // Starting prompts costs a pass over the weights of its own: a few at a time.
+        let refill = decoding.div_ceil(4);
         loop {
-            // The same steps as `decode`, for every unfinished chat.
+            let free = decoding - sequences.len();
+            let left = prompts.len() - started;
+            if left > 0 && free >= refill.min(left) {
+                let count = free.min(left);
+                sequences.extend(self.start_sequences(
+                    model,
+                    &prompts[started..started + count],
+                    started,
+                )?);
+                started += count;
+            }
+            if sequences.is_empty() {
+                break;
+            }
+            // The same steps as `decode`, for every sequence: sample its next token, or end.
             let mut tokens = Vec::with_capacity(sequences.len());
-            for sequence in sequences.iter_mut().filter(|s| !s.done) {
+            let mut index = 0;
+            while index < sequences.len() {
+                let sequence = &mut sequences[index];
                 let logits = penalize_repeats(
                     sequence.logits.clone(),
                     &sequence.generated,
@@ -1274,51 +1308,54 @@ impl LlamaGenerator {
                     .sampler
                     .sample(&logits)
                     .map_err(model_error("sampling a token"))?;
-                if self.end_tokens.contains(&next) {
-                    sequence.stopped = true;
-                    sequence.done = true;
-                    continue;
+                let stopped = self.end_tokens.contains(&next);
+                if !stopped {
+                    sequence.generated.push(next);
                 }
-                sequence.generated.push(next);
-                if sequence.generated.len() >= self.params.max_new_tokens {
-                    sequence.done = true;
+                if stopped || sequence.generated.len() >= self.params.max_new_tokens {
+                    let mut done = sequences.remove(index);
+                    done.stopped = stopped;
+                    let at = done.index;
+                    completions[at] = Some(self.finished(done)?);
                     continue;
                 }
                 tokens.push(next);
+                index += 1;
             }
             if tokens.is_empty() {
-                break;
+                continue;
             }
-            let mut active: Vec<&mut Sequence> = sequences.iter_mut().filter(|s| !s.done).collect();
             let mut caches: Vec<&mut fast::KvCache> =
-                active.iter_mut().map(|s| &mut s.cache).collect();
+                sequences.iter_mut().map(|s| &mut s.cache).collect();
             let logits = model
                 .forward_many(&tokens, &vec![1; tokens.len()], &mut caches)
                 .map_err(model_error("generating"))?;
-            for (sequence, logits) in active.iter_mut().zip(logits) {
+            for (sequence, logits) in sequences.iter_mut().zip(logits) {
                 sequence.logits =
                     Tensor::new(logits, &self.device).map_err(model_error("generating"))?;
             }
         }
-        let generation_seconds = started.elapsed().as_secs_f64();
-        sequences
+        Ok(completions
             .into_iter()
-            .map(|sequence| {
-                let text = self
-                    .tokenizer
-                    .decode(&sequence.generated, true)
-                    .map_err(tokenizer_error("decoding the reply"))?;
-                Ok(Completion {
-                    text: text.trim().to_string(),
-                    prompt_tokens: sequence.prompt_tokens,
-                    reused_prompt_tokens: sequence.reused,
-                    generated_tokens: sequence.generated.len(),
-                    stopped: sequence.stopped,
-                    prompt_seconds: sequence.prompt_seconds,
-                    generation_seconds,
-                })
-            })
-            .collect()
+            .map(|completion| completion.expect("every prompt was started and ended"))
+            .collect())
+    }
+
+    /// The completion of a sequence that has ended.
+    fn finished(&self, sequence: Sequence) -> Result<Completion> {
+        let text = self
+            .tokenizer
+            .decode(&sequence.generated, true)
+            .map_err(tokenizer_error("decoding the reply"))?;
+        Ok(Completion {
+            text: text.trim().to_string(),
+            prompt_tokens: sequence.prompt_tokens,
+            reused_prompt_tokens: sequence.reused,
+            generated_tokens: sequence.generated.len(),
+            stopped: sequence.stopped,
+            prompt_seconds: sequence.prompt_seconds,
+            generation_seconds: sequence.decoding_since.elapsed().as_secs_f64(),
+        })
     }
 
     /// Reads the prompt from `reused` on, then generates (see [`LlamaGenerator::run`]).

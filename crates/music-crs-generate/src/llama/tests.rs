@@ -1160,7 +1160,8 @@ mod architectures {
                 );
             }
             assert!(generator.generate_checked_batch(&[]).unwrap().is_empty());
-            // Past the largest decoding batch, requests go in groups with the same replies.
+            // Past the most sequences decoded at once, the later requests start as earlier
+            // ones end: the same replies.
             let many: Vec<GenerationRequest> = (0..MAX_DECODE_BATCH + 3)
                 .map(|i| requests[i % requests.len()].clone())
                 .collect();

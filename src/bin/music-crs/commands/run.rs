@@ -70,16 +70,17 @@ pub(crate) struct RunArgs {
     pub(crate) resume: bool,
     /// Turns per batch: the retriever's batch, the checkpoint's unit (a kill loses at most
     /// one batch) and, for a GGUF llama model on CPU, the replies decoded together (each
-    /// thread a group of them) [default: 256; with the llama generator 16 per thread].
+    /// thread a share of them) [default: 256; with the llama generator 64 per thread].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub(crate) batch_size: Option<u64>,
 }
 
-/// Turns per batch and thread with the llama generator: a kill should lose a few seconds of
-/// replies, not 256 of them, while the own forward pass gives each thread a group of the
-/// batch to decode together (on the demo with SmolLM2-135M and 2 threads, 200 turns took
-/// 38 s in batches of 16, 29 s of 32 and 30 s of 64).
-const LLAMA_TURNS_PER_THREAD: usize = 16;
+/// Turns per batch and thread with the llama generator: a kill should lose seconds of
+/// replies, not minutes, while the own forward pass decodes up to 16 sequences a thread
+/// together, starting the next turns of its share of the batch as earlier ones end (on the
+/// demo with SmolLM2-135M and 2 threads, 200 turns took 19.8-20.6 s in batches of 32,
+/// 19.6-19.7 s of 64, 19.5-20.1 s of 128 and 18.6-18.8 s of 200; a batch of 128 is ~12 s).
+const LLAMA_TURNS_PER_THREAD: usize = 64;
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub(crate) enum RetrieverArg {
