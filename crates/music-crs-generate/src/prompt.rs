@@ -337,10 +337,10 @@ fn grounded_user_message(user_message: &str, track: Option<&str>) -> String {
 /// of the reply is written for the model: it answers from an empty assistant message.
 ///
 /// Measured on the first 200 demo test turns with BM25 and SmolLM2-135M-Instruct (Q4_1,
-/// greedy, 48 new tokens): replies naming the top track's title and artist rose from 49.5%
-/// (baseline style) to 89.5% (88.0% with `repeat_penalty = 1.2`, which also brings
-/// Distinct-2 from 0.387 to 0.433 and degenerate replies from 10 to 0; the baseline's
-/// Distinct-2 is 0.437, with 13 degenerate); over all 1,600 turns, with the penalty, 90.9%.
+/// greedy, 48 new tokens): replies naming the top track's title and artist rose from 46.5%
+/// (baseline style) to 89.0% (90.0% with `repeat_penalty = 1.2`, which also brings
+/// Distinct-2 from 0.391 to 0.432 and degenerate replies from 15 to 0; the baseline's
+/// Distinct-2 is 0.444, with 12 degenerate); over all 1,600 turns, with the penalty, 90.4%.
 /// An album and year in the track line, the track in the system message, no example, and
 /// the profile sentence moved into the user message each named the track less often; the
 /// profile as `key: value` lines got copied into replies. The prompt shrank from ~600-1,000

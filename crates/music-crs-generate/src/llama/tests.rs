@@ -1173,7 +1173,7 @@ mod architectures {
             let texts = generator.generate_batch(&requests).unwrap();
             let expected: Vec<&str> = batched.iter().map(|reply| reply.text.as_str()).collect();
             assert_eq!(texts, expected);
-            // One group per thread: one thread, or groups of 2, 1 and 1 on 3, same replies.
+            // One share per thread: one thread, or shares of 2, 1 and 1 on 3, same replies.
             for threads in [1, 3] {
                 generator.clear_prefix_cache();
                 let pool = rayon::ThreadPoolBuilder::new()
