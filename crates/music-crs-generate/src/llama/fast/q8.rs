@@ -940,7 +940,8 @@ mod x86 {
     /// A register holds `ROWS` floats, or one lane (4 bytes) of `ROWS` weight rows.
     pub(super) trait Width {
         const ROWS: usize;
-        /// Whether a block's integer sums start at the activations' offset ([`SimdWeights::OFFSET`]).
+        /// Whether a block's integer sums start at the activations' offset
+        /// ([`SimdWeights::OFFSET`]).
         const STARTS: bool;
         type F: Copy;
         type I: Copy;
@@ -1257,10 +1258,10 @@ mod x86 {
     /// `rn` weight rows (up to `S::ROWS`, padding beyond) from `j0`. Lane `l` of a block
     /// (values `4l..4l + 4`) of `S::ROWS` weight rows sits in one register, multiplied by
     /// the same 4 activations in every row and added to the row's integer sums (two
-    /// registers a row, lanes `g` and `g + 4` to one: shorter dependency chains); a block's
-    /// two are added, converted and scaled into the row's one float sum, as
-    /// [`super::scaled_block_sums`] does for each weight row. Inlined into a function with
-    /// the width's features.
+    /// registers a row, for shorter dependency chains: lanes 0, 4, 2, 6 to one, the others
+    /// to the other); a block's two are added, converted and scaled into the row's one float
+    /// sum, as [`super::scaled_block_sums`] does for each weight row. Inlined into a function
+    /// with the width's features.
     ///
     /// # Safety
     /// As [`tile_laid_out`], with the width's features.
