@@ -480,7 +480,6 @@ struct Sequence {
     /// The logits after its last token.
     logits: Tensor,
     generated: Vec<u32>,
-    stopped: bool,
     prompt_seconds: f64,
     decoding_since: Instant,
 }
@@ -1254,7 +1253,6 @@ impl LlamaGenerator {
                 sampler: self.sampler(prompt.seed),
                 logits: Tensor::new(logits, &self.device).map_err(model_error("generating"))?,
                 generated: Vec::with_capacity(self.params.max_new_tokens),
-                stopped: false,
                 prompt_seconds: seconds + tails_seconds,
                 decoding_since: Instant::now(),
             });
@@ -1297,26 +1295,19 @@ impl LlamaGenerator {
             let mut index = 0;
             while index < sequences.len() {
                 let sequence = &mut sequences[index];
-                let logits = penalize_repeats(
+                let next = self.next_token(
                     sequence.logits.clone(),
                     &sequence.generated,
-                    self.params.repeat_penalty,
-                    self.params.repeat_last_n,
-                )
-                .map_err(model_error("applying the repeat penalty"))?;
-                let next = sequence
-                    .sampler
-                    .sample(&logits)
-                    .map_err(model_error("sampling a token"))?;
+                    &mut sequence.sampler,
+                )?;
                 let stopped = self.end_tokens.contains(&next);
                 if !stopped {
                     sequence.generated.push(next);
                 }
                 if stopped || sequence.generated.len() >= self.params.max_new_tokens {
-                    let mut done = sequences.remove(index);
-                    done.stopped = stopped;
+                    let done = sequences.remove(index);
                     let at = done.index;
-                    completions[at] = Some(self.finished(done)?);
+                    completions[at] = Some(self.finished(done, stopped)?);
                     continue;
                 }
                 tokens.push(next);
@@ -1341,8 +1332,8 @@ impl LlamaGenerator {
             .collect())
     }
 
-    /// The completion of a sequence that has ended.
-    fn finished(&self, sequence: Sequence) -> Result<Completion> {
+    /// The completion of a sequence that has ended (`stopped`: at an end token).
+    fn finished(&self, sequence: Sequence, stopped: bool) -> Result<Completion> {
         let text = self
             .tokenizer
             .decode(&sequence.generated, true)
@@ -1352,10 +1343,30 @@ impl LlamaGenerator {
             prompt_tokens: sequence.prompt_tokens,
             reused_prompt_tokens: sequence.reused,
             generated_tokens: sequence.generated.len(),
-            stopped: sequence.stopped,
+            stopped,
             prompt_seconds: sequence.prompt_seconds,
             generation_seconds: sequence.decoding_since.elapsed().as_secs_f64(),
         })
+    }
+
+    /// The token that follows `logits` (after `generated`): the repeat penalty applied, then
+    /// `sampler`'s pick. One sequence's step, alone or in a batch.
+    fn next_token(
+        &self,
+        logits: Tensor,
+        generated: &[u32],
+        sampler: &mut LogitsProcessor,
+    ) -> Result<u32> {
+        let logits = penalize_repeats(
+            logits,
+            generated,
+            self.params.repeat_penalty,
+            self.params.repeat_last_n,
+        )
+        .map_err(model_error("applying the repeat penalty"))?;
+        sampler
+            .sample(&logits)
+            .map_err(model_error("sampling a token"))
     }
 
     /// Reads the prompt from `reused` on, then generates (see [`LlamaGenerator::run`]).
@@ -1374,16 +1385,7 @@ impl LlamaGenerator {
         let mut generated: Vec<u32> = Vec::with_capacity(self.params.max_new_tokens);
         let mut stopped = false;
         loop {
-            logits = penalize_repeats(
-                logits,
-                &generated,
-                self.params.repeat_penalty,
-                self.params.repeat_last_n,
-            )
-            .map_err(model_error("applying the repeat penalty"))?;
-            let next = sampler
-                .sample(&logits)
-                .map_err(model_error("sampling a token"))?;
+            let next = self.next_token(logits, &generated, sampler)?;
             if self.end_tokens.contains(&next) {
                 stopped = true;
                 break;
