@@ -26,6 +26,8 @@
 #[allow(unsafe_code)]
 mod q8;
 #[allow(unsafe_code)]
+mod silu;
+#[allow(unsafe_code)]
 mod team;
 #[allow(unsafe_code)]
 mod vector;
@@ -571,14 +573,13 @@ impl FastLlama {
             rms_norm(&x, &layer.ffn_norm, eps, &mut normed);
             let gate_up = layer.gate_up.forward(&normed, m);
             let mut gated = vec![0f32; m * ffn];
+            let simd = Simd::detect();
             for (row, out) in gate_up
                 .chunks_exact(2 * ffn)
                 .zip(gated.chunks_exact_mut(ffn))
             {
                 let (gate, up) = row.split_at(ffn);
-                for ((o, &g), &u) in out.iter_mut().zip(gate).zip(up) {
-                    *o = g / (1.0 + (-g).exp()) * u;
-                }
+                silu::gated(simd, gate, up, out);
             }
             let down = layer.down.forward(&gated, m);
             for (x, d) in x.iter_mut().zip(&down) {
