@@ -1617,3 +1617,15 @@ mod architectures {
         }
     }
 }
+
+#[test]
+fn decode_slots_follow_the_kv_budget() {
+    // Small caches (the demo's ~12 MB): the most sequences, split between the threads.
+    assert_eq!(decode_slots_per_thread(12 << 20, 2), MAX_DECODE_BATCH / 2);
+    // Caches of a twentieth of the budget: 20 in all.
+    assert_eq!(decode_slots_per_thread(DECODE_KV_BUDGET / 20, 2), 10);
+    // A cache past the budget, or more threads than sequences: still one a thread.
+    assert_eq!(decode_slots_per_thread(DECODE_KV_BUDGET * 2, 2), 1);
+    assert_eq!(decode_slots_per_thread(1, 4 * MAX_DECODE_BATCH), 1);
+    assert_eq!(decode_slots_per_thread(0, 1), MAX_DECODE_BATCH);
+}

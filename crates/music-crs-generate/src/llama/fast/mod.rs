@@ -339,6 +339,14 @@ fn metadata_u32(content: &gguf_file::Content, key: &str) -> Result<usize> {
 }
 
 impl FastLlama {
+    /// Bytes a sequence's KV cache holds per position: f32 keys and values of every layer.
+    pub(crate) fn kv_bytes_per_position(&self) -> usize {
+        let Shape {
+            kv_heads, head_dim, ..
+        } = self.shape;
+        self.layers.len() * 2 * kv_heads * head_dim * std::mem::size_of::<f32>()
+    }
+
     /// Loads a checked GGUF file of the `llama` architecture; rotary tables for `positions`.
     ///
     /// `native_q4_1: false` widens Q4_1 to Q8_0 as well, as candle's path did (the same
