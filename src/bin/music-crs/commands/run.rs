@@ -78,7 +78,7 @@ pub(crate) struct RunArgs {
 /// Turns per batch and thread with the llama generator: a kill should lose seconds of
 /// replies, not minutes, while the own forward pass decodes up to 24 sequences a thread
 /// together, starting the next turns of its share of the batch as earlier ones end (on the
-/// demo with SmolLM2-135M and 2 threads, with the kernels of 2026-12-01, 200 turns took
+/// demo with SmolLM2-135M and 2 threads, with earlier kernels, 200 turns took
 /// 19.8-20.6 s in batches of 32, 19.6-19.7 s of 64, 19.5-20.1 s of 128 and 18.6-18.8 s of
 /// 200; a batch of 128 is now ~10 s).
 const LLAMA_TURNS_PER_THREAD: usize = 64;
