@@ -1,13 +1,14 @@
-//! The feed-forward gate, `silu(g) * u` with `silu(g) = g / (1 + e^-g)`, eight or sixteen
-//! values at a time.
+//! The feed-forward gate, `silu(g) * u` with `silu(g) = g / (1 + e^-g)`, eight values at
+//! a time.
 //!
 //! The exponential is defined here, not taken from the platform's libm, so a gate has the
 //! same bits on every CPU and with every kernel: [`exp_reference`] is the algorithm of
 //! glibc's `expf` (from Arm's optimized-routines: `e^x = 2^(k/32) * 2^(r/32)` with a
 //! 32-entry table and a cubic in double precision), with the fused multiply-adds that glibc's
 //! FMA build (`__expf_fma`, which x86-64 CPUs with AVX2 and FMA run) computes. On such a
-//! machine with glibc it returns `f32::exp`'s bits for every input (a test compares them),
-//! so the replies are the ones the plain loop gave. The SIMD paths compute the same
+//! machine with glibc it returns `f32::exp`'s bits for every input (a test compares a
+//! sample, an ignored one all 2^32 inputs), so the replies are the ones the plain loop over
+//! libm gave. The SIMD paths compute the same
 //! operations lane by lane in double precision (IEEE operations, each rounded once), and
 //! inputs beyond the table's range (|x| >= 88, NaN) take the reference.
 
