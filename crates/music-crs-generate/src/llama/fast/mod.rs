@@ -548,6 +548,7 @@ impl FastLlama {
         }
         let kv = kv_heads * head_dim;
         let mut normed = vec![0f32; m * hidden];
+        let simd = Simd::detect();
         for (index, layer) in self.layers.iter().enumerate() {
             rms_norm(&x, &layer.attention_norm, eps, &mut normed);
             let qkv = layer.qkv.forward(&normed, m);
@@ -581,7 +582,6 @@ impl FastLlama {
             rms_norm(&x, &layer.ffn_norm, eps, &mut normed);
             let gate_up = layer.gate_up.forward(&normed, m);
             let mut gated = vec![0f32; m * ffn];
-            let simd = Simd::detect();
             for (row, out) in gate_up
                 .chunks_exact(2 * ffn)
                 .zip(gated.chunks_exact_mut(ffn))

@@ -101,6 +101,13 @@ fn gate_reference(g: f32, u: f32) -> f32 {
     g / (1.0 + exp_reference(-g)) * u
 }
 
+/// [`gated`] a value at a time, each by [`gate_reference`].
+fn gated_reference(gate: &[f32], up: &[f32], out: &mut [f32]) {
+    for ((o, &g), &u) in out.iter_mut().zip(gate).zip(up) {
+        *o = gate_reference(g, u);
+    }
+}
+
 /// `out[i] = silu(gate[i]) * up[i]` (equal lengths), every value as [`gate_reference`]
 /// computes it, with the widest kernel `simd` allows on this CPU.
 pub(crate) fn gated(simd: Simd, gate: &[f32], up: &[f32], out: &mut [f32]) {
@@ -120,16 +127,14 @@ pub(crate) fn gated(simd: Simd, gate: &[f32], up: &[f32], out: &mut [f32]) {
         _ => {}
     }
     let _ = simd;
-    for ((o, &g), &u) in out.iter_mut().zip(gate).zip(up) {
-        *o = gate_reference(g, u);
-    }
+    gated_reference(gate, up, out);
 }
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use std::arch::x86_64::*;
 
-    use super::{BEYOND_TABLE, C0, C1, C2, INV_LN2_32, SHIFT, TABLE, gate_reference};
+    use super::{BEYOND_TABLE, C0, C1, C2, INV_LN2_32, SHIFT, TABLE, gated_reference};
 
     /// `e^x` of 8 values in the table's range, each as [`super::exp_reference`] computes it.
     #[target_feature(enable = "avx512f")]
@@ -189,69 +194,59 @@ mod x86 {
         _mm256_movemask_epi8(beyond) != 0
     }
 
-    /// Eight gate values from `i`: the SIMD exponential, or the reference for all eight when
-    /// one lies beyond the table (rare: |g| >= 88).
+    /// [`super::gated`] eight values at a time with `exp_8`, or by the reference for all
+    /// eight when one lies beyond the table (rare: |g| >= 88), and for the last `len % 8`.
     ///
     /// # Safety
-    /// AVX2 and FMA, and AVX-512F when `exp_8` is the 512-bit one; 8 values from `i` in
-    /// each slice.
+    /// AVX2 and FMA, and AVX-512F when `exp_8` is the 512-bit one; equal lengths.
     #[inline(always)]
-    unsafe fn gated_8(
+    unsafe fn gated_with(
         gate: &[f32],
         up: &[f32],
         out: &mut [f32],
-        i: usize,
         exp_8: impl Fn(__m256) -> __m256,
     ) {
-        // SAFETY: 8 values from i (the caller's contract).
-        unsafe {
-            let g = _mm256_loadu_ps(gate.as_ptr().add(i));
-            let minus = _mm256_sub_ps(_mm256_setzero_ps(), g);
-            if beyond_table(minus) {
-                for j in i..i + 8 {
-                    out[j] = gate_reference(gate[j], up[j]);
+        let whole = out.len() / 8 * 8;
+        for i in (0..whole).step_by(8) {
+            // SAFETY: 8 values from i < whole in each slice (equal lengths); the caller's
+            // features.
+            unsafe {
+                let g = _mm256_loadu_ps(gate.as_ptr().add(i));
+                let minus = _mm256_sub_ps(_mm256_setzero_ps(), g);
+                if beyond_table(minus) {
+                    let eight = i..i + 8;
+                    gated_reference(&gate[eight.clone()], &up[eight.clone()], &mut out[eight]);
+                    continue;
                 }
-                return;
+                let e = exp_8(minus);
+                let u = _mm256_loadu_ps(up.as_ptr().add(i));
+                let silu = _mm256_div_ps(g, _mm256_add_ps(_mm256_set1_ps(1.0), e));
+                _mm256_storeu_ps(out.as_mut_ptr().add(i), _mm256_mul_ps(silu, u));
             }
-            let e = exp_8(minus);
-            let u = _mm256_loadu_ps(up.as_ptr().add(i));
-            let silu = _mm256_div_ps(g, _mm256_add_ps(_mm256_set1_ps(1.0), e));
-            _mm256_storeu_ps(out.as_mut_ptr().add(i), _mm256_mul_ps(silu, u));
         }
+        gated_reference(&gate[whole..], &up[whole..], &mut out[whole..]);
     }
 
     /// # Safety
     /// AVX-512F (and AVX2 and FMA, which every AVX-512 CPU has); equal lengths.
     #[target_feature(enable = "avx2,fma,avx512f")]
     pub(super) unsafe fn gated_512(gate: &[f32], up: &[f32], out: &mut [f32]) {
-        let whole = out.len() / 8 * 8;
-        for i in (0..whole).step_by(8) {
-            // SAFETY: 8 values from i < whole; this function's features.
-            unsafe { gated_8(gate, up, out, i, |x| exp_8(x)) };
-        }
-        for j in whole..out.len() {
-            out[j] = gate_reference(gate[j], up[j]);
-        }
+        // SAFETY: this function's features; equal lengths (the caller's contract).
+        unsafe { gated_with(gate, up, out, |x| exp_8(x)) }
     }
 
     /// # Safety
     /// AVX2 and FMA; equal lengths.
     #[target_feature(enable = "avx2,fma")]
     pub(super) unsafe fn gated_256(gate: &[f32], up: &[f32], out: &mut [f32]) {
-        let whole = out.len() / 8 * 8;
-        for i in (0..whole).step_by(8) {
-            // SAFETY: 8 values from i < whole; this function's features.
-            unsafe {
-                gated_8(gate, up, out, i, |x| {
-                    _mm256_set_m128(
-                        exp_4(_mm256_extractf128_ps::<1>(x)),
-                        exp_4(_mm256_castps256_ps128(x)),
-                    )
-                })
-            };
-        }
-        for j in whole..out.len() {
-            out[j] = gate_reference(gate[j], up[j]);
+        // SAFETY: this function's features; equal lengths (the caller's contract).
+        unsafe {
+            gated_with(gate, up, out, |x| {
+                _mm256_set_m128(
+                    exp_4(_mm256_extractf128_ps::<1>(x)),
+                    exp_4(_mm256_castps256_ps128(x)),
+                )
+            })
         }
     }
 }
