@@ -305,6 +305,23 @@ impl Network {
         };
         logits.squeeze(0)?.to_dtype(DType::F32)
     }
+
+    /// [`Network::forward`] where the logits are not needed (a prompt's chunks before its
+    /// last): our forward pass skips the output layer; candle's networks compute it anyway.
+    fn read(
+        &self,
+        device: &Device,
+        state: &mut CallState<'_>,
+        tokens: &[u32],
+        position: usize,
+    ) -> candle_core::Result<()> {
+        match (self, state) {
+            (Network::Fast(model), CallState::Owned(KvState::Fast(cache))) => {
+                model.read(tokens, position, cache)
+            }
+            (_, state) => self.forward(device, state, tokens, position).map(drop),
+        }
+    }
 }
 
 /// The locked state, even after a panic in another call (each call clears it first).
@@ -1139,7 +1156,7 @@ impl LlamaGenerator {
         let mut position = reused;
         for &end in split.points.iter().filter(|&&end| end > reused) {
             self.network
-                .forward(&self.device, state, &prompt[position..end], position)
+                .read(&self.device, state, &prompt[position..end], position)
                 .map_err(model_error("reading the prompt"))?;
             position = end;
             if split.save.contains(&end)
@@ -1239,11 +1256,12 @@ impl LlamaGenerator {
                 None => (0, self.network.begin()),
             };
             let position = self.prefill_chunks(prompt, split, reused, &mut state)?;
-            let CallState::Owned(KvState::Fast(cache)) = state else {
+            let CallState::Owned(KvState::Fast(mut cache)) = state else {
                 return Err(model_error("batching")(candle_core::Error::Msg(
                     "the KV state does not belong to this network".into(),
                 )));
             };
+            cache.plan(prompt.len() + self.params.max_new_tokens);
             caches.push((reused, cache));
             tails.extend_from_slice(&prompt[position..]);
             counts.push(prompt.len() - position);

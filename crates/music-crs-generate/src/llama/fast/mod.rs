@@ -50,6 +50,49 @@ const TEAM_ATTENTION: usize = 1 << 16;
 /// Query rows of one sequence per attention tile.
 const ATTENTION_ROWS: usize = 8;
 
+/// A thread's [`Scratch`] is kept for its next pass up to this size (a pass over many
+/// rows of a large model needs more, and gives it back).
+const KEPT_SCRATCH_BYTES: usize = 256 << 20;
+
+/// The buffers of a forward pass, reused by its layers and (per thread) by later passes:
+/// a pass over many rows needs tens of MB, which the allocator would otherwise hand back to
+/// the system and take again, page by zeroed page, every time.
+#[derive(Default)]
+struct Scratch {
+    x: Vec<f32>,
+    normed: Vec<f32>,
+    qkv: Vec<f32>,
+    queries: Vec<f32>,
+    keys: Vec<f32>,
+    values: Vec<f32>,
+    attended: Vec<f32>,
+    projected: Vec<f32>,
+    gate_up: Vec<f32>,
+    gated: Vec<f32>,
+    down: Vec<f32>,
+    quantized: Q8Rows,
+}
+
+impl Scratch {
+    /// The bytes its float buffers hold (the quantized input is a quarter of the largest).
+    fn bytes(&self) -> usize {
+        let floats = [
+            &self.x,
+            &self.normed,
+            &self.qkv,
+            &self.queries,
+            &self.keys,
+            &self.values,
+            &self.attended,
+            &self.projected,
+            &self.gate_up,
+            &self.gated,
+            &self.down,
+        ];
+        4 * floats.iter().map(|v| v.capacity()).sum::<usize>()
+    }
+}
+
 /// A linear layer's weights, `rows` outputs by `cols` inputs.
 enum Linear {
     Q8(Q8Matrix),
@@ -176,12 +219,21 @@ impl Linear {
         }
     }
 
-    /// `m` rows of input (`m * cols`) to `m` rows of output (`m * rows`).
-    fn forward(&self, x: &[f32], m: usize) -> Vec<f32> {
-        let mut out = vec![0f32; m * self.rows()];
+    /// `m` rows of input (`m * cols`) to `m` rows of output (`m * rows`) in `out`, whose
+    /// memory is reused, as `quantized`'s is for the quantized input.
+    fn forward_into(&self, x: &[f32], m: usize, quantized: &mut Q8Rows, out: &mut Vec<f32>) {
+        // Every output value is written below (each kernel covers all rows and columns):
+        // only new length needs filling, so a buffer of the same size is not cleared.
+        out.resize(m * self.rows(), 0.0);
         match self {
-            Linear::Q8(w) => q8::matmul(&Q8Rows::quantize(x, m, w.cols()), w, &mut out),
-            Linear::Q4(w) => q8::matmul(&Q8Rows::quantize(x, m, w.cols()), w, &mut out),
+            Linear::Q8(w) => {
+                quantized.quantize_from(x, m, w.cols());
+                q8::matmul(quantized, w, out)
+            }
+            Linear::Q4(w) => {
+                quantized.quantize_from(x, m, w.cols());
+                q8::matmul(quantized, w, out)
+            }
             Linear::F32 {
                 rows,
                 cols,
@@ -194,7 +246,6 @@ impl Linear {
                 }
             }
         }
-        out
     }
 
     fn bytes(&self) -> usize {
@@ -248,6 +299,9 @@ pub(crate) struct FastLlama {
 pub(crate) struct KvCache {
     layers: Vec<Vec<Arc<Chunk>>>,
     len: usize,
+    /// Positions the cache is expected to reach ([`KvCache::plan`]): its own chunks take
+    /// room for them at once instead of growing (and copying) as positions come.
+    planned: usize,
 }
 
 /// Keys and values of consecutive positions from `start`, a multiple of [`KEY_BLOCK`].
@@ -282,6 +336,12 @@ impl Chunk {
 }
 
 impl KvCache {
+    /// Expects the cache to reach `positions` (a prompt and its reply's tokens): the chunks
+    /// it writes from now on take room for them at once.
+    pub(crate) fn plan(&mut self, positions: usize) {
+        self.planned = positions;
+    }
+
     /// Appends keys and values (`kv` a position) to `layer` after the cache's positions: in
     /// place when this cache owns its last chunk. A new chunk starts at a block boundary,
     /// with a copy of the shared chunk's last, partly filled block (at most 15 positions),
@@ -310,6 +370,16 @@ impl KvCache {
         }
         let last = chunks.last_mut().and_then(Arc::get_mut).expect("owned");
         debug_assert_eq!(last.start + last.len, position);
+        if self.planned > position + values.len() / kv {
+            // Room up to the planned length at once; an unplanned cache grows as a `Vec`
+            // does (exact reservations there would copy it at every append).
+            let planned = self.planned - last.start;
+            let key_room = planned.div_ceil(KEY_BLOCK) * KEY_BLOCK * kv;
+            last.keys
+                .reserve_exact(key_room.saturating_sub(last.keys.len()));
+            last.values
+                .reserve_exact((planned * kv).saturating_sub(last.values.len()));
+        }
         last.extend(keys, values, kv);
     }
 
@@ -475,6 +545,7 @@ impl FastLlama {
         KvCache {
             layers: vec![Vec::new(); self.layers.len()],
             len: 0,
+            planned: 0,
         }
     }
 
@@ -496,6 +567,19 @@ impl FastLlama {
         Ok(logits.pop().unwrap_or_default())
     }
 
+    /// [`FastLlama::forward`] without the logits (a prompt's chunk before its last one):
+    /// the output layer, a product as large as several layers' for one row, is skipped.
+    pub(crate) fn read(&self, tokens: &[u32], position: usize, cache: &mut KvCache) -> Result<()> {
+        if position != cache.len {
+            bail!(
+                "reading at position {position}, but the cache holds {} positions",
+                cache.len
+            );
+        }
+        self.pass(tokens, &[tokens.len()], &mut [cache], false)
+            .map(drop)
+    }
+
     /// Several sequences at once: `counts[s]` tokens of `tokens` (in order) read into
     /// `caches[s]` after the positions it holds; returns the logits of each sequence's last
     /// token. The rows of all sequences share every product (each weight is read once per
@@ -506,6 +590,39 @@ impl FastLlama {
         tokens: &[u32],
         counts: &[usize],
         caches: &mut [&mut KvCache],
+    ) -> Result<Vec<Vec<f32>>> {
+        self.pass(tokens, counts, caches, true)
+    }
+
+    /// [`FastLlama::forward_many`], with the logits only when `logits` (else none), on
+    /// this thread's [`Scratch`].
+    fn pass(
+        &self,
+        tokens: &[u32],
+        counts: &[usize],
+        caches: &mut [&mut KvCache],
+        logits: bool,
+    ) -> Result<Vec<Vec<f32>>> {
+        std::thread_local! {
+            static SCRATCH: std::cell::Cell<Option<Box<Scratch>>> = const { std::cell::Cell::new(None) };
+        }
+        // Taken, not borrowed: a pass that waits for its threads may run another thread's
+        // pass meanwhile (rayon steals work), which then takes a new scratch of its own.
+        let mut scratch = SCRATCH.take().unwrap_or_default();
+        let result = self.pass_with(&mut scratch, tokens, counts, caches, logits);
+        if scratch.bytes() <= KEPT_SCRATCH_BYTES {
+            SCRATCH.set(Some(scratch));
+        }
+        result
+    }
+
+    fn pass_with(
+        &self,
+        scratch: &mut Scratch,
+        tokens: &[u32],
+        counts: &[usize],
+        caches: &mut [&mut KvCache],
+        logits: bool,
     ) -> Result<Vec<Vec<f32>>> {
         let Shape {
             hidden,
@@ -539,7 +656,24 @@ impl FastLlama {
             rows.extend((cache.len..cache.len + count).map(|position| (sequence, position)));
         }
         let vocab = self.embedding.rows();
-        let mut x = vec![0f32; m * hidden];
+        let Scratch {
+            x,
+            normed,
+            qkv,
+            queries,
+            keys,
+            values,
+            attended,
+            projected,
+            gate_up,
+            gated,
+            down,
+            quantized,
+        } = scratch;
+        // Each buffer's values are all written before they are read (the embedding rows,
+        // the norms, products and copies below cover every row and column), so a buffer
+        // only grows, never clears.
+        x.resize(m * hidden, 0.0);
         for (&token, row) in tokens.iter().zip(x.chunks_exact_mut(hidden)) {
             if token as usize >= vocab {
                 bail!("token {token} outside the vocabulary of {vocab}");
@@ -547,15 +681,15 @@ impl FastLlama {
             self.embedding.row(token as usize, row);
         }
         let kv = kv_heads * head_dim;
-        let mut normed = vec![0f32; m * hidden];
+        normed.resize(m * hidden, 0.0);
+        queries.resize(m * hidden, 0.0);
+        keys.resize(m * kv, 0.0);
+        values.resize(m * kv, 0.0);
         let simd = Simd::detect();
         for (index, layer) in self.layers.iter().enumerate() {
-            rms_norm(&x, &layer.attention_norm, eps, &mut normed);
-            let qkv = layer.qkv.forward(&normed, m);
+            rms_norm(x, &layer.attention_norm, eps, normed);
+            layer.qkv.forward_into(normed, m, quantized, qkv);
             let width = hidden + 2 * kv;
-            let mut queries = vec![0f32; m * hidden];
-            let mut keys = vec![0f32; m * kv];
-            let mut values = vec![0f32; m * kv];
             for (i, &(_, position)) in rows.iter().enumerate() {
                 let row = &qkv[i * width..(i + 1) * width];
                 queries[i * hidden..(i + 1) * hidden].copy_from_slice(&row[..hidden]);
@@ -574,14 +708,14 @@ impl FastLlama {
                 .iter()
                 .map(|cache| cache.spans(index, usize::MAX))
                 .collect();
-            let attended = self.attention(&queries, &rows, &spans);
-            let projected = layer.output.forward(&attended, m);
-            for (x, p) in x.iter_mut().zip(&projected) {
+            self.attention(queries, &rows, &spans, attended);
+            layer.output.forward_into(attended, m, quantized, projected);
+            for (x, p) in x.iter_mut().zip(projected.iter()) {
                 *x += p;
             }
-            rms_norm(&x, &layer.ffn_norm, eps, &mut normed);
-            let gate_up = layer.gate_up.forward(&normed, m);
-            let mut gated = vec![0f32; m * ffn];
+            rms_norm(x, &layer.ffn_norm, eps, normed);
+            layer.gate_up.forward_into(normed, m, quantized, gate_up);
+            gated.resize(m * ffn, 0.0);
             for (row, out) in gate_up
                 .chunks_exact(2 * ffn)
                 .zip(gated.chunks_exact_mut(ffn))
@@ -589,25 +723,30 @@ impl FastLlama {
                 let (gate, up) = row.split_at(ffn);
                 silu::gated(simd, gate, up, out);
             }
-            let down = layer.down.forward(&gated, m);
-            for (x, d) in x.iter_mut().zip(&down) {
+            layer.down.forward_into(gated, m, quantized, down);
+            for (x, d) in x.iter_mut().zip(down.iter()) {
                 *x += d;
             }
         }
-        let mut last_rows = Vec::with_capacity(counts.len() * hidden);
-        let mut end = 0;
         for (&count, cache) in counts.iter().zip(caches.iter_mut()) {
             cache.len += count;
+        }
+        if !logits {
+            return Ok(Vec::new());
+        }
+        let mut last_rows = Vec::with_capacity(counts.len() * hidden);
+        let mut end = 0;
+        for &count in counts {
             end += count;
             last_rows.extend_from_slice(&x[(end - 1) * hidden..end * hidden]);
         }
         let mut normed_last = vec![0f32; last_rows.len()];
         rms_norm(&last_rows, &self.norm, eps, &mut normed_last);
-        let logits = self
-            .output
+        let mut logits = Vec::new();
+        self.output
             .as_ref()
             .unwrap_or(&self.embedding)
-            .forward(&normed_last, counts.len());
+            .forward_into(&normed_last, counts.len(), quantized, &mut logits);
         Ok(logits.chunks_exact(vocab).map(<[f32]>::to_vec).collect())
     }
 
@@ -640,7 +779,8 @@ impl FastLlama {
         queries: &[f32],
         rows: &[(usize, usize)],
         spans: &[Vec<(&Chunk, Range<usize>)>],
-    ) -> Vec<f32> {
+        attended: &mut Vec<f32>,
+    ) {
         let Shape {
             hidden,
             heads,
@@ -760,14 +900,14 @@ impl FastLlama {
             let mut scratch = Default::default();
             tiles.iter().map(|t| tile(&mut scratch, t)).collect()
         };
-        let mut attended = vec![0f32; rows.len() * hidden];
+        // The tiles cover every row and every head: all of `attended` is written.
+        attended.resize(rows.len() * hidden, 0.0);
         let width = group * head_dim;
         for ((range, kv_head), out) in tiles.iter().zip(outputs) {
             for (i, out) in range.clone().zip(out.chunks_exact(width)) {
                 attended[i * hidden + kv_head * width..][..width].copy_from_slice(out);
             }
         }
-        attended
     }
 }
 

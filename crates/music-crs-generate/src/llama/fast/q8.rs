@@ -280,6 +280,7 @@ impl Q8Matrix {
 
 /// Activation rows quantized to Q8_0 as ggml's `quantize_row_q8_0` does (scale
 /// `max|x| / 127` rounded to f16; quants `round(x / scale)` with the unrounded scale).
+#[derive(Default)]
 pub(crate) struct Q8Rows {
     rows: usize,
     cols: usize,
@@ -295,18 +296,35 @@ pub(crate) struct Q8Rows {
 impl Q8Rows {
     /// Quantizes `rows` rows of `cols` values (`x.len() == rows * cols`).
     pub(crate) fn quantize(x: &[f32], rows: usize, cols: usize) -> Self {
+        let mut quantized = Q8Rows::default();
+        quantized.quantize_from(x, rows, cols);
+        quantized
+    }
+
+    /// [`Q8Rows::quantize`] into this value's buffers, which keep their memory (a forward
+    /// pass quantizes a few inputs of the same sizes in every layer).
+    pub(crate) fn quantize_from(&mut self, x: &[f32], rows: usize, cols: usize) {
         assert_eq!(x.len(), rows * cols);
         assert!(cols.is_multiple_of(BLOCK));
         let blocks = rows * cols / BLOCK;
-        let mut quants = vec![0i8; rows * cols];
-        let mut scales = Vec::with_capacity(blocks);
-        let mut offsets = Vec::with_capacity(blocks);
-        let mut block_sums = Vec::with_capacity(blocks);
+        self.rows = rows;
+        self.cols = cols;
+        // Every quant is written below: only new length needs filling.
+        self.quants.resize(rows * cols, 0);
+        self.scales.clear();
+        self.offsets.clear();
+        self.block_sums.clear();
+        self.scales.reserve(blocks);
+        self.offsets.reserve(blocks);
+        self.block_sums.reserve(blocks);
         #[cfg(target_arch = "x86_64")]
         let simd = Kernel::detect() != Kernel::Scalar;
         #[cfg(not(target_arch = "x86_64"))]
         let simd = false;
-        for (xs, qs) in x.chunks_exact(BLOCK).zip(quants.chunks_exact_mut(BLOCK)) {
+        for (xs, qs) in x
+            .chunks_exact(BLOCK)
+            .zip(self.quants.chunks_exact_mut(BLOCK))
+        {
             let (scale, sum) = if simd {
                 #[cfg(target_arch = "x86_64")]
                 // SAFETY: the CPU has AVX2 (Kernel::detect); both blocks hold 32 values.
@@ -318,17 +336,9 @@ impl Q8Rows {
             } else {
                 quantize_block(xs, qs)
             };
-            scales.push(scale);
-            offsets.push(-128 * sum);
-            block_sums.push(scale * sum as f32);
-        }
-        Q8Rows {
-            rows,
-            cols,
-            quants,
-            scales,
-            offsets,
-            block_sums,
+            self.scales.push(scale);
+            self.offsets.push(-128 * sum);
+            self.block_sums.push(scale * sum as f32);
         }
     }
 }

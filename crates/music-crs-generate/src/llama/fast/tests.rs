@@ -205,6 +205,101 @@ fn a_row_reads_the_same_in_any_pass_and_after_clones_at_any_position() {
     );
 }
 
+#[test]
+fn reading_without_logits_leaves_the_cache_forward_leaves() {
+    let pair = load_both(&with_matrices_in(
+        &tiny_llama_gguf().bytes(),
+        GgmlDType::Q4_1,
+    ));
+    let model = &pair.ours;
+    let tokens: Vec<u32> = (0..40).map(|i| (i * 13 % 250) as u32 + 1).collect();
+    let (chunk, rest) = tokens.split_at(23);
+    let mut forwarded = model.empty_cache();
+    model.forward(chunk, 0, &mut forwarded).unwrap();
+    let mut read = model.empty_cache();
+    model.read(chunk, 0, &mut read).unwrap();
+    assert_eq!(read.len, chunk.len());
+    assert_eq!(
+        model.forward(rest, chunk.len(), &mut read).unwrap(),
+        model.forward(rest, chunk.len(), &mut forwarded).unwrap()
+    );
+    // As `forward`, it reads only at the cache's end.
+    assert!(model.read(rest, 3, &mut read).is_err());
+}
+
+#[test]
+fn a_planned_cache_holds_its_positions_without_growing_and_reads_the_same() {
+    let pair = load_both(&with_matrices_in(
+        &tiny_llama_gguf().bytes(),
+        GgmlDType::Q8_0,
+    ));
+    let model = &pair.ours;
+    let tokens: Vec<u32> = (0..50).map(|i| (i * 29 % 250) as u32 + 1).collect();
+    let (prompt, reply) = tokens.split_at(21);
+    let mut shared = model.empty_cache();
+    model.read(&prompt[..9], 0, &mut shared).unwrap();
+    // A clone of a shared cache writes a chunk of its own from position 9 on.
+    let mut planned = shared.clone();
+    planned.plan(tokens.len());
+    let mut unplanned = shared.clone();
+    let logits = |cache: &mut KvCache| {
+        let mut all = vec![model.forward(&prompt[9..], 9, cache).unwrap()];
+        for (offset, &token) in reply.iter().enumerate() {
+            all.push(
+                model
+                    .forward(&[token], prompt.len() + offset, cache)
+                    .unwrap(),
+            );
+        }
+        all
+    };
+    let first_planned = {
+        let mut probe = planned.clone();
+        model.forward(&prompt[9..], 9, &mut probe).unwrap();
+        let chunk = probe.layers[0].last().unwrap().clone();
+        (chunk.keys.capacity(), chunk.values.capacity())
+    };
+    assert_eq!(logits(&mut planned), logits(&mut unplanned));
+    let chunk = &planned.layers[0].last().unwrap();
+    assert_eq!(chunk.start + chunk.len, tokens.len());
+    // The chunk took room for every planned position when it started: it never grew.
+    assert_eq!(
+        (chunk.keys.capacity(), chunk.values.capacity()),
+        first_planned
+    );
+    let kv = chunk.values.len() / chunk.len;
+    assert!(chunk.values.capacity() >= (tokens.len() - chunk.start) * kv);
+}
+
+#[test]
+fn passes_of_any_sizes_on_one_thread_give_a_fresh_threads_bits() {
+    // A thread's buffers are reused from pass to pass, grown but never cleared: a pass
+    // after larger and smaller ones must read nothing they left.
+    let pair = load_both(&with_matrices_in(
+        &tiny_llama_gguf().bytes(),
+        GgmlDType::Q4_1,
+    ));
+    let model = &pair.ours;
+    let tokens: Vec<u32> = (0..64).map(|i| (i * 41 % 250) as u32 + 1).collect();
+    let run = |sizes: &[usize]| {
+        let mut cache = model.empty_cache();
+        let mut position = 0;
+        let mut logits = Vec::new();
+        for &size in sizes {
+            let chunk = &tokens[position..position + size];
+            logits.push(model.forward(chunk, position, &mut cache).unwrap());
+            position += size;
+        }
+        logits
+    };
+    let sizes = [40, 1, 7, 1, 15];
+    let fresh = std::thread::scope(|scope| scope.spawn(|| run(&sizes)).join().unwrap());
+    // This thread first runs other passes of other sizes.
+    run(&[64]);
+    run(&[2, 3]);
+    assert_eq!(run(&sizes), fresh);
+}
+
 /// The logits of a prompt read in one pass and then of tokens read one by one, from the
 /// calling thread.
 fn prompt_then_tokens(model: &FastLlama, prompt: &[u32], tokens: &[u32]) -> Vec<Vec<f32>> {
