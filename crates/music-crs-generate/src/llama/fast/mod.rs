@@ -305,33 +305,77 @@ pub(crate) struct KvCache {
 }
 
 /// Keys and values of consecutive positions from `start`, a multiple of [`KEY_BLOCK`].
-#[derive(Clone, Default)]
+#[derive(Clone)]
 struct Chunk {
     start: usize,
     /// Positions held.
     len: usize,
-    /// `[block of KEY_BLOCK positions][kv head][head_dim][position in the block]`, the last
-    /// block padded with zeros: the layout of [`vector::block_scores`].
-    keys: Vec<f32>,
-    /// `[position][kv head][head_dim]`.
-    values: Vec<f32>,
+    /// Per kv head, `[block of KEY_BLOCK positions][head_dim][position in the block]`, the
+    /// last block padded with zeros: the layout of [`vector::block_scores`]. A head's keys
+    /// lie in one run, which attention (a kv head at a time) reads straight through.
+    keys: Vec<Vec<f32>>,
+    /// Per kv head, `[position][head_dim]`.
+    values: Vec<Vec<f32>>,
 }
 
 impl Chunk {
-    /// Appends the keys and values (`kv` each) of the positions after this chunk's.
-    fn extend(&mut self, keys: &[f32], values: &[f32], kv: usize) {
-        for key in keys.chunks_exact(kv) {
+    /// An empty chunk of `kv_heads` heads from position `start`.
+    fn new(start: usize, kv_heads: usize) -> Self {
+        Chunk {
+            start,
+            len: 0,
+            keys: vec![Vec::new(); kv_heads],
+            values: vec![Vec::new(); kv_heads],
+        }
+    }
+
+    /// Appends the keys and values (`head_dim` values of each of the chunk's kv heads a
+    /// position, heads side by side) of the positions after this chunk's.
+    fn extend(&mut self, keys: &[f32], values: &[f32], head_dim: usize) {
+        let kv = self.keys.len() * head_dim;
+        for (key, value) in keys.chunks_exact(kv).zip(values.chunks_exact(kv)) {
             let lane = self.len % KEY_BLOCK;
-            if lane == 0 {
-                self.keys.resize(self.keys.len() + kv * KEY_BLOCK, 0.0);
-            }
-            let block = self.keys.len() - kv * KEY_BLOCK;
-            for (c, &k) in key.iter().enumerate() {
-                self.keys[block + c * KEY_BLOCK + lane] = k;
+            for (head, (key, value)) in key
+                .chunks_exact(head_dim)
+                .zip(value.chunks_exact(head_dim))
+                .enumerate()
+            {
+                let head_keys = &mut self.keys[head];
+                if lane == 0 {
+                    head_keys.resize(head_keys.len() + head_dim * KEY_BLOCK, 0.0);
+                }
+                let block = head_keys.len() - head_dim * KEY_BLOCK;
+                for (d, &k) in key.iter().enumerate() {
+                    head_keys[block + d * KEY_BLOCK + lane] = k;
+                }
+                self.values[head].extend_from_slice(value);
             }
             self.len += 1;
         }
-        self.values.extend_from_slice(values);
+    }
+
+    /// The key and the value (heads side by side) of the chunk's `offset`-th position.
+    fn position(&self, offset: usize, head_dim: usize) -> (Vec<f32>, Vec<f32>) {
+        let block = offset / KEY_BLOCK * head_dim * KEY_BLOCK + offset % KEY_BLOCK;
+        let key = (self.keys.iter())
+            .flat_map(|head| (0..head_dim).map(move |d| head[block + d * KEY_BLOCK]))
+            .collect();
+        let value = (self.values.iter())
+            .flat_map(|head| &head[offset * head_dim..(offset + 1) * head_dim])
+            .copied()
+            .collect();
+        (key, value)
+    }
+
+    /// Makes room for the chunk to hold `positions` in all, at once.
+    fn reserve(&mut self, positions: usize, head_dim: usize) {
+        let key_room = positions.div_ceil(KEY_BLOCK) * KEY_BLOCK * head_dim;
+        for keys in &mut self.keys {
+            keys.reserve_exact(key_room.saturating_sub(keys.len()));
+        }
+        for values in &mut self.values {
+            values.reserve_exact((positions * head_dim).saturating_sub(values.len()));
+        }
     }
 }
 
@@ -342,45 +386,42 @@ impl KvCache {
         self.planned = positions;
     }
 
-    /// Appends keys and values (`kv` a position) to `layer` after the cache's positions: in
-    /// place when this cache owns its last chunk. A new chunk starts at a block boundary,
-    /// with a copy of the shared chunk's last, partly filled block (at most 15 positions),
-    /// so every key block lies whole in one chunk.
-    fn append(&mut self, layer: usize, keys: &[f32], values: &[f32], kv: usize) {
+    /// Appends keys and values (`kv_heads * head_dim` a position) to `layer` after the
+    /// cache's positions: in place when this cache owns its last chunk. A new chunk starts
+    /// at a block boundary, with a copy of the shared chunk's last, partly filled block (at
+    /// most 15 positions), so every key block lies whole in one chunk.
+    fn append(
+        &mut self,
+        layer: usize,
+        keys: &[f32],
+        values: &[f32],
+        kv_heads: usize,
+        head_dim: usize,
+    ) {
         let position = self.len;
         let chunks = &mut self.layers[layer];
         if chunks.last_mut().and_then(Arc::get_mut).is_none() {
             let start = position / KEY_BLOCK * KEY_BLOCK;
-            let mut chunk = Chunk {
-                start,
-                ..Chunk::default()
-            };
+            let mut chunk = Chunk::new(start, kv_heads);
             if let Some(shared) = chunks.last()
                 && start < position
             {
-                let (from, to) = (start - shared.start, position - shared.start);
-                let block = &shared.keys[from * kv..][..kv * KEY_BLOCK];
-                let mut partial = Vec::with_capacity((to - from) * kv);
-                for lane in 0..to - from {
-                    partial.extend(block.iter().skip(lane).step_by(KEY_BLOCK));
+                for offset in start - shared.start..position - shared.start {
+                    let (key, value) = shared.position(offset, head_dim);
+                    chunk.extend(&key, &value, head_dim);
                 }
-                chunk.extend(&partial, &shared.values[from * kv..to * kv], kv);
             }
             chunks.push(Arc::new(chunk));
         }
         let last = chunks.last_mut().and_then(Arc::get_mut).expect("owned");
         debug_assert_eq!(last.start + last.len, position);
-        if self.planned > position + values.len() / kv {
+        let count = values.len() / (kv_heads * head_dim);
+        if self.planned > position + count {
             // Room up to the planned length at once; an unplanned cache grows as a `Vec`
             // does (exact reservations there would copy it at every append).
-            let planned = self.planned - last.start;
-            let key_room = planned.div_ceil(KEY_BLOCK) * KEY_BLOCK * kv;
-            last.keys
-                .reserve_exact(key_room.saturating_sub(last.keys.len()));
-            last.values
-                .reserve_exact((planned * kv).saturating_sub(last.values.len()));
+            last.reserve(self.planned - last.start, head_dim);
         }
-        last.extend(keys, values, kv);
+        last.extend(keys, values, head_dim);
     }
 
     /// The chunks that hold `layer`'s keys and values of positions `0..end`, each with the
@@ -701,7 +742,13 @@ impl FastLlama {
             let mut start = 0;
             for (&count, cache) in counts.iter().zip(caches.iter_mut()) {
                 let range = start * kv..(start + count) * kv;
-                cache.append(index, &keys[range.clone()], &values[range], kv);
+                cache.append(
+                    index,
+                    &keys[range.clone()],
+                    &values[range],
+                    kv_heads,
+                    head_dim,
+                );
                 start += count;
             }
             let spans: Vec<_> = caches
@@ -788,7 +835,6 @@ impl FastLlama {
             head_dim,
             ..
         } = self.shape;
-        let kv = kv_heads * head_dim;
         let group = heads / kv_heads;
         let scale = 1.0 / (head_dim as f32).sqrt();
         let simd = Simd::detect();
@@ -829,14 +875,13 @@ impl FastLlama {
             for (chunk, positions) in seen() {
                 let first_block = positions.start / KEY_BLOCK;
                 let blocks = positions.end.div_ceil(KEY_BLOCK) - first_block;
-                let offset =
-                    ((first_block - chunk.start / KEY_BLOCK) * kv + kv_head * head_dim) * KEY_BLOCK;
+                let offset = (first_block - chunk.start / KEY_BLOCK) * head_dim * KEY_BLOCK;
                 vector::block_scores(
                     simd,
                     gathered,
                     head_dim,
-                    &chunk.keys[offset..],
-                    kv * KEY_BLOCK,
+                    &chunk.keys[*kv_head][offset..],
+                    head_dim * KEY_BLOCK,
                     blocks,
                     scale,
                     &mut scores[positions.start..],
@@ -853,14 +898,14 @@ impl FastLlama {
                 .collect();
             let mut out = vec![0f32; n * head_dim];
             for (chunk, positions) in seen() {
-                let offset = (positions.start - chunk.start) * kv + kv_head * head_dim;
+                let offset = (positions.start - chunk.start) * head_dim;
                 vector::weighted_sums(
                     simd,
                     &scores[positions.start..],
                     stride,
                     positions.len(),
-                    &chunk.values[offset..],
-                    kv,
+                    &chunk.values[*kv_head][offset..],
+                    head_dim,
                     &mut out,
                     head_dim,
                 );
