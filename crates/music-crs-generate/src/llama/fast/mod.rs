@@ -12,11 +12,11 @@
 //!
 //! The KV cache ([`KvCache`]) is a value per call: a list of shared chunks per layer, so
 //! cloning it (the prefix cache does) copies no keys or values; a call appends to its own
-//! last chunk in place. Keys are kept in blocks of 16 positions, dimension-major, values
-//! position-major: attention ([`vector`]) runs in tiles of up to [`ATTENTION_ROWS`] rows of
-//! a sequence by the query heads of one kv head, so each key and value is loaded once per
-//! tile and 16 scores add up in one register without a horizontal sum; softmax uses a
-//! vectorised exp. Each score and output value is one chain of multiply-adds in a fixed
+//! last chunk in place. Each kv head's keys are kept in blocks of 16 positions,
+//! dimension-major, its values position-major, each head's in a run of its own: attention
+//! ([`vector`]) runs in tiles of up to [`ATTENTION_ROWS`] rows of a sequence by the query
+//! heads of one kv head, so each key and value is loaded once per tile and 16 scores add
+//! up in one register without a horizontal sum; softmax uses a vectorised exp. Each score and output value is one chain of multiply-adds in a fixed
 //! order, so a row's numbers do not depend on the other rows, sequences or chunk
 //! boundaries of the pass.
 

@@ -40,7 +40,8 @@ const TILE_N: usize = 8;
 const TILE_M_GROUPS: usize = 4;
 /// Groups of 16 weight rows per tile of the VNNI kernel: each activation broadcast serves
 /// two registers of weights. With the minimums laid out as the scales, tiles of 2 x 32
-/// multiply a small model's matrices held in cache 1.2x-1.7x faster than tiles of 2 x 16.
+/// multiplied a small model's matrices held in cache 1.2x-1.7x faster than tiles of 2 x 16
+/// (Zen 5).
 const TILE_N_GROUPS: usize = 2;
 /// Activation rows per tile of the AVX2 kernel (8 weight rows a tile): two read prompts
 /// ~10% faster than one.
