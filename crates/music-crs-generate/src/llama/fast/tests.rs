@@ -205,14 +205,20 @@ fn a_row_reads_the_same_in_any_pass_and_after_clones_at_any_position() {
     );
 }
 
+/// Our model of the tiny test GGUF with its matrices in `dtype`.
+fn tiny_ours(dtype: GgmlDType) -> FastLlama {
+    load_both(&with_matrices_in(&tiny_llama_gguf().bytes(), dtype)).ours
+}
+
+/// `count` token ids inside the tiny model's vocabulary, `step` apart (modulo 250).
+fn spread_tokens(count: usize, step: usize) -> Vec<u32> {
+    (0..count).map(|i| (i * step % 250) as u32 + 1).collect()
+}
+
 #[test]
 fn reading_without_logits_leaves_the_cache_forward_leaves() {
-    let pair = load_both(&with_matrices_in(
-        &tiny_llama_gguf().bytes(),
-        GgmlDType::Q4_1,
-    ));
-    let model = &pair.ours;
-    let tokens: Vec<u32> = (0..40).map(|i| (i * 13 % 250) as u32 + 1).collect();
+    let model = &tiny_ours(GgmlDType::Q4_1);
+    let tokens = spread_tokens(40, 13);
     let (chunk, rest) = tokens.split_at(23);
     let mut forwarded = model.empty_cache();
     model.forward(chunk, 0, &mut forwarded).unwrap();
@@ -229,12 +235,8 @@ fn reading_without_logits_leaves_the_cache_forward_leaves() {
 
 #[test]
 fn a_planned_cache_holds_its_positions_without_growing_and_reads_the_same() {
-    let pair = load_both(&with_matrices_in(
-        &tiny_llama_gguf().bytes(),
-        GgmlDType::Q8_0,
-    ));
-    let model = &pair.ours;
-    let tokens: Vec<u32> = (0..50).map(|i| (i * 29 % 250) as u32 + 1).collect();
+    let model = &tiny_ours(GgmlDType::Q8_0);
+    let tokens = spread_tokens(50, 29);
     let (prompt, reply) = tokens.split_at(21);
     let mut shared = model.empty_cache();
     model.read(&prompt[..9], 0, &mut shared).unwrap();
@@ -278,12 +280,8 @@ fn a_planned_cache_holds_its_positions_without_growing_and_reads_the_same() {
 fn passes_of_any_sizes_on_one_thread_give_a_fresh_threads_bits() {
     // A thread's buffers are reused from pass to pass, grown but never cleared: a pass
     // after larger and smaller ones must read nothing they left.
-    let pair = load_both(&with_matrices_in(
-        &tiny_llama_gguf().bytes(),
-        GgmlDType::Q4_1,
-    ));
-    let model = &pair.ours;
-    let tokens: Vec<u32> = (0..64).map(|i| (i * 41 % 250) as u32 + 1).collect();
+    let model = &tiny_ours(GgmlDType::Q4_1);
+    let tokens = spread_tokens(64, 41);
     let run = |sizes: &[usize]| {
         let mut cache = model.empty_cache();
         let mut position = 0;
