@@ -16,9 +16,9 @@
 //! dimension-major, its values position-major, each head's in a run of its own: attention
 //! ([`vector`]) runs in tiles of up to [`ATTENTION_ROWS`] rows of a sequence by the query
 //! heads of one kv head, so each key and value is loaded once per tile and 16 scores add
-//! up in one register without a horizontal sum; softmax uses a vectorised exp. Each score and output value is one chain of multiply-adds in a fixed
-//! order, so a row's numbers do not depend on the other rows, sequences or chunk
-//! boundaries of the pass.
+//! up in one register without a horizontal sum; softmax uses a vectorised exp. Each score
+//! and output value is one chain of multiply-adds in a fixed order, so a row's numbers do
+//! not depend on the other rows, sequences or chunk boundaries of the pass.
 
 // The only unsafe code of the workspace (which denies it elsewhere): SIMD intrinsics behind
 // run-time CPU feature checks, disjoint writes to one output buffer from several threads,
@@ -598,27 +598,31 @@ impl FastLlama {
         position: usize,
         cache: &mut KvCache,
     ) -> Result<Vec<f32>> {
-        if position != cache.len {
-            bail!(
-                "reading at position {position}, but the cache holds {} positions",
-                cache.len
-            );
-        }
-        let mut logits = self.forward_many(tokens, &[tokens.len()], &mut [cache])?;
+        let mut logits = self.pass_at(tokens, position, cache, true)?;
         Ok(logits.pop().unwrap_or_default())
     }
 
     /// [`FastLlama::forward`] without the logits (a prompt's chunk before its last one):
     /// the output layer, a product as large as several layers' for one row, is skipped.
     pub(crate) fn read(&self, tokens: &[u32], position: usize, cache: &mut KvCache) -> Result<()> {
+        self.pass_at(tokens, position, cache, false).map(drop)
+    }
+
+    /// One sequence's [`FastLlama::pass`], which must start at the cache's end.
+    fn pass_at(
+        &self,
+        tokens: &[u32],
+        position: usize,
+        cache: &mut KvCache,
+        logits: bool,
+    ) -> Result<Vec<Vec<f32>>> {
         if position != cache.len {
             bail!(
                 "reading at position {position}, but the cache holds {} positions",
                 cache.len
             );
         }
-        self.pass(tokens, &[tokens.len()], &mut [cache], false)
-            .map(drop)
+        self.pass(tokens, &[tokens.len()], &mut [cache], logits)
     }
 
     /// Several sequences at once: `counts[s]` tokens of `tokens` (in order) read into

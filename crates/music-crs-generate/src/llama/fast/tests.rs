@@ -146,13 +146,19 @@ fn q4_1_blocks_dequantize_as_candle_does() {
     }
 }
 
+/// Our model of the tiny test GGUF with its matrices in `dtype`.
+fn tiny_ours(dtype: GgmlDType) -> FastLlama {
+    load_both(&with_matrices_in(&tiny_llama_gguf().bytes(), dtype)).ours
+}
+
+/// `count` token ids inside the tiny model's vocabulary, `step` apart (modulo 250).
+fn spread_tokens(count: usize, step: usize) -> Vec<u32> {
+    (0..count).map(|i| (i * step % 250) as u32 + 1).collect()
+}
+
 #[test]
 fn a_cloned_cache_reads_on_independently() {
-    let pair = load_both(&with_matrices_in(
-        &tiny_llama_gguf().bytes(),
-        GgmlDType::Q8_0,
-    ));
-    let model = &pair.ours;
+    let model = &tiny_ours(GgmlDType::Q8_0);
     let mut cache = model.empty_cache();
     model.forward(&[1, 40, 7], 0, &mut cache).unwrap();
     let saved = cache.clone();
@@ -168,12 +174,8 @@ fn a_cloned_cache_reads_on_independently() {
 
 #[test]
 fn a_row_reads_the_same_in_any_pass_and_after_clones_at_any_position() {
-    let pair = load_both(&with_matrices_in(
-        &tiny_llama_gguf().bytes(),
-        GgmlDType::Q8_0,
-    ));
-    let model = &pair.ours;
-    let tokens: Vec<u32> = (0..70).map(|i| (i * 37 % 250) as u32 + 1).collect();
+    let model = &tiny_ours(GgmlDType::Q8_0);
+    let tokens = spread_tokens(70, 37);
     let mut one_pass = model.empty_cache();
     let last = model.forward(&tokens, 0, &mut one_pass).unwrap();
     // One token at a time; the second cache is cloned now and then (its next append starts
@@ -203,16 +205,6 @@ fn a_row_reads_the_same_in_any_pass_and_after_clones_at_any_position() {
         model.forward(rest, position, kept).unwrap(),
         model.forward(rest, position, &mut again).unwrap()
     );
-}
-
-/// Our model of the tiny test GGUF with its matrices in `dtype`.
-fn tiny_ours(dtype: GgmlDType) -> FastLlama {
-    load_both(&with_matrices_in(&tiny_llama_gguf().bytes(), dtype)).ours
-}
-
-/// `count` token ids inside the tiny model's vocabulary, `step` apart (modulo 250).
-fn spread_tokens(count: usize, step: usize) -> Vec<u32> {
-    (0..count).map(|i| (i * step % 250) as u32 + 1).collect()
 }
 
 #[test]
@@ -323,8 +315,8 @@ fn the_team_rayon_and_one_thread_give_the_same_bits() {
     for dtype in [GgmlDType::Q4_1, GgmlDType::Q8_0] {
         let bytes = with_matrices_in(&llama_gguf_sized(256, 512).bytes(), dtype);
         let model = load_both(&bytes).ours;
-        let prompt: Vec<u32> = (0..300).map(|i| (i * 37 % 250) as u32 + 1).collect();
-        let tokens: Vec<u32> = (0..6).map(|i| (i * 11 % 250) as u32 + 1).collect();
+        let prompt = spread_tokens(300, 37);
+        let tokens = spread_tokens(6, 11);
         if super::team::here().spinning() {
             let team = prompt_then_tokens(&model, &prompt, &tokens);
             for threads in [1, 2, 3] {
