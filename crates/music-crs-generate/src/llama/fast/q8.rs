@@ -401,14 +401,20 @@ pub(crate) enum Kernel {
 }
 
 impl Kernel {
-    /// The fastest kernel this CPU runs.
+    /// The fastest kernel this CPU runs that `MUSIC_CRS_SIMD` allows
+    /// ([`super::vector::Simd::allowed`]).
     pub(crate) fn detect() -> Kernel {
         static DETECTED: std::sync::OnceLock<Kernel> = std::sync::OnceLock::new();
         *DETECTED.get_or_init(|| {
             #[cfg(target_arch = "x86_64")]
             {
-                let avx2 = is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma");
+                use super::vector::Simd;
+                let allowed = Simd::allowed();
+                let avx2 = allowed >= Simd::Avx2
+                    && is_x86_feature_detected!("avx2")
+                    && is_x86_feature_detected!("fma");
                 if avx2
+                    && allowed >= Simd::Avx512
                     && is_x86_feature_detected!("avx512f")
                     && is_x86_feature_detected!("avx512bw")
                     && is_x86_feature_detected!("avx512vnni")

@@ -333,6 +333,57 @@ fn the_team_rayon_and_one_thread_give_the_same_bits() {
     }
 }
 
+/// Where a child run of [`every_simd_level_gives_the_same_logits`] writes its logits.
+const LOGITS_OUT: &str = "MUSIC_CRS_TEST_LOGITS_OUT";
+
+#[test]
+fn every_simd_level_gives_the_same_logits() {
+    // The logits' bits of the tiny model in each weight type: a prompt read in one pass
+    // (attention tiles of several rows), then tokens one by one.
+    let logits = || -> Vec<u8> {
+        let mut bytes = Vec::new();
+        for dtype in [GgmlDType::F32, GgmlDType::Q8_0, GgmlDType::Q4_1] {
+            let model = tiny_ours(dtype);
+            let steps = prompt_then_tokens(&model, &spread_tokens(45, 29), &spread_tokens(6, 13));
+            bytes.extend(steps.iter().flatten().flat_map(|v| v.to_le_bytes()));
+        }
+        bytes
+    };
+    if let Some(out) = std::env::var_os(LOGITS_OUT) {
+        fs_err::write(out, logits()).unwrap();
+        return;
+    }
+    // The kernels' level is fixed once per process, so each level runs in a child: this
+    // test binary again, this test alone, under `MUSIC_CRS_SIMD`. A level the CPU lacks
+    // runs as the widest it has (the comparison still holds, it only proves less).
+    let this = std::env::current_exe().unwrap();
+    let name = "llama::fast::tests::every_simd_level_gives_the_same_logits";
+    let dir = tempfile::tempdir().unwrap();
+    let mut runs = Vec::new();
+    for level in ["avx512", "avx2", "scalar"] {
+        let out = dir.path().join(level);
+        let status = std::process::Command::new(&this)
+            .args([name, "--exact", "--test-threads=1"])
+            .env(super::vector::SIMD_VARIABLE, level)
+            .env(LOGITS_OUT, &out)
+            .stdout(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success(), "the child run at {level} failed");
+        let bytes = fs_err::read(&out).unwrap();
+        assert!(!bytes.is_empty());
+        runs.push((level, bytes));
+    }
+    println!("this CPU runs up to {:?}", super::vector::Simd::detect());
+    for (level, bytes) in &runs[1..] {
+        assert!(
+            *bytes == runs[0].1,
+            "the logits at {level} differ from {}'s",
+            runs[0].0
+        );
+    }
+}
+
 /// Largest difference between two logit vectors relative to the largest of `reference`.
 fn relative_difference(ours: &[f32], reference: &[f32]) -> f32 {
     let scale = reference.iter().fold(0f32, |m, v| m.max(v.abs()));

@@ -8,34 +8,69 @@
 //! the tile's queries. Values stay position-major; their weighted sums broadcast a weight
 //! per (query, position). Every score and every output value is one chain of multiply-adds
 //! in a fixed order (over dimensions, or over positions), so its bits never depend on the
-//! tile it was computed in, nor on whether AVX-512 or AVX2 computed it.
+//! tile it was computed in, nor on whether AVX-512, AVX2 or the plain loops computed it: the
+//! loops fuse what the vector code fuses ([`f32::mul_add`]) and compute its exponential
+//! ([`exp_lane`]), and every sum across a row (softmax denominators, dot products) goes to
+//! 16 lanes reduced in one tree ([`reduce_lanes`]). So replies are the same on every CPU;
+//! `MUSIC_CRS_SIMD` ([`Simd::allowed`]) caps the level to check it.
 
 /// Positions per key block.
 pub(crate) const KEY_BLOCK: usize = 16;
 
-/// The instruction sets the kernels use.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// The environment variable that caps the kernels' instruction set ([`Simd::allowed`]).
+pub(crate) const SIMD_VARIABLE: &str = "MUSIC_CRS_SIMD";
+
+/// The instruction sets the kernels use, narrowest first (so `min` is the narrower).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum Simd {
-    Avx512,
-    Avx2,
     Scalar,
+    Avx2,
+    Avx512,
 }
 
 impl Simd {
-    /// The widest this CPU runs.
+    /// The widest this CPU runs, at most the one `MUSIC_CRS_SIMD` allows ([`Simd::allowed`]).
     pub(crate) fn detect() -> Simd {
         static DETECTED: std::sync::OnceLock<Simd> = std::sync::OnceLock::new();
         *DETECTED.get_or_init(|| {
-            #[cfg(target_arch = "x86_64")]
-            {
-                if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
-                    if is_x86_feature_detected!("avx512f") {
-                        return Simd::Avx512;
+            let hardware = || {
+                #[cfg(target_arch = "x86_64")]
+                {
+                    if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+                        if is_x86_feature_detected!("avx512f") {
+                            return Simd::Avx512;
+                        }
+                        return Simd::Avx2;
                     }
-                    return Simd::Avx2;
+                }
+                Simd::Scalar
+            };
+            hardware().min(Simd::allowed())
+        })
+    }
+
+    /// The widest instruction set the environment variable `MUSIC_CRS_SIMD` (`scalar`, `avx2`
+    /// or `avx512`; unset or empty: any) lets the kernels use, this file's and the products'
+    /// ([`super::q8::Kernel::detect`]). Every level gives the same bits, so the variable only
+    /// trades speed: one machine can check what a narrower one computes. An unknown value is
+    /// ignored with a warning.
+    pub(crate) fn allowed() -> Simd {
+        static ALLOWED: std::sync::OnceLock<Simd> = std::sync::OnceLock::new();
+        *ALLOWED.get_or_init(|| {
+            let Some(value) = std::env::var_os(SIMD_VARIABLE) else {
+                return Simd::Avx512;
+            };
+            match value.to_string_lossy().trim().to_ascii_lowercase().as_str() {
+                "scalar" => Simd::Scalar,
+                "avx2" => Simd::Avx2,
+                "avx512" | "" => Simd::Avx512,
+                other => {
+                    tracing::warn!(
+                        "{SIMD_VARIABLE}={other:?} is none of scalar, avx2, avx512: ignored"
+                    );
+                    Simd::Avx512
                 }
             }
-            Simd::Scalar
         })
     }
 
@@ -49,6 +84,61 @@ impl Simd {
     }
 }
 
+// The exponential of Cephes' `expf` (as in avx_mathfun and ggml): e^x = 2^n e^r with
+// n = round(x / ln 2), |r| <= ln(2) / 2, e^r by a degree-7 polynomial; within 2 ulp of
+// e^x for x <= 88, and 0 below -87.3 (where e^x is no longer a normal f32).
+const LOG2E: f32 = std::f32::consts::LOG2_E;
+const LN2_HI: f32 = 0.693_359_4;
+const LN2_LO: f32 = -2.121_944_4e-4;
+const EXP_MIN: f32 = -87.336_54;
+const EXP_MAX: f32 = 88.0;
+const P: [f32; 6] = [
+    1.987_569_1e-4,
+    1.398_199_9e-3,
+    8.333_452e-3,
+    4.166_579_6e-2,
+    1.666_666_5e-1,
+    0.5,
+];
+
+/// [`x86::exp_256`]'s and [`x86::exp_512`]'s exponential of one value, the same operations
+/// in the same order (fused where they fuse), so a plain loop gets their bits.
+fn exp_lane(x: f32) -> f32 {
+    // `max` first, as `_mm*_max_ps(x, min)`: a NaN becomes the minimum (`clamp` would keep
+    // the NaN).
+    #[allow(clippy::manual_clamp)]
+    let clamped = x.max(EXP_MIN).min(EXP_MAX);
+    let n = (clamped * LOG2E).round_ties_even();
+    let r = (-n).mul_add(LN2_HI, clamped);
+    let r = (-n).mul_add(LN2_LO, r);
+    let mut p = P[0];
+    for &c in &P[1..] {
+        p = p.mul_add(r, c);
+    }
+    let e = p.mul_add(r * r, r + 1.0);
+    // 2^n from its exponent bits: n is in -126..=127 after the clamp, a normal number.
+    let two_n = f32::from_bits(((n as i32 + 127) as u32) << 23);
+    if x < EXP_MIN { 0.0 } else { e * two_n }
+}
+
+/// Lanes of the sums every kernel here accumulates: element `i` of a sum goes to lane
+/// `i % 16` (one AVX-512 register, or two AVX2 ones side by side, or an array).
+const LANES: usize = 16;
+
+/// The sum of 16 lanes, in one fixed tree (`_mm512_reduce_add_ps`'s): halves added
+/// lane by lane (`j + j+8`, then `j + j+4`, then `j + j+2`), then the last two.
+fn reduce_lanes(lanes: &[f32; LANES]) -> f32 {
+    let mut width = LANES / 2;
+    let mut sums = *lanes;
+    while width >= 2 {
+        for j in 0..width {
+            sums[j] += sums[j + width];
+        }
+        width /= 2;
+    }
+    sums[0] + sums[1]
+}
+
 /// `a . b` (equal lengths).
 pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
     debug_assert_eq!(a.len(), b.len());
@@ -60,8 +150,20 @@ pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
     dot_scalar(a, b)
 }
 
+/// [`x86::dot`]'s sum in a plain loop: the products of whole groups of 8 fused into lane
+/// `i % 16`, the lanes reduced, then the rest added one by one.
 fn dot_scalar(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
+    let n = a.len().min(b.len());
+    let grouped = n / 8 * 8;
+    let mut lanes = [0f32; LANES];
+    for (i, (&x, &y)) in a[..grouped].iter().zip(&b[..grouped]).enumerate() {
+        lanes[i % LANES] = x.mul_add(y, lanes[i % LANES]);
+    }
+    let mut sum = reduce_lanes(&lanes);
+    for (&x, &y) in a[grouped..n].iter().zip(&b[grouped..n]) {
+        sum += x * y;
+    }
+    sum
 }
 
 /// Scores of `n = queries.len() / dim` queries (query `q` at `queries[q * dim..]`) against
@@ -130,7 +232,7 @@ pub(crate) fn block_scores(
                     let mut sums = [0f32; KEY_BLOCK];
                     for (&x, lanes) in query.iter().zip(block.chunks_exact(KEY_BLOCK)) {
                         for (s, &k) in sums.iter_mut().zip(lanes) {
-                            *s += x * k;
+                            *s = x.mul_add(k, *s);
                         }
                     }
                     let row = &mut out[q * out_stride + b * KEY_BLOCK..][..KEY_BLOCK];
@@ -161,12 +263,12 @@ pub(crate) fn softmax_numerators(simd: Simd, scores: &mut [f32], visible: usize)
         _ => {
             let seen = &mut scores[..visible];
             let max = seen.iter().fold(f32::NEG_INFINITY, |m, &s| m.max(s));
-            let mut sum = 0f32;
-            for s in seen.iter_mut() {
-                *s = (*s - max).exp();
-                sum += *s;
+            let mut lanes = [0f32; LANES];
+            for (i, s) in seen.iter_mut().enumerate() {
+                *s = exp_lane(*s - max);
+                lanes[i % LANES] += *s;
             }
-            sum
+            reduce_lanes(&lanes)
         }
     };
     scores[visible..].fill(0.0);
@@ -230,7 +332,7 @@ pub(crate) fn weighted_sums(
                 for t in 0..count {
                     let w = weights[q * weight_stride + t];
                     for (o, &v) in row.iter_mut().zip(&values[t * value_stride..][..dim]) {
-                        *o += w * v;
+                        *o = w.mul_add(v, *o);
                     }
                 }
             }
@@ -242,7 +344,7 @@ pub(crate) fn weighted_sums(
 mod x86 {
     use std::arch::x86_64::*;
 
-    use super::KEY_BLOCK;
+    use super::{EXP_MAX, EXP_MIN, KEY_BLOCK, LANES, LN2_HI, LN2_LO, LOG2E, P, reduce_lanes};
 
     #[target_feature(enable = "avx2,fma")]
     pub(super) unsafe fn dot(a: &[f32], b: &[f32]) -> f32 {
@@ -272,11 +374,10 @@ mod x86 {
                 );
                 i += 8;
             }
-            let s = _mm256_add_ps(s0, s1);
-            let s = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
-            let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-            let s = _mm_add_ss(s, _mm_movehdup_ps(s));
-            let mut sum = _mm_cvtss_f32(s);
+            let mut lanes = [0f32; LANES];
+            _mm256_storeu_ps(lanes.as_mut_ptr(), s0);
+            _mm256_storeu_ps(lanes.as_mut_ptr().add(8), s1);
+            let mut sum = reduce_lanes(&lanes);
             while i < n {
                 sum += a[i] * b[i];
                 i += 1;
@@ -284,23 +385,6 @@ mod x86 {
             sum
         }
     }
-
-    // The exponential of Cephes' `expf` (as in avx_mathfun and ggml): e^x = 2^n e^r with
-    // n = round(x / ln 2), |r| <= ln(2) / 2, e^r by a degree-7 polynomial; within 2 ulp of
-    // e^x for x <= 88, and 0 below -87.3 (where e^x is no longer a normal f32).
-    const LOG2E: f32 = std::f32::consts::LOG2_E;
-    const LN2_HI: f32 = 0.693_359_4;
-    const LN2_LO: f32 = -2.121_944_4e-4;
-    const EXP_MIN: f32 = -87.336_54;
-    const EXP_MAX: f32 = 88.0;
-    const P: [f32; 6] = [
-        1.987_569_1e-4,
-        1.398_199_9e-3,
-        8.333_452e-3,
-        4.166_579_6e-2,
-        1.666_666_5e-1,
-        0.5,
-    ];
 
     #[target_feature(enable = "avx512f")]
     pub(super) fn exp_512(x: __m512) -> __m512 {
@@ -565,7 +649,9 @@ mod x86 {
                 _mm512_mask_storeu_ps(p.add(full), tail, e);
                 sum = _mm512_add_ps(sum, e);
             }
-            _mm512_reduce_add_ps(sum)
+            let mut lanes = [0f32; LANES];
+            _mm512_storeu_ps(lanes.as_mut_ptr(), sum);
+            reduce_lanes(&lanes)
         }
     }
 
@@ -574,41 +660,52 @@ mod x86 {
     #[target_feature(enable = "avx2,fma")]
     pub(super) unsafe fn softmax_numerators_256(scores: &mut [f32]) -> f32 {
         let n = scores.len();
-        let full = n / 8 * 8;
-        let mut last = [f32::NEG_INFINITY; 8];
+        let full = n / LANES * LANES;
+        let mut last = [f32::NEG_INFINITY; LANES];
         last[..n - full].copy_from_slice(&scores[full..]);
         let p = scores.as_mut_ptr();
         // SAFETY: full loads below `full`; the tail goes through `last`.
         unsafe {
-            let mut max = _mm256_loadu_ps(last.as_ptr());
+            let mut max = _mm256_max_ps(
+                _mm256_loadu_ps(last.as_ptr()),
+                _mm256_loadu_ps(last.as_ptr().add(8)),
+            );
             let mut i = 0;
             while i < full {
                 max = _mm256_max_ps(max, _mm256_loadu_ps(p.add(i)));
-                i += 8;
+                max = _mm256_max_ps(max, _mm256_loadu_ps(p.add(i + 8)));
+                i += LANES;
             }
             let max = _mm_max_ps(_mm256_castps256_ps128(max), _mm256_extractf128_ps(max, 1));
             let max = _mm_max_ps(max, _mm_movehl_ps(max, max));
             let max = _mm_max_ss(max, _mm_movehdup_ps(max));
             let max = _mm256_set1_ps(_mm_cvtss_f32(max));
-            let mut sum = _mm256_setzero_ps();
+            // Lanes 0-7 and 8-15 of the 16 that AVX-512 (and the plain loop) sum in.
+            let (mut low, mut high) = (_mm256_setzero_ps(), _mm256_setzero_ps());
             let mut i = 0;
             while i < full {
                 let e = exp_256(_mm256_sub_ps(_mm256_loadu_ps(p.add(i)), max));
                 _mm256_storeu_ps(p.add(i), e);
-                sum = _mm256_add_ps(sum, e);
-                i += 8;
+                low = _mm256_add_ps(low, e);
+                let e = exp_256(_mm256_sub_ps(_mm256_loadu_ps(p.add(i + 8)), max));
+                _mm256_storeu_ps(p.add(i + 8), e);
+                high = _mm256_add_ps(high, e);
+                i += LANES;
             }
             if full < n {
-                // -inf - max underflows to exactly 0.
+                // -inf - max underflows to exactly 0, which adds nothing.
                 let e = exp_256(_mm256_sub_ps(_mm256_loadu_ps(last.as_ptr()), max));
                 _mm256_storeu_ps(last.as_mut_ptr(), e);
-                sum = _mm256_add_ps(sum, e);
+                low = _mm256_add_ps(low, e);
+                let e = exp_256(_mm256_sub_ps(_mm256_loadu_ps(last.as_ptr().add(8)), max));
+                _mm256_storeu_ps(last.as_mut_ptr().add(8), e);
+                high = _mm256_add_ps(high, e);
             }
-            let s = _mm_add_ps(_mm256_castps256_ps128(sum), _mm256_extractf128_ps(sum, 1));
-            let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-            let s = _mm_add_ss(s, _mm_movehdup_ps(s));
             scores[full..].copy_from_slice(&last[..n - full]);
-            _mm_cvtss_f32(s)
+            let mut lanes = [0f32; LANES];
+            _mm256_storeu_ps(lanes.as_mut_ptr(), low);
+            _mm256_storeu_ps(lanes.as_mut_ptr().add(8), high);
+            reduce_lanes(&lanes)
         }
     }
 
@@ -957,6 +1054,159 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    /// Bits of a slice, for comparisons that a tolerance would blur.
+    fn bits(values: &[f32]) -> Vec<u32> {
+        values.iter().map(|v| v.to_bits()).collect()
+    }
+
+    #[test]
+    fn every_level_gives_the_same_bits() {
+        // What makes replies the same on every CPU (and under MUSIC_CRS_SIMD): each kernel's
+        // bits at every level the CPU has, the plain loops included, are the widest one's.
+        let levels: Vec<Simd> = EVERY.into_iter().filter(|s| s.available()).collect();
+        let same = |what: &str, results: Vec<Vec<f32>>| {
+            for (level, result) in levels.iter().zip(&results).skip(1) {
+                assert_eq!(
+                    bits(result),
+                    bits(&results[0]),
+                    "{what}: {level:?} against {:?}",
+                    levels[0]
+                );
+            }
+        };
+        for n in [1, 7, 8, 9, 15, 16, 17, 24, 31, 64, 100, 577] {
+            let (a, b) = (random(n, 11), random(n, 12));
+            let dots = levels
+                .iter()
+                .map(|&simd| {
+                    vec![if simd == Simd::Scalar {
+                        dot_scalar(&a, &b)
+                    } else {
+                        dot(&a, &b)
+                    }]
+                })
+                .collect();
+            same(&format!("dot of {n}"), dots);
+            // Scores of both signs and spreads, so exponents and sums vary.
+            let scores: Vec<f32> = random(n + 5, 13).iter().map(|s| s * 30.0).collect();
+            for visible in [1, n.div_ceil(2), n] {
+                let numerators = levels
+                    .iter()
+                    .map(|&simd| {
+                        let mut row = scores.clone();
+                        let sum = softmax_numerators(simd, &mut row, visible);
+                        row.push(sum);
+                        row
+                    })
+                    .collect();
+                same(&format!("softmax of {visible} in {}", n + 5), numerators);
+            }
+        }
+        for (dim, n, positions) in [
+            (64, 9, 70),
+            (64, 1, 300),
+            (16, 4, 33),
+            (8, 3, 17),
+            (5, 2, 21),
+        ] {
+            let queries = random(n * dim, 14);
+            let keys = blocked(&random(positions * dim, 15), dim);
+            let values = random(positions * dim, 16);
+            let blocks = positions.div_ceil(KEY_BLOCK);
+            let stride = blocks * KEY_BLOCK;
+            let (scores, sums): (Vec<_>, Vec<_>) = levels
+                .iter()
+                .map(|&simd| {
+                    let mut scores = vec![0f32; n * stride];
+                    let bs = KEY_BLOCK * dim;
+                    block_scores(
+                        simd,
+                        &queries,
+                        dim,
+                        &keys,
+                        bs,
+                        blocks,
+                        0.125,
+                        &mut scores,
+                        stride,
+                    );
+                    let mut out = random(n * dim, 17);
+                    weighted_sums(
+                        simd, &scores, stride, positions, &values, dim, &mut out, dim,
+                    );
+                    (scores, out)
+                })
+                .unzip();
+            same(&format!("scores at dim {dim}"), scores);
+            same(&format!("weighted sums at dim {dim}"), sums);
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn the_plain_exponential_is_the_vector_ones() {
+        use std::arch::x86_64::*;
+        let mut inputs: Vec<f32> = (0..40_000).map(|i| -90.0 + i as f32 * 0.0045).collect();
+        inputs.extend(random(4096, 18).iter().map(|r| r * 100.0));
+        inputs.extend([
+            0.0,
+            -0.0,
+            1e-30,
+            -1e-30,
+            88.0,
+            88.5,
+            -87.336_54,
+            -87.34,
+            f32::NAN,
+        ]);
+        inputs.extend([
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            f32::MIN_POSITIVE,
+            -f32::MAX,
+        ]);
+        inputs.resize(inputs.len().next_multiple_of(16), 1.0);
+        let plain: Vec<f32> = inputs.iter().map(|&x| exp_lane(x)).collect();
+        if Simd::Avx2.available() {
+            let mut got = vec![0f32; inputs.len()];
+            for (x, out) in inputs.chunks_exact(8).zip(got.chunks_exact_mut(8)) {
+                // SAFETY: the CPU has AVX2 and FMA; 8 values each.
+                unsafe {
+                    _mm256_storeu_ps(out.as_mut_ptr(), x86::exp_256(_mm256_loadu_ps(x.as_ptr())))
+                };
+            }
+            assert_eq!(bits(&got), bits(&plain), "AVX2");
+        }
+        if Simd::Avx512.available() {
+            let mut got = vec![0f32; inputs.len()];
+            for (x, out) in inputs.chunks_exact(16).zip(got.chunks_exact_mut(16)) {
+                // SAFETY: the CPU has AVX-512F; 16 values each.
+                unsafe {
+                    _mm512_storeu_ps(out.as_mut_ptr(), x86::exp_512(_mm512_loadu_ps(x.as_ptr())))
+                };
+            }
+            assert_eq!(bits(&got), bits(&plain), "AVX-512");
+        }
+    }
+
+    #[test]
+    fn lanes_reduce_in_the_tree_of_avx512() {
+        // Values whose sum depends on the order: only the stated tree gives this bit pattern.
+        let lanes: [f32; LANES] =
+            std::array::from_fn(|j| 1.0 + (j as f32) * 1e-7 * if j % 3 == 0 { -1e7 } else { 1.0 });
+        let v8: Vec<f32> = (0..8).map(|j| lanes[j] + lanes[j + 8]).collect();
+        let v4: Vec<f32> = (0..4).map(|j| v8[j] + v8[j + 4]).collect();
+        let want = (v4[0] + v4[2]) + (v4[1] + v4[3]);
+        assert_eq!(reduce_lanes(&lanes).to_bits(), want.to_bits());
+        #[cfg(target_arch = "x86_64")]
+        if Simd::Avx512.available() {
+            use std::arch::x86_64::*;
+            // SAFETY: the CPU has AVX-512F.
+            let intrinsic = unsafe { _mm512_reduce_add_ps(_mm512_loadu_ps(lanes.as_ptr())) };
+            assert_eq!(reduce_lanes(&lanes).to_bits(), intrinsic.to_bits());
         }
     }
 
