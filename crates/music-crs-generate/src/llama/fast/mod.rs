@@ -564,8 +564,12 @@ impl FastLlama {
             sin,
             positions,
         };
+        let capped = match std::env::var(vector::SIMD_VARIABLE) {
+            Ok(value) => format!(", {}={value}", vector::SIMD_VARIABLE),
+            Err(_) => String::new(),
+        };
         tracing::info!(
-            "llama forward: {} MB of weights ({:?} kernels)",
+            "llama forward: {} MB of weights ({:?} kernels{capped}; the same bits at every level)",
             model.weight_bytes() / 1_000_000,
             q8::Kernel::detect()
         );
