@@ -355,14 +355,20 @@ fn every_simd_level_gives_the_same_logits() {
     }
     // The kernels' level is fixed once per process, so each level runs in a child: this
     // test binary again, this test alone, under `MUSIC_CRS_SIMD`. A level the CPU lacks
-    // runs as the widest it has (the comparison still holds, it only proves less).
+    // runs as the widest it has (the comparison still holds, it only proves less). The
+    // plain loops' child also hides AVX2 and FMA from glibc, whose `sinf`/`cosf` (the
+    // rotary tables) pick a variant by them: as on a CPU without either.
     let this = std::env::current_exe().unwrap();
     let name = "llama::fast::tests::every_simd_level_gives_the_same_logits";
     let dir = tempfile::tempdir().unwrap();
     let mut runs = Vec::new();
     for level in ["avx512", "avx2", "scalar"] {
         let out = dir.path().join(level);
-        let status = std::process::Command::new(&this)
+        let mut child = std::process::Command::new(&this);
+        if level == "scalar" {
+            child.env("GLIBC_TUNABLES", "glibc.cpu.hwcaps=-AVX2,-FMA");
+        }
+        let status = child
             .args([name, "--exact", "--test-threads=1"])
             .env(super::vector::SIMD_VARIABLE, level)
             .env(LOGITS_OUT, &out)
