@@ -338,13 +338,23 @@ const LOGITS_OUT: &str = "MUSIC_CRS_TEST_LOGITS_OUT";
 
 #[test]
 fn every_simd_level_gives_the_same_logits() {
-    // The logits' bits of the tiny model in each weight type: a prompt read in one pass
-    // (attention tiles of several rows), then tokens one by one.
+    // The logits' bits of the tiny model in each weight type, and of SmolLM2-135M (Q4_1):
+    // a prompt read in one pass (attention tiles of several rows), then tokens one by one.
     let logits = || -> Vec<u8> {
+        let mut models: Vec<FastLlama> = [GgmlDType::F32, GgmlDType::Q8_0, GgmlDType::Q4_1]
+            .into_iter()
+            .map(tiny_ours)
+            .collect();
+        if let Some(path) =
+            shared_path("models/SmolLM2-135M-Instruct/SmolLM2-135M-Instruct.Q4_1.gguf")
+        {
+            let mut reader = Cursor::new(fs_err::read(path).unwrap());
+            let content = gguf_file::Content::read(&mut reader).unwrap();
+            models.push(FastLlama::from_gguf(&content, &mut reader, 512, true).unwrap());
+        }
         let mut bytes = Vec::new();
-        for dtype in [GgmlDType::F32, GgmlDType::Q8_0, GgmlDType::Q4_1] {
-            let model = tiny_ours(dtype);
-            let steps = prompt_then_tokens(&model, &spread_tokens(45, 29), &spread_tokens(6, 13));
+        for model in &models {
+            let steps = prompt_then_tokens(model, &spread_tokens(45, 29), &spread_tokens(6, 13));
             bytes.extend(steps.iter().flatten().flat_map(|v| v.to_le_bytes()));
         }
         bytes
