@@ -1262,43 +1262,4 @@ mod tests {
             }
         }
     }
-
-    #[cfg(target_arch = "x86_64")]
-    #[test]
-    fn avx512_and_avx2_give_the_same_bits() {
-        if !Simd::Avx512.available() {
-            return;
-        }
-        let (dim, n, positions) = (64, 9, 70);
-        let queries = random(n * dim, 8);
-        let keys = blocked(&random(positions * dim, 9), dim);
-        let values = random(positions * dim, 10);
-        let blocks = positions.div_ceil(KEY_BLOCK);
-        let stride = blocks * KEY_BLOCK;
-        let run = |simd| {
-            let mut scores = vec![0f32; n * stride];
-            let bs = KEY_BLOCK * dim;
-            block_scores(
-                simd,
-                &queries,
-                dim,
-                &keys,
-                bs,
-                blocks,
-                0.125,
-                &mut scores,
-                stride,
-            );
-            let scores_copy = scores.clone();
-            for q in 0..n {
-                softmax_numerators(Simd::Scalar, &mut scores[q * stride..][..stride], positions);
-            }
-            let mut out = vec![0f32; n * dim];
-            weighted_sums(
-                simd, &scores, stride, positions, &values, dim, &mut out, dim,
-            );
-            (scores_copy, out)
-        };
-        assert_eq!(run(Simd::Avx512), run(Simd::Avx2));
-    }
 }
