@@ -931,10 +931,38 @@ mod tests {
         }
     }
 
+    /// The AVX2 and AVX-512 exponentials of `inputs` (a multiple of 16 values), each level
+    /// the CPU has.
+    #[cfg(target_arch = "x86_64")]
+    fn vector_exps(inputs: &[f32]) -> Vec<(Simd, Vec<f32>)> {
+        use std::arch::x86_64::*;
+        let mut results = Vec::new();
+        if Simd::Avx2.available() {
+            let mut got = vec![0f32; inputs.len()];
+            for (x, out) in inputs.chunks_exact(8).zip(got.chunks_exact_mut(8)) {
+                // SAFETY: the CPU has AVX2 and FMA; 8 values each.
+                unsafe {
+                    _mm256_storeu_ps(out.as_mut_ptr(), x86::exp_256(_mm256_loadu_ps(x.as_ptr())))
+                };
+            }
+            results.push((Simd::Avx2, got));
+        }
+        if Simd::Avx512.available() {
+            let mut got = vec![0f32; inputs.len()];
+            for (x, out) in inputs.chunks_exact(16).zip(got.chunks_exact_mut(16)) {
+                // SAFETY: the CPU has AVX-512F; 16 values each.
+                unsafe {
+                    _mm512_storeu_ps(out.as_mut_ptr(), x86::exp_512(_mm512_loadu_ps(x.as_ptr())))
+                };
+            }
+            results.push((Simd::Avx512, got));
+        }
+        results
+    }
+
     #[cfg(target_arch = "x86_64")]
     #[test]
     fn simd_exp_is_within_two_ulp() {
-        use std::arch::x86_64::*;
         let mut inputs: Vec<f32> = (0..20_000).map(|i| -87.3 + i as f32 * 0.0087).collect();
         inputs.extend(random(4096, 7).iter().map(|r| r * 10.0));
         inputs.extend([0.0, -0.0, 1e-8, -1e-8, 88.0, -87.33]);
@@ -946,24 +974,7 @@ mod tests {
                 assert!(error < 2.5e-7, "exp({x}) = {e}, want {want}: {error}");
             }
         };
-        if Simd::Avx2.available() {
-            let mut got = vec![0f32; inputs.len()];
-            for (x, out) in inputs.chunks_exact(8).zip(got.chunks_exact_mut(8)) {
-                // SAFETY: the CPU has AVX2 and FMA; 8 values each.
-                unsafe {
-                    _mm256_storeu_ps(out.as_mut_ptr(), x86::exp_256(_mm256_loadu_ps(x.as_ptr())))
-                };
-            }
-            check(&got, &inputs);
-        }
-        if Simd::Avx512.available() {
-            let mut got = vec![0f32; inputs.len()];
-            for (x, out) in inputs.chunks_exact(16).zip(got.chunks_exact_mut(16)) {
-                // SAFETY: the CPU has AVX-512F; 16 values each.
-                unsafe {
-                    _mm512_storeu_ps(out.as_mut_ptr(), x86::exp_512(_mm512_loadu_ps(x.as_ptr())))
-                };
-            }
+        for (_, got) in vector_exps(&inputs) {
             check(&got, &inputs);
         }
     }
@@ -1148,7 +1159,6 @@ mod tests {
     #[cfg(target_arch = "x86_64")]
     #[test]
     fn the_plain_exponential_is_the_vector_ones() {
-        use std::arch::x86_64::*;
         let mut inputs: Vec<f32> = (0..40_000).map(|i| -90.0 + i as f32 * 0.0045).collect();
         inputs.extend(random(4096, 18).iter().map(|r| r * 100.0));
         inputs.extend([
@@ -1170,25 +1180,8 @@ mod tests {
         ]);
         inputs.resize(inputs.len().next_multiple_of(16), 1.0);
         let plain: Vec<f32> = inputs.iter().map(|&x| exp_lane(x)).collect();
-        if Simd::Avx2.available() {
-            let mut got = vec![0f32; inputs.len()];
-            for (x, out) in inputs.chunks_exact(8).zip(got.chunks_exact_mut(8)) {
-                // SAFETY: the CPU has AVX2 and FMA; 8 values each.
-                unsafe {
-                    _mm256_storeu_ps(out.as_mut_ptr(), x86::exp_256(_mm256_loadu_ps(x.as_ptr())))
-                };
-            }
-            assert_eq!(bits(&got), bits(&plain), "AVX2");
-        }
-        if Simd::Avx512.available() {
-            let mut got = vec![0f32; inputs.len()];
-            for (x, out) in inputs.chunks_exact(16).zip(got.chunks_exact_mut(16)) {
-                // SAFETY: the CPU has AVX-512F; 16 values each.
-                unsafe {
-                    _mm512_storeu_ps(out.as_mut_ptr(), x86::exp_512(_mm512_loadu_ps(x.as_ptr())))
-                };
-            }
-            assert_eq!(bits(&got), bits(&plain), "AVX-512");
+        for (level, got) in vector_exps(&inputs) {
+            assert_eq!(bits(&got), bits(&plain), "{level:?}");
         }
     }
 
