@@ -564,9 +564,11 @@ impl FastLlama {
             sin,
             positions,
         };
-        let capped = match std::env::var(vector::SIMD_VARIABLE) {
-            Ok(value) => format!(", {}={value}", vector::SIMD_VARIABLE),
-            Err(_) => String::new(),
+        let allowed = Simd::allowed();
+        let capped = if allowed < Simd::Avx512 {
+            format!(", capped at {allowed:?} by {}", vector::SIMD_VARIABLE)
+        } else {
+            String::new()
         };
         tracing::info!(
             "llama forward: {} MB of weights ({:?} kernels{capped}; the same bits at every level)",

@@ -26,6 +26,7 @@
 use half::f16;
 
 use super::team;
+use super::vector::Simd;
 
 /// Values per Q8_0 block.
 pub(crate) const BLOCK: usize = 32;
@@ -401,31 +402,15 @@ pub(crate) enum Kernel {
 }
 
 impl Kernel {
-    /// The fastest kernel this CPU runs that `MUSIC_CRS_SIMD` allows
-    /// ([`super::vector::Simd::allowed`]).
+    /// The fastest kernel this CPU runs at the instruction set the attention kernels use
+    /// ([`Simd::detect`], so `MUSIC_CRS_SIMD` caps both in one place): VNNI needs AVX-512
+    /// with its byte and VNNI extensions as well.
     pub(crate) fn detect() -> Kernel {
         static DETECTED: std::sync::OnceLock<Kernel> = std::sync::OnceLock::new();
-        *DETECTED.get_or_init(|| {
-            #[cfg(target_arch = "x86_64")]
-            {
-                use super::vector::Simd;
-                let allowed = Simd::allowed();
-                let avx2 = allowed >= Simd::Avx2
-                    && is_x86_feature_detected!("avx2")
-                    && is_x86_feature_detected!("fma");
-                if avx2
-                    && allowed >= Simd::Avx512
-                    && is_x86_feature_detected!("avx512f")
-                    && is_x86_feature_detected!("avx512bw")
-                    && is_x86_feature_detected!("avx512vnni")
-                {
-                    return Kernel::Vnni;
-                }
-                if avx2 {
-                    return Kernel::Avx2;
-                }
-            }
-            Kernel::Scalar
+        *DETECTED.get_or_init(|| match Simd::detect() {
+            Simd::Avx512 if avx512_vnni() => Kernel::Vnni,
+            Simd::Avx512 | Simd::Avx2 => Kernel::Avx2,
+            Simd::Scalar => Kernel::Scalar,
         })
     }
 
@@ -438,6 +423,16 @@ impl Kernel {
             Kernel::Vnni => Kernel::detect() == Kernel::Vnni,
         }
     }
+}
+
+/// Whether the CPU has AVX-512's byte instructions and VNNI (`vpdpbusd`).
+fn avx512_vnni() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        is_x86_feature_detected!("avx512bw") && is_x86_feature_detected!("avx512vnni")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    false
 }
 
 /// `out[i * w.rows() + j] = x_i . w_j` for the rows of `x` and of `w`, with the fastest

@@ -44,11 +44,16 @@ fn load_both(bytes: &[u8]) -> Pair {
     load_each(bytes, bytes)
 }
 
+/// Our model of a GGUF file's bytes (Q4_1 kept native), rotary tables for 512 positions.
+fn ours_from(bytes: &[u8]) -> FastLlama {
+    let mut reader = Cursor::new(bytes);
+    let content = gguf_file::Content::read(&mut reader).unwrap();
+    FastLlama::from_gguf(&content, &mut reader, 512, true).unwrap()
+}
+
 /// Ours from `ours`, candle's from `candle`.
 fn load_each(ours: &[u8], candle: &[u8]) -> Pair {
-    let mut reader = Cursor::new(ours);
-    let content = gguf_file::Content::read(&mut reader).unwrap();
-    let ours = FastLlama::from_gguf(&content, &mut reader, 512, true).unwrap();
+    let ours = ours_from(ours);
     let mut reader = Cursor::new(candle);
     let content = gguf_file::Content::read(&mut reader).unwrap();
     let candle =
@@ -148,7 +153,7 @@ fn q4_1_blocks_dequantize_as_candle_does() {
 
 /// Our model of the tiny test GGUF with its matrices in `dtype`.
 fn tiny_ours(dtype: GgmlDType) -> FastLlama {
-    load_both(&with_matrices_in(&tiny_llama_gguf().bytes(), dtype)).ours
+    ours_from(&with_matrices_in(&tiny_llama_gguf().bytes(), dtype))
 }
 
 /// `count` token ids inside the tiny model's vocabulary, `step` apart (modulo 250).
@@ -314,7 +319,7 @@ fn the_team_rayon_and_one_thread_give_the_same_bits() {
     // thread is no rayon worker) and on rayon's pools (prompt reading's).
     for dtype in [GgmlDType::Q4_1, GgmlDType::Q8_0] {
         let bytes = with_matrices_in(&llama_gguf_sized(256, 512).bytes(), dtype);
-        let model = load_both(&bytes).ours;
+        let model = ours_from(&bytes);
         let prompt = spread_tokens(300, 37);
         let tokens = spread_tokens(6, 11);
         if super::team::here().spinning() {
@@ -348,9 +353,7 @@ fn every_simd_level_gives_the_same_logits() {
         if let Some(path) =
             shared_path("models/SmolLM2-135M-Instruct/SmolLM2-135M-Instruct.Q4_1.gguf")
         {
-            let mut reader = Cursor::new(fs_err::read(path).unwrap());
-            let content = gguf_file::Content::read(&mut reader).unwrap();
-            models.push(FastLlama::from_gguf(&content, &mut reader, 512, true).unwrap());
+            models.push(ours_from(&fs_err::read(path).unwrap()));
         }
         let mut bytes = Vec::new();
         for model in &models {
